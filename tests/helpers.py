@@ -1,0 +1,69 @@
+"""Shared test helpers: backend cases, input layouts and tolerance-aware comparison to float64."""
+import importlib.util
+import os
+
+import pytest
+import torch
+
+HAS_GPU = torch.cuda.is_available()
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+TRITON_ON_CPU = os.environ.get("TRITON_INTERPRET") == "1"
+
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+# Relative error ||out - ref|| / ||ref|| allowed against a float64 reference, by compute dtype.
+REL_TOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+
+gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
+
+
+def _cuda_built() -> bool:
+    from ganops import _extension
+
+    return _extension.status().cuda_usable
+
+
+def backend_cases(ref_device: str = "cpu"):
+    """(impl, device) pairs to test: the reference, Triton (interpreted on the CPU or on the GPU)
+    and the CUDA kernels; those that cannot run here are skipped with the reason."""
+    cases = [pytest.param(("ref", ref_device), id="ref")]
+    if HAS_GPU:
+        cases.append(pytest.param(("triton", "cuda"), id="triton-cuda",
+                                  marks=pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")))
+    else:
+        cases.append(pytest.param(("triton", "cpu"), id="triton-interpret",
+                                  marks=pytest.mark.skipif(not (HAS_TRITON and TRITON_ON_CPU),
+                                                           reason="triton not installed or TRITON_INTERPRET unset")))
+    cases.append(pytest.param(("cuda", "cuda"), id="cuda",
+                              marks=pytest.mark.skipif(not (HAS_GPU and _cuda_built()),
+                                                       reason="needs a CUDA GPU and ganops._C built with CUDA")))
+    return cases
+
+
+def make_input(shape, dtype=torch.float32, device="cpu", layout="contiguous", requires_grad=False, scale=1.0):
+    """Random normal input (never zeros) in one of the layouts 'contiguous', 'channels_last'
+    (4-D only) or 'noncontig' (a strided view into a larger tensor)."""
+    if layout == "noncontig":
+        big = torch.randn(*shape[:-1], shape[-1] * 2, device=device) * scale
+        x = big.to(dtype)[..., ::2]
+        assert not x.is_contiguous()
+    else:
+        x = (torch.randn(shape, device=device) * scale).to(dtype)
+        if layout == "channels_last":
+            x = x.contiguous(memory_format=torch.channels_last)
+    return x.requires_grad_(requires_grad)
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    out64, ref64 = out.detach().double().cpu(), ref.detach().double().cpu()
+    denom = ref64.norm().item()
+    return (out64 - ref64).norm().item() / max(denom, 1e-30)
+
+
+def assert_close(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype, what: str = "output", factor: float = 1.0):
+    """Assert out ≈ ref (a float64 reference) in relative norm, with no NaN/Inf anywhere in out."""
+    assert out.shape == ref.shape, f"{what}: shape {tuple(out.shape)} != reference {tuple(ref.shape)}"
+    assert torch.isfinite(out).all(), f"{what}: non-finite values (unwritten output or overflow)"
+    err = rel_err(out, ref)
+    tol = REL_TOL[dtype] * factor
+    assert err <= tol, f"{what}: relative error {err:.3g} > {tol:.3g} for {dtype}"

@@ -1,0 +1,29 @@
+"""``python -m ganops``: text and JSON reports."""
+import json
+import subprocess
+import sys
+
+import torch
+
+from ganops import _diagnostics, _registry
+
+
+def test_json_report_lists_every_family_and_backend():
+    result = subprocess.run([sys.executable, "-m", "ganops", "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["versions"]["torch"] == torch.__version__
+    assert "loaded" in data["extension"]
+    cpu = data["backends"]["cpu"]
+    import ganops  # noqa: F401
+
+    assert set(cpu) == set(_registry.op_families())
+    for op, row in cpu.items():
+        assert row["selected"] in _registry.BACKENDS
+        for backend in _registry.BACKENDS:
+            assert row[backend]["available"] == (row[backend]["reason"] is None)
+
+
+def test_text_report_mentions_extension_and_versions():
+    text = _diagnostics.format_text(_diagnostics.report())
+    assert "extension ganops._C" in text and "torch" in text and "backends for cpu tensors" in text
