@@ -1,0 +1,1 @@
+"""pytest-benchmark suites for ganops (run with ``pytest benchmarks --benchmark-only``)."""
