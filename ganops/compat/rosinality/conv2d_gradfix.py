@@ -1,0 +1,16 @@
+"""rosinality's ``op.conv2d_gradfix`` on ganops (``enabled`` starts True, as in the original)."""
+from .. import _gradfix
+
+enabled = True
+no_weight_gradients = _gradfix.no_weight_gradients
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _gradfix.conv2d(enabled, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _gradfix.conv_transpose2d(enabled, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+__getattr__ = _gradfix.module_getattr

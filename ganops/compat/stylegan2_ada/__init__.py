@@ -1,0 +1,7 @@
+"""Drop-in for StyleGAN2-ADA / StyleGAN3 ``torch_utils.ops``:
+
+    from ganops.compat.stylegan2_ada import bias_act, upfirdn2d, conv2d_resample, conv2d_gradfix, fma, grid_sample_gradfix
+"""
+from . import bias_act, conv2d_gradfix, conv2d_resample, fma, grid_sample_gradfix, upfirdn2d
+
+__all__ = ["bias_act", "conv2d_gradfix", "conv2d_resample", "fma", "grid_sample_gradfix", "upfirdn2d"]

@@ -1,0 +1,1 @@
+"""Public op families: validation, backend dispatch and autograd. One family per module."""

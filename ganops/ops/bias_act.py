@@ -1,0 +1,104 @@
+"""Public bias_act: validation, backend registry and dispatch.
+
+    y = clamp(act(x + b broadcast along dim, alpha) * gain, -clamp, clamp)
+
+Same contract as StyleGAN2-ADA's ``torch_utils.ops.bias_act``. Backends: 'ref' (plain PyTorch),
+'triton' and 'cuda' (one fused pass; first and second order gradients through custom ops, see
+``ganops.ops._bias_act_autograd``).
+"""
+import math
+from typing import Optional
+
+import torch
+
+from .. import _registry
+from ..ref import bias_act as _ref
+from . import _bias_act_autograd
+from . import _bias_act_spec as _spec
+
+ACTIVATIONS = _spec.ACTIVATIONS
+_FAST_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_MAX_NUMEL = 2**31 - 1
+
+
+def _fast_check(x: torch.Tensor) -> Optional[str]:
+    if x.dtype not in _FAST_DTYPES:
+        return f"{x.dtype} is not supported by the fused kernels (float32, float16, bfloat16 are)"
+    if x.numel() > _MAX_NUMEL:
+        return f"tensors with more than {_MAX_NUMEL} elements are not supported by the fused kernels"
+    return None
+
+
+def _cuda_check(x: torch.Tensor) -> Optional[str]:
+    if not hasattr(torch.ops.ganops, "bias_act_cuda"):
+        return "ganops._C has no bias_act kernels (built before they were added); rebuild it"
+    return _fast_check(x)
+
+
+_registry.register("bias_act", "ref")
+_registry.register("bias_act", "triton", check=_fast_check)
+_registry.register("bias_act", "cuda", check=_cuda_check)
+
+
+def _as_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be None or a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _validate(x, b, dim, act, alpha, gain, clamp):
+    """Checked arguments as (dim, alpha, gain, clamp) with defaults applied."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor (float16, bfloat16, float32, float64), got {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension, got a 0-d tensor")
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"dim must be in [{-x.ndim}, {x.ndim - 1}] for x of shape {tuple(x.shape)}, got {dim}")
+    dim = dim % x.ndim
+    if not isinstance(act, str) or act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    if b is not None:
+        if not isinstance(b, torch.Tensor):
+            raise TypeError(f"b must be None or a torch.Tensor, got {type(b).__name__}")
+        if b.ndim != 1 or b.shape[0] != x.shape[dim]:
+            raise ValueError(f"b must be 1-D with x.shape[dim] = {x.shape[dim]} elements, "
+                             f"got shape {tuple(b.shape)}")
+        if b.device != x.device:
+            raise ValueError(f"b must be on the same device as x ({x.device}), got {b.device}")
+        if b.dtype != x.dtype:
+            raise TypeError(f"b must have the dtype of x ({x.dtype}), got {b.dtype}; use b.to(x.dtype)")
+    default_alpha, default_gain = ACTIVATIONS[act]
+    alpha = default_alpha if alpha is None else _as_float(alpha, "alpha")
+    gain = default_gain if gain is None else _as_float(gain, "gain")
+    if clamp is not None:
+        clamp = _as_float(clamp, "clamp")
+        if clamp < 0:
+            raise ValueError(f"clamp must be None (no clamping) or >= 0, got {clamp}")
+    return dim, alpha, gain, clamp
+
+
+def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, act: str = "linear",
+             alpha: Optional[float] = None, gain: Optional[float] = None, clamp: Optional[float] = None,
+             impl: Optional[str] = None) -> torch.Tensor:
+    """Fused bias + activation + gain + clamp.
+
+    x: float16/bfloat16/float32/float64 tensor of any rank (float64 on the reference only);
+    b: None or 1-D with x.shape[dim] elements, same dtype and device; act: one of ``ACTIVATIONS``;
+    alpha: lrelu slope (default 0.2); gain: default sqrt(2) for relu/lrelu/swish, else 1;
+    clamp: None or >= 0 (gradient is zero where the output was clamped).
+    Returns y with x's shape, dtype and memory format (contiguous or channels_last; other strided
+    inputs are made dense first). Differentiable twice in x and b.
+    """
+    dim, alpha, gain, clamp = _validate(x, b, dim, act, alpha, gain, clamp)
+    backend = _registry.choose("bias_act", impl, x)
+    if backend == "ref":
+        return _ref.bias_act(x, b, dim, act, alpha, gain, clamp)
+    return _bias_act_autograd.forward_op(backend)(x, b, dim, _spec.ACT_CODES[act], alpha, gain,
+                                                  _spec.NO_CLAMP if clamp is None else clamp)

@@ -1,0 +1,1 @@
+"""Triton kernels and their launchers (wrapped as torch.library custom ops by ganops.ops)."""

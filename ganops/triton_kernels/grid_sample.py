@@ -1,0 +1,144 @@
+"""Triton kernels of bilinear grid_sample (zeros padding, align_corners=False) and its transpose.
+
+Both kernels take derivative orders (DX, DY) of the bilinear weights w.r.t. the pixel coordinates
+(ix, iy): order 0 uses wx = 1 - fx / fx for the left / right tap, order 1 uses d wx / d ix = -1 / +1
+(likewise in y). With them every derivative of grid_sample of any order is a gather or a scatter:
+
+  gather(input, grid, DX, DY)[n, c, p]  = sum_taps wy * wx * input[n, c, tap]          (forward)
+  scatter(grad, grid, DX, DY)[n, c, tap] += wy * wx * grad[n, c, p]           (its transpose)
+
+Compute is float32 for fp16 / bf16 / fp32 data and float64 for float64 data. The scatter accumulates
+with atomics into a zeroed buffer of the compute dtype (an accumulator, not a poisoned output).
+"""
+import torch
+import triton
+import triton.language as tl
+
+from .. import _alloc
+
+BLOCK_P = 64
+BLOCK_C = 16
+
+
+@triton.jit
+def _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, COMPUTE: tl.constexpr):
+    ho = p // Wo
+    wo = p % Wo
+    base = grid_ptr + n * s_gn + ho * s_gh + wo * s_gw
+    gx = tl.load(base, mask=pmask, other=0.0).to(COMPUTE)
+    gy = tl.load(base + s_gk, mask=pmask, other=0.0).to(COMPUTE)
+    ix = ((gx + 1) * W - 1) * 0.5
+    iy = ((gy + 1) * H - 1) * 0.5
+    # Clamp far-away (or non-finite) coordinates before the integer conversion; they sample zeros.
+    ix = tl.minimum(tl.maximum(ix, -2.0), W + 1.0)
+    iy = tl.minimum(tl.maximum(iy, -2.0), H + 1.0)
+    x0f = tl.floor(ix)
+    y0f = tl.floor(iy)
+    return x0f.to(tl.int32), y0f.to(tl.int32), ix - x0f, iy - y0f
+
+
+@triton.jit
+def _weight(frac, right: tl.constexpr, ORDER: tl.constexpr):
+    if ORDER == 0:
+        if right:
+            w = frac
+        else:
+            w = 1 - frac
+    else:
+        if right:
+            w = frac * 0 + 1
+        else:
+            w = frac * 0 - 1
+    return w
+
+
+@triton.jit
+def _gather_kernel(inp_ptr, grid_ptr, out_ptr, C, H, W, P, Wo,
+                   s_in, s_ic, s_ih, s_iw, s_gn, s_gh, s_gw, s_gk,
+                   DX: tl.constexpr, DY: tl.constexpr, COMPUTE: tl.constexpr,
+                   BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    pid_p = tl.program_id(0)
+    n = tl.program_id(1).to(tl.int64)
+    pid_c = tl.program_id(2)
+    p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+    pmask = p < P
+    c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    x0, y0, fx, fy = _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, COMPUTE)
+    acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=COMPUTE)
+    chan = inp_ptr + n * s_in + c.to(tl.int64)[None, :] * s_ic
+    for dy in tl.static_range(2):
+        wy = _weight(fy, dy == 1, DY)
+        yy = y0 + dy
+        for dx in tl.static_range(2):
+            wx = _weight(fx, dx == 1, DX)
+            xx = x0 + dx
+            ok = pmask & (xx >= 0) & (xx < W) & (yy >= 0) & (yy < H)
+            offs = yy.to(tl.int64) * s_ih + xx.to(tl.int64) * s_iw
+            v = tl.load(chan + offs[:, None], mask=ok[:, None] & cmask[None, :], other=0.0)
+            acc += (wy * wx)[:, None] * v.to(COMPUTE)
+    out_offs = (n * C + c.to(tl.int64)[None, :]) * P + p[:, None]
+    tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
+
+
+@triton.jit
+def _scatter_kernel(grad_ptr, grid_ptr, acc_ptr, C, H, W, P, Wo,
+                    s_dn, s_dc, s_dh, s_dw, s_gn, s_gh, s_gw, s_gk,
+                    DX: tl.constexpr, DY: tl.constexpr, COMPUTE: tl.constexpr,
+                    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    pid_p = tl.program_id(0)
+    n = tl.program_id(1).to(tl.int64)
+    pid_c = tl.program_id(2)
+    p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+    pmask = p < P
+    c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    x0, y0, fx, fy = _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, COMPUTE)
+    ho = p // Wo
+    wo = p % Wo
+    g_offs = n * s_dn + c.to(tl.int64)[None, :] * s_dc + (ho.to(tl.int64) * s_dh + wo.to(tl.int64) * s_dw)[:, None]
+    g = tl.load(grad_ptr + g_offs, mask=pmask[:, None] & cmask[None, :], other=0.0).to(COMPUTE)
+    chan = acc_ptr + (n * C + c.to(tl.int64)[None, :]) * H * W
+    for dy in tl.static_range(2):
+        wy = _weight(fy, dy == 1, DY)
+        yy = y0 + dy
+        for dx in tl.static_range(2):
+            wx = _weight(fx, dx == 1, DX)
+            xx = x0 + dx
+            ok = pmask & (xx >= 0) & (xx < W) & (yy >= 0) & (yy < H)
+            offs = yy.to(tl.int64) * W + xx.to(tl.int64)
+            tl.atomic_add(chan + offs[:, None], (wy * wx)[:, None] * g, mask=ok[:, None] & cmask[None, :])
+
+
+def _compute_dtype(dtype: torch.dtype):
+    return (tl.float64, torch.float64) if dtype == torch.float64 else (tl.float32, torch.float32)
+
+
+def _launch_grid(n: int, c: int, p: int):
+    return (triton.cdiv(p, BLOCK_P), n, triton.cdiv(c, BLOCK_C))
+
+
+def gather(input: torch.Tensor, grid: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """[N, C, H, W], [N, Ho, Wo, 2] -> contiguous [N, C, Ho, Wo] in input.dtype (see module doc)."""
+    n, c, h, w = input.shape
+    ho, wo = grid.shape[1], grid.shape[2]
+    out = _alloc.empty((n, c, ho, wo), dtype=input.dtype, device=input.device)
+    if out.numel() == 0:
+        return out
+    compute, _ = _compute_dtype(input.dtype)
+    _gather_kernel[_launch_grid(n, c, ho * wo)](
+        input, grid, out, c, h, w, ho * wo, wo, *input.stride(), *grid.stride(),
+        DX=dx, DY=dy, COMPUTE=compute, BLOCK_P=BLOCK_P, BLOCK_C=BLOCK_C)
+    return out
+
+
+def scatter(grad: torch.Tensor, grid: torch.Tensor, height: int, width: int, dx: int, dy: int) -> torch.Tensor:
+    """Transpose of :func:`gather`: [N, C, Ho, Wo], grid -> contiguous [N, C, height, width]."""
+    n, c, ho, wo = grad.shape
+    compute, acc_dtype = _compute_dtype(grad.dtype)
+    acc = torch.zeros((n, c, height, width), dtype=acc_dtype, device=grad.device)
+    if grad.numel() > 0 and acc.numel() > 0:
+        _scatter_kernel[_launch_grid(n, c, ho * wo)](
+            grad, grid, acc, c, height, width, ho * wo, wo, *grad.stride(), *grid.stride(),
+            DX=dx, DY=dy, COMPUTE=compute, BLOCK_P=BLOCK_P, BLOCK_C=BLOCK_C)
+    return acc if acc.dtype == grad.dtype else acc.to(grad.dtype)

@@ -1,0 +1,115 @@
+"""Decoding one image file to RGB and fitting it to the dataset resolution.
+
+Resolutions are (H, W) tuples; on the command line they are written 'W' (square) or 'WxH'.
+Fitting: ``center-crop`` crops the largest centred box with the target aspect and resizes it to
+(W, H) (Lanczos, with an area pre-reduction for large downscales); ``center-crop-wide`` crops a
+centred box of aspect W:(H/2), resizes it to W x H/2 and letterboxes it on black (StyleGAN2-ADA's
+wide crop for e.g. cars). Images already at the target size are left untouched.
+"""
+from typing import Tuple, Union
+
+import numpy as np
+from PIL import Image
+
+from .errors import DatasetError
+
+TRANSFORMS = ("center-crop", "center-crop-wide")
+Resolution = Tuple[int, int]
+
+
+def is_power_of_two(n: int) -> bool:
+    return n >= 1 and (n & (n - 1)) == 0
+
+
+def parse_resolution(value: Union[None, int, str, Tuple[int, int]], what: str = "resolution"):
+    """None -> None; 256 or '256' -> (256, 256); 'WxH' e.g. '256x128' -> (128, 256); a tuple is (H, W).
+
+    Both sides must be powers of two >= 4 (the generator doubles its resolution per block)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = value.lower().split("x")
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise DatasetError(f"{what} must be 'W' or 'WxH' in pixels (e.g. 256 or 256x128), got {value!r}") from None
+        if len(nums) == 1:
+            hw = (nums[0], nums[0])
+        elif len(nums) == 2:
+            hw = (nums[1], nums[0])
+        else:
+            raise DatasetError(f"{what} must be 'W' or 'WxH' in pixels (e.g. 256 or 256x128), got {value!r}")
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        hw = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
+        hw = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{what} must be None, an int, a 'WxH' string or an (H, W) tuple, got {value!r}")
+    check_resolution(hw, what)
+    return hw
+
+
+def check_resolution(hw: Resolution, what: str = "resolution") -> None:
+    h, w = hw
+    if not (is_power_of_two(h) and is_power_of_two(w) and h >= 4 and w >= 4):
+        raise DatasetError(f"{what} {w}x{h} (WxH) is not supported: width and height must be powers of two >= 4 "
+                           f"(e.g. 64, 128, 256, 256x128); pick one with --resolution to resize on the fly, or "
+                           f"prepare the images with `python -m ganops_models.dataset_tool --resolution ...`")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB. 16/32-bit grayscale is scaled to 8 bits; alpha is composited over white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        arr = np.asarray(img).astype(np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode(fileobj) -> Image.Image:
+    """Fully decode an image file object to an RGB PIL image (raises on corrupt/truncated data)."""
+    with Image.open(fileobj) as img:
+        img.load()
+        return to_rgb(img)
+
+
+def _crop_box(w: int, h: int, aspect: float):
+    """The largest centred box of width/height ``aspect`` inside a w x h image (float coordinates)."""
+    if w / h > aspect:
+        cw = h * aspect
+        return ((w - cw) / 2, 0.0, (w + cw) / 2, float(h))
+    ch = w / aspect
+    return (0.0, (h - ch) / 2, float(w), (h + ch) / 2)
+
+
+def _resize(img: Image.Image, size, box) -> Image.Image:
+    """Crop to ``box`` (rounded to whole pixels, so nothing outside it leaks in) and resize to ``size``."""
+    img = img.crop(tuple(int(round(v)) for v in box))
+    if img.size == tuple(size):
+        return img
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def fit(img: Image.Image, hw: Resolution, transform: str = "center-crop") -> np.ndarray:
+    """RGB PIL image -> uint8 array [H, W, 3] at resolution hw with the given transform."""
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+    th, tw = hw
+    w, h = img.size
+    if transform == "center-crop":
+        if (w, h) != (tw, th):
+            img = _resize(img, (tw, th), _crop_box(w, h, tw / th))
+        return np.asarray(img, dtype=np.uint8)
+    band_h = th // 2
+    band = _resize(img, (tw, band_h), _crop_box(w, h, tw / band_h))
+    canvas = Image.new("RGB", (tw, th))
+    canvas.paste(band, (0, (th - band_h) // 2))
+    return np.asarray(canvas, dtype=np.uint8)

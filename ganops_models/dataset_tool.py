@@ -1,0 +1,122 @@
+"""Prepare a training dataset: ``python -m ganops_models.dataset_tool --source DIR|ZIP --dest DIR|ZIP``.
+
+Reads every image of the source (folder searched recursively, or zip), converts it to RGB, fits it to
+``--resolution`` ('W' or 'WxH', powers of two; default: the first image's size) with ``--transform``
+and writes PNGs ``00000/img00000000.png`` ... plus ``dataset.json`` ({"labels": [[path, label], ...]}
+from the source's dataset.json, or null). Unreadable files are reported and left out. A zip
+destination is written atomically; a folder destination must not exist or be empty.
+"""
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from typing import Optional
+
+from PIL import Image
+
+from .data import DatasetError, TRANSFORMS, open_dataset
+from .data.source import LABELS_FILE
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _png(arr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr, "RGB").save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def _raw_labels(dataset):
+    """The source's labels for the kept images in order, or None when it has no dataset.json labels."""
+    meta = dataset.source.read_json(LABELS_FILE)
+    if meta is None or meta.get("labels") is None:
+        return None
+    table = {str(k).replace("\\", "/"): v for k, v in meta["labels"]}
+    missing = [n for n in dataset.names if n not in table]
+    if missing:
+        raise DatasetError(f"{LABELS_FILE} of the source has no label for {len(missing)} image(s), e.g. {missing[:3]}")
+    return [table[n] for n in dataset.names]
+
+
+def _is_zip_dest(dest: str) -> bool:
+    return dest.lower().endswith(".zip")
+
+
+def convert(source: str, dest: str, resolution=None, transform: str = "center-crop",
+            max_images: Optional[int] = None, log=print) -> int:
+    """Write the prepared dataset to ``dest`` (folder, or zip when it ends in .zip); returns the image count."""
+    dataset = open_dataset(source, resolution=resolution, transform=transform, max_images=max_images)
+    if os.path.abspath(dest) == os.path.abspath(source):
+        raise DatasetError("--dest must differ from --source")
+    labels = _raw_labels(dataset)
+    is_zip = _is_zip_dest(dest)
+    if not is_zip and os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
+        raise DatasetError(f"--dest {dest!r} exists and is not an empty folder; choose a new path")
+    out_labels, written = [], 0
+    folder = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(folder, exist_ok=True)
+    tmp = None
+    if is_zip:
+        fd, tmp = tempfile.mkstemp(prefix=".dataset-", suffix=".zip.tmp", dir=folder)
+        os.close(fd)
+        archive = zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED)
+    try:
+        for i in range(dataset.num_images):
+            try:
+                arr = dataset.load(i)
+            except Exception as exc:  # noqa: BLE001 - reported and left out
+                log(f"skipping {dataset.names[i]!r}: {type(exc).__name__}: {exc}")
+                continue
+            name = f"{written // 1000:05d}/img{written:08d}.png"
+            if is_zip:
+                archive.writestr(zipfile.ZipInfo(name, _ZIP_DATE), _png(arr))
+            else:
+                os.makedirs(os.path.join(dest, name.split("/")[0]), exist_ok=True)
+                with open(os.path.join(dest, *name.split("/")), "wb") as fh:
+                    fh.write(_png(arr))
+            if labels is not None:
+                out_labels.append([name, labels[i]])
+            written += 1
+        meta = json.dumps({"labels": out_labels if labels is not None else None})
+        if is_zip:
+            archive.writestr(zipfile.ZipInfo(LABELS_FILE, _ZIP_DATE), meta)
+            archive.close()
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        else:
+            with open(os.path.join(dest, LABELS_FILE), "w", encoding="utf-8") as fh:
+                fh.write(meta)
+    except BaseException:
+        if is_zip:
+            archive.close()
+            os.remove(tmp)
+        raise
+    for name, reason in dataset.skipped:
+        log(f"skipped unreadable {name!r}: {reason}")
+    h, w = dataset.resolution
+    log(f"wrote {written} images at {w}x{h} to {dest}" + (" with labels" if labels is not None else ""))
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ganops_models.dataset_tool", description=__doc__.split("\n")[0])
+    parser.add_argument("--source", required=True, help="folder of images (recursive) or zip")
+    parser.add_argument("--dest", required=True, help="output folder, or a path ending in .zip")
+    parser.add_argument("--resolution", default=None, help="'W' or 'WxH', powers of two (default: first image's size)")
+    parser.add_argument("--transform", choices=TRANSFORMS, default="center-crop")
+    parser.add_argument("--max-images", type=int, default=None, help="keep only the first N images (sorted by path)")
+    args = parser.parse_args(argv)
+    try:
+        convert(args.source, args.dest, resolution=args.resolution, transform=args.transform,
+                max_images=args.max_images)
+    except (DatasetError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Checkpoints: atomic save, validated load, and finding the newest valid one.
+
+A checkpoint is a ``torch.save`` of a dict::
+
+    {"format": FORMAT, "model": recipe name, "arch": recipe.arch_spec(), "options": options dict,
+     "data": DataInfo fields, "progress": {"cur_nimg", "step", "tick"}, "state": recipe.state_dict(),
+     "rng": rng states}
+
+It is written to a temporary file in the same folder, fsynced and renamed over the target, so a
+kill at any moment leaves either the old or the new file, never a half-written one under the final
+name. Loading uses ``weights_only=True`` (tensors and plain containers only) and turns any failure
+into a :class:`CheckpointError` that names the file.
+"""
+import glob
+import os
+import random
+import re
+import tempfile
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+FORMAT = "ganops-checkpoint-v1"
+PATTERN = "checkpoint-*.pt"
+_REQUIRED = ("format", "model", "arch", "options", "data", "progress", "state")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, truncated or incompatible."""
+
+
+def kimg_tag(cur_nimg: int) -> str:
+    """File-name tag for a point in training, in kimg with 3 decimals: 12345 -> '000012.345'."""
+    return f"{cur_nimg // 1000:06d}.{cur_nimg % 1000:03d}"
+
+
+def checkpoint_name(cur_nimg: int) -> str:
+    return f"checkpoint-{kimg_tag(cur_nimg)}.pt"
+
+
+def atomic_save(obj, path: str) -> None:
+    """torch.save to ``path`` atomically (temp file in the same folder, fsync, rename, fsync dir)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": _python_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32), int(np_state["pos"]),
+                         int(np_state["has_gauss"]), float(np_state["cached"])))
+    random.setstate((int(state["python"][0]), tuple(int(v) for v in state["python"][1:-1]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def _numpy_state() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def _python_state() -> list:
+    version, internal, _gauss = random.getstate()
+    return [version, *internal, 0]
+
+
+def save_checkpoint(path: str, *, model: str, arch: dict, options: dict, data: dict, progress: dict,
+                    state: dict) -> None:
+    atomic_save({"format": FORMAT, "model": model, "arch": arch, "options": options, "data": data,
+                 "progress": progress, "state": state, "rng": rng_state()}, path)
+
+
+def load_checkpoint(path: str, map_location="cpu") -> dict:
+    """Load and validate a checkpoint; any problem is a :class:`CheckpointError` naming the file."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path!r} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, random bytes, pickled objects: all mean "not a valid checkpoint"
+        raise CheckpointError(f"checkpoint {path!r} is corrupt or truncated and cannot be loaded "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path!r} is not a ganops checkpoint (format {FORMAT!r} expected)")
+    missing = [k for k in _REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path!r} lacks the entries {missing}")
+    return ckpt
+
+
+def check_compatible(ckpt: dict, model: str, arch: dict, path: str = "checkpoint") -> None:
+    """Clear error when a checkpoint belongs to another model or architecture."""
+    if ckpt["model"] != model:
+        raise CheckpointError(f"{path} holds a {ckpt['model']!r} model, but this run trains {model!r}")
+    if ckpt["arch"] != arch:
+        diff = sorted(k for k in set(arch) | set(ckpt["arch"]) if arch.get(k) != ckpt["arch"].get(k))
+        details = ", ".join(f"{k}: checkpoint {ckpt['arch'].get(k)!r} vs run {arch.get(k)!r}" for k in diff)
+        raise CheckpointError(f"{path} has another architecture than this run ({details})")
+
+
+def list_checkpoints(run_dir: str) -> List[str]:
+    """Checkpoints in a run directory, oldest first (by the nimg in the name)."""
+    paths = glob.glob(os.path.join(run_dir, PATTERN))
+    return sorted(paths, key=lambda p: float(os.path.basename(p)[len("checkpoint-"):-len(".pt")]))
+
+
+def newest_valid_checkpoint(run_dir: str) -> Optional[str]:
+    """Newest checkpoint in ``run_dir`` that loads and validates (corrupt ones are skipped)."""
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            load_checkpoint(path)
+        except CheckpointError:
+            continue
+        return path
+    return None
+
+
+_RUN_RE = re.compile(r"^(\d{5})-")
+
+
+def run_dirs(outdir: str) -> List[str]:
+    """Run directories ``NNNNN-name`` in outdir, oldest (lowest number) first."""
+    if not os.path.isdir(outdir):
+        return []
+    entries = [(int(m.group(1)), e) for e in os.listdir(outdir) if (m := _RUN_RE.match(e))
+               and os.path.isdir(os.path.join(outdir, e))]
+    return [os.path.join(outdir, e) for _, e in sorted(entries)]
+
+
+def resolve_resume(resume: str, outdir: str) -> str:
+    """Checkpoint path for ``--resume``: a file, a run directory, or 'latest' (the newest valid
+    checkpoint of the newest run in outdir that has one)."""
+    if resume == "latest":
+        for run in reversed(run_dirs(outdir)):
+            path = newest_valid_checkpoint(run)
+            if path is not None:
+                return path
+        raise CheckpointError(f"--resume latest: no valid checkpoint in any run under {outdir!r}")
+    if os.path.isdir(resume):
+        path = newest_valid_checkpoint(resume)
+        if path is None:
+            raise CheckpointError(f"--resume {resume!r}: the folder holds no valid checkpoint")
+        return path
+    load_checkpoint(resume)
+    return resume

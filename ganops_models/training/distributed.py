@@ -1,0 +1,91 @@
+"""Data-parallel training over torch.distributed (NCCL on GPU, gloo on CPU), launched by torchrun.
+
+Modules are replicated: parameters and buffers are broadcast from rank 0 at start, each rank
+computes gradients on its share of the batch, and :func:`sync_grads` all-reduces (averages) the
+flattened gradients before each optimiser step. This is what DistributedDataParallel does, done by
+hand because the regularisation passes call ``torch.autograd.grad(create_graph=True)`` (which DDP's
+reducer does not support) and the same modules take part in several passes per step.
+"""
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def from_env() -> DistInfo:
+    """Rank info from torchrun's environment (single process when absent)."""
+    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                    int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def init(info: DistInfo, device: torch.device) -> None:
+    """Join the process group when running under torchrun with more than one process."""
+    if info.world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size,
+                                timeout=datetime.timedelta(minutes=30),
+                                device_id=device if device.type == "cuda" else None)
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    if active():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def broadcast_module(module: torch.nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank."""
+    if active():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def broadcast_object(obj):
+    if not active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def sync_grads(params: Iterable[torch.nn.Parameter]) -> None:
+    """Average gradients over ranks (one flattened all-reduce), then nan_to_num them in place:
+    NaN -> 0, +-inf -> +-1e5, as StyleGAN2-ADA does."""
+    params = [p for p in params if p.grad is not None]
+    if not params:
+        return
+    if active():
+        flat = torch.cat([p.grad.flatten() for p in params])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= dist.get_world_size()
+        offset = 0
+        for p in params:
+            n = p.grad.numel()
+            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+            offset += n
+    for p in params:
+        torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()

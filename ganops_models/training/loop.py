@@ -1,0 +1,181 @@
+"""The training loop: data, ticks, stats, snapshots (grids, checkpoints, metrics), resume.
+
+Model-specific work is delegated to a :class:`~ganops_models.training.recipes.Recipe`. A *tick*
+is ``opts.tick`` kimg (one stats record and log line); a *snapshot* every ``opts.snap`` ticks and at
+the end writes ``fakes<kimg>.png``, ``checkpoint-<kimg>.pt`` and evaluates ``opts.metrics``.
+"""
+import dataclasses
+import os
+import time
+from typing import Optional
+
+import torch
+
+from ..data import images_to_float, make_loader, open_dataset
+from . import checkpoint as ckpt_lib
+from . import distributed
+from .recipes import DataInfo, get_recipe
+from .reporting import Reporter, StatsAccumulator
+
+GRID_SEED = 1234567
+
+
+def open_training_data(opts):
+    dataset = open_dataset(opts.data, resolution=opts.resolution, mirror=opts.mirror, use_labels=opts.cond)
+    info = DataInfo(resolution=tuple(dataset.resolution), num_channels=dataset.num_channels,
+                    label_dim=dataset.label_dim, name=dataset.name)
+    return dataset, info
+
+
+def _grid_data(dataset, recipe, grid, seed):
+    """Fixed reals, latents and labels of the snapshot grids (same on every run with this seed)."""
+    n = grid[0] * grid[1]
+    gen = torch.Generator().manual_seed(seed + GRID_SEED)
+    idx = torch.randperm(len(dataset), generator=gen)[:n].tolist()
+    idx = (idx * (n // max(len(idx), 1) + 1))[:n]
+    items = [dataset[i] for i in idx]
+    reals = images_to_float(torch.stack([torch.as_tensor(img) for img, _ in items]))
+    labels = torch.stack([torch.as_tensor(lab) for _, lab in items]).float()
+    z = recipe.latents(n, gen)
+    return reals, z, labels
+
+
+def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.device,
+                  resume: Optional[dict] = None, dataset=None) -> dict:
+    """Train until ``opts.kimg``; returns the final progress dict. ``resume``: a loaded checkpoint;
+    ``dataset``: (dataset, DataInfo) from :func:`open_training_data` (opened here when None)."""
+    dataset, info = dataset if dataset is not None else open_training_data(opts)
+    recipe = get_recipe(opts.model)(opts, info, device, dist)
+    progress = {"cur_nimg": 0, "step": 0, "tick": 0}
+    if resume is not None:
+        ckpt_lib.check_compatible(resume, opts.model, recipe.arch_spec(), "--resume checkpoint")
+        recipe.load_state_dict(resume["state"])
+        progress = dict(resume["progress"])
+    for module in recipe.modules().values():
+        distributed.broadcast_module(module)
+    torch.manual_seed(opts.seed * dist.world_size + dist.rank + progress["step"] * 7919)
+    if resume is not None and dist.rank == 0 and "rng" in resume:
+        ckpt_lib.set_rng_state(resume["rng"])
+    if opts.compile:
+        recipe.compile()
+
+    batch_gpu = opts.batch // dist.world_size
+    loader = make_loader(dataset, batch_gpu, rank=dist.rank, world_size=dist.world_size, workers=opts.workers,
+                         seed=opts.seed + progress["step"], device=device)
+    total_nimg = int(opts.kimg * 1000)
+    reporter = Reporter(run_dir, dist.rank, total_nimg, progress["cur_nimg"])
+    grid_reals, grid_z, grid_c = _grid_data(dataset, recipe, opts.grid, opts.seed)
+    if dist.rank == 0:
+        reporter.log(f"{info.name}: {len(dataset)} images at {info.resolution[1]}x{info.resolution[0]}, "
+                     f"label_dim {info.label_dim}; {dist.world_size} process(es) on {device}; run dir {run_dir}")
+        if resume is not None:
+            reporter.log(f"resumed from {opts.resume} at kimg {progress['cur_nimg'] / 1000:.3f}, step "
+                         f"{progress['step']}, augment p {recipe.augment_p}")
+        if not os.path.exists(os.path.join(run_dir, "reals.png")):
+            reporter.image_grid(grid_reals, opts.grid, "reals")
+    if resume is None:
+        _save_grid(reporter, recipe, grid_z, grid_c, opts, "fakes_init", 0)
+
+    accumulator = StatsAccumulator()
+    cur_nimg, step, tick = progress["cur_nimg"], progress["step"], progress["tick"]
+    tick_start_nimg, tick_start = cur_nimg, time.time()
+    maintenance = 0.0
+    postfix = {}
+    done = cur_nimg >= total_nimg
+    while not done:
+        images, labels = next(loader)
+        stats = recipe.train_step(images_to_float(images), labels, step, cur_nimg)
+        accumulator.add(stats)
+        cur_nimg += opts.batch
+        step += 1
+        done = cur_nimg >= total_nimg
+        reporter.progress(opts.batch, postfix)
+        if not done and cur_nimg < tick_start_nimg + opts.tick * 1000:
+            continue
+
+        # --- tick ---
+        tick += 1
+        tick_end = time.time()
+        record = accumulator.reduce(device)
+        tick_time = max(tick_end - tick_start, 1e-9)
+        nimg = cur_nimg - tick_start_nimg
+        record.update({"tick": tick, "kimg": cur_nimg / 1000, "step": step, "sec_per_tick": tick_time,
+                       "sec_per_kimg": tick_time / (nimg / 1000), "img_per_sec": nimg / tick_time,
+                       "maintenance_sec": maintenance})
+        if device.type == "cuda":
+            record["gpu_mem_gb"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
+            torch.cuda.reset_peak_memory_stats(device)
+        if recipe.augment_p is not None:
+            record["augment_p"] = recipe.augment_p
+        reporter.stats(record)
+        reporter.log(_tick_line(record))
+        postfix = {k: record[k] for k in ("loss/G", "loss/D", "augment_p", "img_per_sec") if k in record}
+
+        maintenance_start = time.time()
+        if done or tick % opts.snap == 0:
+            _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist,
+                      {"cur_nimg": cur_nimg, "step": step, "tick": tick})
+        tick_start_nimg, tick_start = cur_nimg, time.time()
+        maintenance = tick_start - maintenance_start
+
+    reporter.close()
+    distributed.barrier()
+    return {"cur_nimg": cur_nimg, "step": step, "tick": tick, "augment_p": recipe.augment_p}
+
+
+def _tick_line(r: dict) -> str:
+    parts = [f"tick {r['tick']:<5d}", f"kimg {r['kimg']:<9.3f}", f"sec/kimg {r['sec_per_kimg']:<7.2f}",
+             f"img/s {r['img_per_sec']:<7.1f}"]
+    for key in ("loss/G", "loss/D", "loss/r1_penalty", "loss/pl_penalty", "augment_p", "gpu_mem_gb"):
+        if key in r:
+            parts.append(f"{key.split('/')[-1]} {r[key]:.4g}")
+    return "  ".join(parts)
+
+
+def _save_grid(reporter, recipe, z, c, opts, name, cur_nimg):
+    if reporter.active:
+        images = recipe.sample(z, c)
+        reporter.image_grid(images, opts.grid, name, cur_nimg)
+
+
+def check_replicas_in_sync(recipe) -> None:
+    """Every rank must hold the same parameters (a float64 checksum per module, compared over ranks)."""
+    if not distributed.active():
+        return
+    for name, module in recipe.modules().items():
+        params = list(module.parameters())
+        if not params:
+            continue
+        local = torch.stack([p.detach().double().sum() for p in params])
+        mean = distributed.all_reduce_sum(local.clone()) / torch.distributed.get_world_size()
+        if not torch.allclose(local, mean, rtol=1e-6, atol=1e-6):
+            raise RuntimeError(f"data-parallel replicas of {name} diverged (parameter checksums differ)")
+
+
+def _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist, progress):
+    check_replicas_in_sync(recipe)
+    tag = ckpt_lib.kimg_tag(progress["cur_nimg"])
+    _save_grid(reporter, recipe, grid_z, grid_c, opts, f"fakes{tag}", progress["cur_nimg"])
+    if dist.rank == 0:
+        path = os.path.join(run_dir, ckpt_lib.checkpoint_name(progress["cur_nimg"]))
+        ckpt_lib.save_checkpoint(path, model=opts.model, arch=recipe.arch_spec(), options=opts.to_dict(),
+                                 data=dataclasses.asdict(recipe.data), progress=progress, state=recipe.state_dict())
+        reporter.log(f"saved {os.path.basename(path)}")
+        if opts.metrics != "none":
+            _evaluate_metrics(opts, run_dir, recipe, dataset, reporter, device, progress)
+    distributed.barrier()
+
+
+def _evaluate_metrics(opts, run_dir, recipe, dataset, reporter, device, progress):
+    """The single metrics call site: G_ema vs the training data, appended to metrics.jsonl and plotted."""
+    from .. import metrics
+    label_dim = recipe.data.label_dim if opts.cond else 0
+    gen = metrics.make_generator_fn(recipe.sample, recipe.latents, device, label_dim=label_dim,
+                                    labels=dataset.labels if opts.cond else None)
+    results = metrics.evaluate(opts.metrics, gen, dataset, device=device, inception_path=opts.inception,
+                               batch_size=recipe.batch_gpu, log=reporter.log)
+    kimg = progress["cur_nimg"] / 1000
+    metrics.append_metrics_jsonl(os.path.join(run_dir, "metrics.jsonl"), kimg, results)
+    metrics.plot_metrics(os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "metrics.png"))
+    reporter.scalars({f"metrics/{k}": v for k, v in results.items()}, progress["cur_nimg"])
+    reporter.log("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))

@@ -1,0 +1,123 @@
+"""The recipe abstraction: everything model-specific the training loop needs.
+
+The loop (``training/loop.py``) owns data, ticks, logging, snapshots, checkpoints and
+distribution; a :class:`Recipe` owns networks, optimisers, losses and augmentation. To add a model,
+subclass :class:`Recipe`, register it in :data:`RECIPES` and its presets in
+``training.presets.PRESETS``::
+
+    from ganops_models.training.recipes import Recipe, RECIPES
+    class FastGANRecipe(Recipe):
+        name = "fastgan"
+        ...
+    RECIPES["fastgan"] = FastGANRecipe
+
+Contract (all tensors on ``self.device``; images in [-1, 1] float [N, C, H, W]):
+  * ``__init__(opts, data, device, dist)`` builds networks and optimisers from ``TrainOptions``,
+    a :class:`DataInfo` and the rank info, identically seeded on every rank (the loop broadcasts
+    rank 0's parameters and buffers afterwards via :meth:`modules`).
+  * ``train_step(reals, labels, step, cur_nimg) -> dict[str, Tensor]``: one optimisation step on
+    this rank's share of the batch; gradients averaged with ``distributed.sync_grads`` before each
+    optimiser step; returns scalar stats (detached tensors; no host sync needed).
+  * ``sample(z, c, truncation_psi=1.0, noise_mode='const', batch=None) -> images`` on the CPU:
+    samples of the EMA generator (no grad) for grids, metrics and generate.py; options a model
+    does not have (truncation, noise) are accepted and ignored.
+  * ``latents(n, generator) -> z`` on the CPU from a torch.Generator (reproducible grids).
+  * ``arch_spec() -> dict``: JSON-able architecture description; a checkpoint whose spec differs is
+    refused before training.
+  * ``state_dict()`` / ``load_state_dict(state)``: everything needed to resume exactly (networks,
+    EMA, optimisers, augment state, running means).
+  * ``augment_p`` (float or None), ``generator_for_eval()`` (module mapping (z, c) -> images).
+  * Optional ``compile()`` to torch.compile forward passes for ``--compile``.
+"""
+import dataclasses
+import importlib
+from typing import Dict, Iterable, Optional, Type
+
+import torch
+
+from . import distributed
+from .options import TrainOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+    """What a recipe needs to know about the training data."""
+    resolution: tuple          # (H, W)
+    num_channels: int = 3
+    label_dim: int = 0         # 0: unconditional
+    name: str = "data"
+
+
+class Recipe:
+    name = "base"
+    # Extra command-line options of this recipe: {"name": argparse kwargs}; values land in opts.extra.
+    cli_options: Dict[str, dict] = {}
+    # Option values this recipe needs unless the preset/CLI say otherwise.
+    defaults: Dict[str, object] = {}
+    # --cfg used when none is given, by device type.
+    default_cfg: Dict[str, str] = {}
+
+    def __init__(self, opts: TrainOptions, data: DataInfo, device: torch.device,
+                 dist: distributed.DistInfo):
+        self.opts, self.data, self.device, self.dist = opts, data, device, dist
+        self.batch_gpu = opts.batch // dist.world_size
+
+    # --- to override ------------------------------------------------------------------------
+    def modules(self) -> Dict[str, torch.nn.Module]:
+        """Named modules whose parameters/buffers are broadcast from rank 0 at start."""
+        raise NotImplementedError
+
+    def train_step(self, reals: torch.Tensor, labels: torch.Tensor, step: int,
+                   cur_nimg: int) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def sample(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
+               noise_mode: str = "const", batch: Optional[int] = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def arch_spec(self) -> dict:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def generator_for_eval(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    @property
+    def augment_p(self) -> Optional[float]:
+        return None
+
+    def compile(self) -> None:
+        """torch.compile the forward passes (``--compile``); default: nothing to compile."""
+
+    # --- shared helpers ---------------------------------------------------------------------
+    @staticmethod
+    def step_optimizer(opt: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter]) -> None:
+        """Average gradients over ranks, nan_to_num them, step."""
+        distributed.sync_grads(params)
+        opt.step()
+
+
+RECIPES: Dict[str, Type[Recipe]] = {}
+# Modules of ganops_models.training that define recipes; each adds itself to RECIPES on import.
+RECIPE_MODULES = ["stylegan2_recipe", "fastgan_recipe", "dcgan_recipe"]
+
+
+def get_recipe(name: str) -> Type[Recipe]:
+    _register_builtin()
+    if name not in RECIPES:
+        raise ValueError(f"--model must be one of {sorted(RECIPES)}, got {name!r}")
+    return RECIPES[name]
+
+
+def _register_builtin() -> None:
+    """Import the built-in recipes (they register themselves in RECIPES)."""
+    for module in RECIPE_MODULES:
+        importlib.import_module(f"{__package__}.{module}")

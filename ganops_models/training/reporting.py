@@ -1,0 +1,142 @@
+"""Run outputs on rank 0: log.txt, stats.jsonl, TensorBoard, image grids, progress bar.
+
+Every method is a no-op on other ranks, so the training loop calls them unconditionally.
+Stats accumulate as detached tensors during a tick (no host sync per step) and are averaged over
+steps and ranks at the tick boundary with :meth:`StatsAccumulator.reduce`.
+"""
+import json
+import os
+import sys
+import time
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from . import distributed
+
+
+class StatsAccumulator:
+    """Running sums of scalar stats over steps; averaged over steps and ranks on reduce()."""
+
+    def __init__(self):
+        self._sums: Dict[str, torch.Tensor] = {}
+        self._counts: Dict[str, int] = {}
+
+    def add(self, stats: Dict[str, torch.Tensor]) -> None:
+        for name, value in stats.items():
+            value = torch.as_tensor(value).detach().float().mean()
+            if name in self._sums:
+                self._sums[name] = self._sums[name] + value.to(self._sums[name].device)
+                self._counts[name] += 1
+            else:
+                self._sums[name], self._counts[name] = value, 1
+
+    def reduce(self, device) -> Dict[str, float]:
+        """Means over steps and ranks of every stat seen since the last reduce (ranks run the same
+        phases, so they hold the same names)."""
+        names = sorted(self._sums)
+        sums = torch.zeros(len(names), 2, dtype=torch.float64, device=device)
+        for i, name in enumerate(names):
+            if name in self._sums:
+                sums[i, 0] = self._sums[name].to(device, torch.float64)
+                sums[i, 1] = self._counts[name]
+        distributed.all_reduce_sum(sums)
+        sums = sums.cpu()
+        self._sums.clear()
+        self._counts.clear()
+        return {name: float(sums[i, 0] / sums[i, 1]) for i, name in enumerate(names) if sums[i, 1] > 0}
+
+
+class Reporter:
+    """Writes log.txt, stats.jsonl, TensorBoard scalars/images and shows a tqdm bar (rank 0 only)."""
+
+    def __init__(self, run_dir: Optional[str], rank: int, total_nimg: int, start_nimg: int,
+                 tensorboard: bool = True):
+        self.active = rank == 0 and run_dir is not None
+        self.run_dir = run_dir
+        self._log = self._jsonl = self._tb = None
+        self._bar = tqdm(total=total_nimg, initial=start_nimg, unit="img", unit_scale=True, dynamic_ncols=True,
+                         disable=not self.active, file=sys.stderr, mininterval=1.0)
+        if not self.active:
+            return
+        os.makedirs(run_dir, exist_ok=True)
+        self._log = open(os.path.join(run_dir, "log.txt"), "a", buffering=1)
+        self._jsonl = open(os.path.join(run_dir, "stats.jsonl"), "a", buffering=1)
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:  # tensorboard is a declared dependency; say so if it is missing
+                self.log(f"TensorBoard disabled: {e}")
+            else:
+                self._tb = SummaryWriter(run_dir)
+
+    def log(self, message: str) -> None:
+        if not self.active:
+            return
+        tqdm.write(message, file=sys.stdout)
+        self._log.write(message + "\n")
+
+    def progress(self, nimg: int, postfix: Dict[str, float]) -> None:
+        if self.active:
+            self._bar.update(nimg)
+            self._bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
+
+    def stats(self, record: Dict[str, float]) -> None:
+        """Append one tick record to stats.jsonl and TensorBoard (x axis: kimg as integer nimg/1000)."""
+        if not self.active:
+            return
+        record = {"timestamp": time.time(), **record}
+        self._jsonl.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            step = int(record["kimg"] * 1000)
+            for name, value in record.items():
+                if name not in ("timestamp", "tick", "kimg") and isinstance(value, (int, float)):
+                    self._tb.add_scalar(name, value, global_step=step)
+            self._tb.flush()
+
+    def scalars(self, values: Dict[str, float], nimg: int) -> None:
+        """TensorBoard scalars only (e.g. metrics, which have their own metrics.jsonl)."""
+        if self._tb is not None:
+            for name, value in values.items():
+                self._tb.add_scalar(name, value, global_step=nimg)
+            self._tb.flush()
+
+    def image_grid(self, images: torch.Tensor, grid, name: str, nimg: Optional[int] = None) -> None:
+        """Save images in [-1, 1] ([N, C, H, W], N = cols*rows) as ``<name>.png`` and to TensorBoard."""
+        if not self.active:
+            return
+        grid_u8 = make_grid(images, grid)
+        Image.fromarray(grid_u8).save(os.path.join(self.run_dir, name + ".png"))
+        if self._tb is not None:
+            tag = "fakes" if name.startswith("fakes") else name
+            self._tb.add_image(tag, grid_u8, global_step=nimg or 0, dataformats="HWC")
+            self._tb.flush()
+
+    def close(self) -> None:
+        self._bar.close()
+        for f in (self._log, self._jsonl):
+            if f is not None:
+                f.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float -> uint8 [0, 255] (round to nearest, clamp)."""
+    return (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def make_grid(images: torch.Tensor, grid) -> np.ndarray:
+    """Tile N = cols*rows images ([N, C, H, W] in [-1, 1], C in {1, 3}) into an HxWx3 uint8 array."""
+    cols, rows = grid
+    n, c, h, w = images.shape
+    if n != cols * rows:
+        raise ValueError(f"images: expected {cols}x{rows}={cols * rows} images for the grid, got {n}")
+    u8 = to_uint8(images).cpu()
+    if c == 1:
+        u8 = u8.expand(n, 3, h, w)
+    u8 = u8.reshape(rows, cols, 3, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, 3)
+    return u8.numpy()

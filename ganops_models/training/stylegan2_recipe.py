@@ -1,0 +1,160 @@
+"""StyleGAN2-ADA recipe: networks from options, lazy-regularised Adam, G EMA, ADA.
+
+Phases per step (StyleGAN2-ADA): Gmain, Greg every ``pl_interval`` steps, Dmain, Dreg every
+``r1_interval`` steps; a regularised optimiser uses lr * c and betas ** c with c = I / (I + 1).
+G EMA: half-life ``ema`` kimg, ramped up to ``ema_rampup`` * cur_nimg when set.
+"""
+import copy
+from typing import Dict, Optional
+
+import torch
+
+from ..loss import StyleGAN2Loss
+from ..networks.stylegan2 import Discriminator, Generator
+from . import augmentation
+from .distributed import sync_grads
+from .recipes import RECIPES, DataInfo, Recipe
+
+
+def build_networks(opts, data: DataInfo, device: torch.device):
+    """(G, D) for the options and data (``opts.resolution`` or the data's), on ``device``."""
+    resolution = tuple(opts.resolution or data.resolution)
+    c_dim = data.label_dim if opts.cond else 0
+    low_precision = opts.precision if opts.num_fp16_res > 0 else "fp32"
+    channels_last = device.type == "cuda" and low_precision != "fp32"
+    common = dict(channel_base=opts.cbase, channel_max=opts.cmax, num_fp16_res=opts.num_fp16_res,
+                  precision=low_precision, conv_clamp=opts.conv_clamp, channels_last=channels_last)
+    G = Generator(z_dim=opts.z_dim, c_dim=c_dim, w_dim=opts.w_dim, resolution=resolution,
+                  img_channels=data.num_channels, mapping_layers=opts.map, architecture=opts.g_arch,
+                  use_noise=opts.g_noise, **common)
+    D = Discriminator(c_dim=c_dim, resolution=resolution, img_channels=data.num_channels,
+                      architecture=opts.d_arch, mbstd_group_size=opts.mbstd_group, **common)
+    return G.to(device).train().requires_grad_(False), D.to(device).train().requires_grad_(False)
+
+
+def lazy_adam(params, lr: float, reg_interval: int) -> torch.optim.Adam:
+    """Adam(betas 0, 0.99, eps 1e-8) with the lazy-regularisation correction c = I / (I + 1)."""
+    c = reg_interval / (reg_interval + 1) if reg_interval > 0 else 1.0
+    return torch.optim.Adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c), eps=1e-8)
+
+
+class StyleGAN2Recipe(Recipe):
+    name = "stylegan2"
+    default_cfg = {"cpu": "tiny", "cuda": "auto"}
+
+    def __init__(self, opts, data: DataInfo, device, dist):
+        super().__init__(opts, data, device, dist)
+        torch.manual_seed(opts.seed)   # identical initial weights on every rank
+        self.G, self.D = build_networks(opts, data, device)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        self.augment = augmentation.build(opts, device)
+        self.loss = StyleGAN2Loss(self.G, self.D, augment_pipe=self.augment.pipe, r1_gamma=opts.gamma,
+                                  style_mixing_prob=opts.style_mixing, pl_weight=opts.pl_weight,
+                                  real_sign_hook=self.augment.accumulate)
+        self.opt_G = lazy_adam(self.G.parameters(), opts.glr, opts.pl_interval)
+        self.opt_D = lazy_adam(self.D.parameters(), opts.dlr, opts.r1_interval)
+        # (phase, module, optimiser, interval): with lazy regularisation (interval > 0) the main and
+        # reg phases are separate steps; interval 0 regularises in the main step ('Gboth'/'Dboth').
+        self.phases = (self._phases("G", self.G, self.opt_G, opts.pl_interval, opts.pl_weight != 0)
+                       + self._phases("D", self.D, self.opt_D, opts.r1_interval, opts.gamma != 0))
+
+    @staticmethod
+    def _phases(prefix, module, opt, interval, regularised):
+        if not regularised:
+            return [(prefix + "main", module, opt, 1)]
+        if interval == 0:
+            return [(prefix + "both", module, opt, 1)]
+        return [(prefix + "main", module, opt, 1), (prefix + "reg", module, opt, interval)]
+
+    def modules(self) -> Dict[str, torch.nn.Module]:
+        mods = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        if self.augment.pipe is not None:
+            mods["augment_pipe"] = self.augment.pipe
+        return mods
+
+    def latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn([n, self.G.z_dim], generator=generator)
+
+    def compile(self) -> None:
+        """Compile the main-pass forwards; R1 and path length keep using the eager modules."""
+        self.loss.compiled = {"mapping": torch.compile(self.G.mapping), "synthesis": torch.compile(self.G.synthesis),
+                              "D": torch.compile(self.D)}
+
+    def run_phase(self, phase: str, reals, labels) -> Dict[str, torch.Tensor]:
+        """One optimiser step of ``phase`` (one of ``self.phases``: Gmain, Greg, Gboth, Dmain, Dreg,
+        Dboth) on this batch."""
+        _, module, opt, interval = next(p for p in self.phases if p[0] == phase)
+        n = reals.shape[0]
+        gen_z = torch.randn([n, self.G.z_dim], device=self.device)
+        gen_c = labels[torch.randperm(n, device=labels.device)] if labels.shape[1] > 0 else labels
+        opt.zero_grad(set_to_none=True)
+        module.requires_grad_(True)
+        stats = self.loss.accumulate_gradients(phase, reals, labels, gen_z, gen_c, gain=interval)
+        module.requires_grad_(False)
+        sync_grads(module.parameters())
+        opt.step()
+        return stats
+
+    def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:
+        stats = {}
+        for phase, _, _, interval in self.phases:
+            if step % interval == 0:
+                stats.update(self.run_phase(phase, reals, labels))
+        self._update_ema(cur_nimg)
+        self.augment.update(step, self.opts.batch)
+        if self.augment.pipe is not None:
+            stats["augment_p"] = self.augment.pipe.p.detach().clone()
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self, cur_nimg: int) -> None:
+        ema_nimg = self.opts.ema * 1000
+        if self.opts.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, cur_nimg * self.opts.ema_rampup)
+        beta = 0.5 ** (self.opts.batch / max(ema_nimg, 1e-8))
+        ema_params, params = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema_params, params, 1.0 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    @torch.no_grad()
+    def sample(self, z, c=None, truncation_psi: float = 1.0, noise_mode: str = "const", batch: Optional[int] = None):
+        batch = batch or self.batch_gpu
+        c = c if c is not None else torch.zeros([z.shape[0], self.G.c_dim])
+        out = [self.G_ema(zb.to(self.device), cb.to(self.device), truncation_psi=truncation_psi,
+                          noise_mode=noise_mode).float().cpu()
+               for zb, cb in zip(z.split(batch), c.split(batch))]
+        return torch.cat(out)
+
+    def generator_for_eval(self) -> torch.nn.Module:
+        return self.G_ema
+
+    def arch_spec(self) -> dict:
+        o = self.opts
+        return {"resolution": list(o.resolution or self.data.resolution), "img_channels": self.data.num_channels,
+                "c_dim": self.G.c_dim, "z_dim": o.z_dim, "w_dim": o.w_dim, "map": o.map, "cbase": o.cbase,
+                "cmax": o.cmax, "g_arch": o.g_arch, "g_noise": o.g_noise, "d_arch": o.d_arch,
+                "num_fp16_res": o.num_fp16_res,
+                "precision": o.precision if o.num_fp16_res > 0 else "fp32", "conv_clamp": o.conv_clamp,
+                "mbstd_group": o.mbstd_group}
+
+    @property
+    def augment_p(self) -> Optional[float]:
+        return float(self.augment.pipe.p) if self.augment.pipe is not None else None
+
+    def state_dict(self) -> dict:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+                "pl_mean": self.loss.pl_mean.detach().cpu(), "augment": self.augment.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.loss.pl_mean = state["pl_mean"].to(self.device)
+        self.augment.load_state_dict(state["augment"])
+
+
+RECIPES["stylegan2"] = StyleGAN2Recipe

@@ -1,0 +1,92 @@
+"""generate.py: images from a checkpoint (files per seed, grid, truncation, classes, errors)."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganops_models import generate
+from ganops_models.training import checkpoint as ckpt_lib
+from ganops_models.training.distributed import DistInfo
+from ganops_models.training.options import TrainOptions
+from ganops_models.training.recipes import DataInfo
+from ganops_models.training.stylegan2_recipe import StyleGAN2Recipe
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _checkpoint(path, label_dim=0):
+    opts = TrainOptions(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
+                        device="cpu", aug="noaug", cond=label_dim > 0, resolution=(16, 32))
+    data = DataInfo((16, 32), label_dim=label_dim, name="toy")
+    torch.manual_seed(0)
+    recipe = StyleGAN2Recipe(opts, data, torch.device("cpu"), DistInfo())
+    with torch.no_grad():   # non-trivial EMA weights and w_avg, so truncation changes the images
+        c = torch.eye(label_dim)[torch.arange(64) % label_dim] if label_dim else None
+        recipe.G.mapping(torch.randn(64, 8), c, update_w_avg=True)
+        recipe._update_ema(1000)
+    ckpt_lib.save_checkpoint(str(path), model="stylegan2", arch=recipe.arch_spec(), options=opts.to_dict(),
+                             data={"resolution": [16, 32], "num_channels": 3, "label_dim": label_dim, "name": "toy"},
+                             progress={"cur_nimg": 0, "step": 0, "tick": 0}, state=recipe.state_dict())
+    return path
+
+
+def _read(path):
+    return np.asarray(Image.open(path))
+
+
+def test_images_per_seed_are_deterministic(tmp_path):
+    ckpt = _checkpoint(tmp_path / "c.pt")
+    assert generate.main(["--network", str(ckpt), "--seeds", "0-2,7", "--outdir", str(tmp_path / "a"),
+                          "--device", "cpu"]) == 0
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == ["seed0000.png", "seed0001.png", "seed0002.png", "seed0007.png"]
+    img = _read(tmp_path / "a" / "seed0001.png")
+    assert img.shape == (16, 32, 3) and img.dtype == np.uint8 and img.std() > 0
+    assert generate.main(["--network", str(ckpt), "--seeds", "1", "--outdir", str(tmp_path / "b"),
+                          "--device", "cpu"]) == 0
+    assert np.array_equal(_read(tmp_path / "b" / "seed0001.png"), img)
+    assert not np.array_equal(_read(tmp_path / "a" / "seed0000.png"), img)
+    assert generate.main(["--network", str(ckpt), "--seeds", "1", "--trunc", "0.3", "--outdir",
+                          str(tmp_path / "t"), "--device", "cpu"]) == 0
+    assert not np.array_equal(_read(tmp_path / "t" / "seed0001.png"), img)
+
+
+def test_grid_and_generate_function(tmp_path):
+    ckpt = _checkpoint(tmp_path / "c.pt")
+    assert generate.main(["--network", str(ckpt), "--seeds", "0-4", "--grid", "--outdir", str(tmp_path),
+                          "--device", "cpu"]) == 0
+    assert _read(tmp_path / "grid.png").shape == (2 * 16, 3 * 32, 3)   # 5 images on a 3x2 grid
+    recipe = generate.load_recipe(str(ckpt))
+    images = generate.generate(recipe, [3, 4], truncation_psi=0.0)
+    assert images.shape == (2, 3, 16, 32)
+    assert torch.allclose(images[0], images[1], atol=1e-5)            # psi 0: every seed gives w_avg
+
+
+def test_conditional_class(tmp_path):
+    ckpt = _checkpoint(tmp_path / "c.pt", label_dim=3)
+    recipe = generate.load_recipe(str(ckpt))
+    a = generate.generate(recipe, [0], class_idx=0)
+    b = generate.generate(recipe, [0], class_idx=2)
+    assert not torch.equal(a, b)
+    with pytest.raises(ValueError, match="conditional"):
+        generate.generate(recipe, [0])
+
+
+def test_errors(tmp_path, capsys):
+    assert generate.parse_seeds("0-3,9") == [0, 1, 2, 3, 9]
+    for bad in ("", "a", "5-2", "-1"):
+        with pytest.raises(ValueError, match="--seeds"):
+            generate.parse_seeds(bad)
+    bad_file = tmp_path / "bad.pt"
+    bad_file.write_bytes(b"not a checkpoint")
+    assert generate.main(["--network", str(bad_file), "--outdir", str(tmp_path), "--device", "cpu"]) == 2
+    assert "corrupt or truncated" in capsys.readouterr().err
+    ckpt = _checkpoint(tmp_path / "c.pt")
+    assert generate.main(["--network", str(ckpt), "--class", "1", "--outdir", str(tmp_path), "--device", "cpu"]) == 2
+    assert "unconditional" in capsys.readouterr().err

@@ -1,0 +1,360 @@
+"""Training options, presets, checkpoints, ADA feedback, and end-to-end CPU runs of the trainer
+(built-in data, an image folder, kill-and-resume, two-process gloo)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import gpu
+
+from ganops_models.loss import StyleGAN2Loss
+from ganops_models.training import checkpoint as ckpt_lib
+from ganops_models.training.checkpoint import CheckpointError
+from ganops_models.training.distributed import DistInfo
+from ganops_models.training.options import OptionsError, TrainOptions, parse_resolution, resolve
+from ganops_models.training.recipes import DataInfo
+from ganops_models.training.stylegan2_recipe import StyleGAN2Recipe
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A micro configuration: 16x16, <= 8 channels, 2 steps of 4 images per tick.
+MICRO = ["--cfg", "tiny", "--resolution", "16", "--cbase", "64", "--cmax", "8", "--batch", "4", "--tick", "0.008",
+         "--snap", "1", "--workers", "0", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("TRITON_INTERPRET", None)   # the CPU runs use the reference ops
+    return env
+
+
+def _train(args, cwd, check=True, module="ganops_models.train", launcher=()):
+    proc = subprocess.run([sys.executable, *launcher, "-m", module, *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def _run_dir(outdir):
+    runs = ckpt_lib.run_dirs(str(outdir))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def _stats(run_dir):
+    with open(os.path.join(run_dir, "stats.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+# --- options and presets ---------------------------------------------------------------------------
+
+def test_presets_have_stylegan2_ada_values():
+    paper256 = resolve({"cfg": "paper256"}, (256, 256), 1)
+    assert (paper256.batch, paper256.gamma, paper256.cbase, paper256.cmax, paper256.ema, paper256.map,
+            paper256.mbstd_group, paper256.glr, paper256.dlr) == (64, 1, 16384, 512, 20, 8, 8, 0.0025, 0.0025)
+    auto = resolve({"cfg": "auto"}, (256, 256), 1)
+    assert (auto.batch, auto.mbstd_group, auto.cbase, auto.map, auto.ema_rampup) == (16, 4, 16384, 2, 0.05)
+    assert auto.gamma == pytest.approx(0.0002 * 256 ** 2 / 16) and auto.ema == pytest.approx(5.0)
+    cifar = resolve({"cfg": "cifar"}, (32, 32), 2)
+    assert (cifar.pl_weight, cifar.style_mixing, cifar.d_arch, cifar.gamma, cifar.mbstd_group) == \
+        (0, 0, "orig", 0.01, 32)
+    p1024 = resolve({"cfg": "paper1024"}, (1024, 1024), 8)
+    assert (p1024.batch, p1024.gamma, p1024.cbase, p1024.glr) == (32, 2, 32768, 0.002)
+    # explicit values win over the preset
+    o = resolve({"cfg": "paper512", "batch": 8, "gamma": 3.5, "glr": 0.001, "map": 4, "ema": 2, "mbstd_group": 2,
+                 "cbase": 1024, "cmax": 64}, (512, 512), 1)
+    assert (o.batch, o.gamma, o.glr, o.dlr, o.map, o.ema, o.mbstd_group, o.cbase, o.cmax) == \
+        (8, 3.5, 0.001, 0.0025, 4, 2, 2, 1024, 64)
+    assert TrainOptions.from_dict(o.to_dict()) == o
+
+
+def test_option_errors():
+    assert parse_resolution("256x128") == (128, 256) and parse_resolution("64") == (64, 64)
+    for bad in ("100", "256x100", "2048", "8", "abc", "256x32"):
+        with pytest.raises(OptionsError, match="resolution"):
+            parse_resolution(bad)
+    with pytest.raises(OptionsError, match="not divisible by the number of processes"):
+        resolve({"cfg": "paper256", "batch": 30}, (256, 256), 4)
+    with pytest.raises(OptionsError, match="--cfg"):
+        resolve({"cfg": "huge"}, (256, 256), 1)
+    with pytest.raises(OptionsError, match="--aug fixed needs --p"):
+        resolve({"cfg": "tiny", "aug": "fixed"}, (32, 32), 1)
+    with pytest.raises(OptionsError, match="--gamma"):
+        resolve({"cfg": "tiny", "gamma": -1.0}, (32, 32), 1)
+    with pytest.raises(OptionsError, match="--metrics"):
+        resolve({"cfg": "tiny", "metrics": "fid_sometimes"}, (32, 32), 1)
+
+
+def test_cli_reports_bad_data_before_training(tmp_path, capsys):
+    from ganops_models.train import main
+    assert main(["--data", str(tmp_path / "missing"), "--outdir", str(tmp_path / "runs"), "--device", "cpu"]) == 2
+    assert "missing" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["--data", str(tmp_path / "empty"), "--outdir", str(tmp_path / "runs"), "--device", "cpu"]) == 2
+    assert "no images" in capsys.readouterr().err
+    assert main(["--resolution", "48", "--outdir", str(tmp_path / "runs"), "--device", "cpu"]) == 2
+    assert "power of two" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+# --- checkpoints -------------------------------------------------------------------------------------
+
+def _micro_recipe(aug="ada"):
+    opts = TrainOptions(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
+                        device="cpu", aug=aug, ada_kimg=0.2, r1_interval=2, pl_interval=2, mbstd_group=2)
+    return StyleGAN2Recipe(opts, DataInfo((16, 16)), torch.device("cpu"), DistInfo()), opts
+
+
+def _save(recipe, opts, path, nimg=8):
+    ckpt_lib.save_checkpoint(str(path), model="stylegan2", arch=recipe.arch_spec(), options=opts.to_dict(),
+                             data={"resolution": [16, 16], "num_channels": 3, "label_dim": 0, "name": "t"},
+                             progress={"cur_nimg": nimg, "step": nimg // 4, "tick": 1}, state=recipe.state_dict())
+
+
+def test_checkpoint_round_trip_restores_everything(tmp_path):
+    torch.manual_seed(0)
+    recipe, opts = _micro_recipe()
+    for step in range(4):
+        recipe.train_step(torch.randn(4, 3, 16, 16).clamp(-1, 1), torch.zeros(4, 0), step, step * 4)
+    recipe.augment.pipe.p.fill_(0.37)
+    path = tmp_path / "checkpoint-000000.016.pt"
+    _save(recipe, opts, path, 16)
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+    ckpt = ckpt_lib.load_checkpoint(str(path))
+    assert ckpt["progress"] == {"cur_nimg": 16, "step": 4, "tick": 1}
+    other, _ = _micro_recipe()
+    ckpt_lib.check_compatible(ckpt, "stylegan2", other.arch_spec())
+    other.load_state_dict(ckpt["state"])
+    assert other.augment_p == pytest.approx(0.37)
+    assert other.augment.controller.state_dict() == recipe.augment.controller.state_dict()
+    assert torch.equal(other.loss.pl_mean, recipe.loss.pl_mean) and recipe.loss.pl_mean > 0
+    for a, b in [(recipe.G, other.G), (recipe.D, other.D), (recipe.G_ema, other.G_ema)]:
+        for (n, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert torch.equal(x, y), n
+    for a, b in [(recipe.opt_G, other.opt_G), (recipe.opt_D, other.opt_D)]:
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa["param_groups"] == sb["param_groups"]
+        for k in sa["state"]:
+            assert float(sa["state"][k]["step"]) == float(sb["state"][k]["step"])
+            assert torch.equal(sa["state"][k]["exp_avg_sq"], sb["state"][k]["exp_avg_sq"])
+    assert float(other.opt_D.state_dict()["state"][0]["step"]) == 4 + 2   # Dmain x4 + Dreg (steps 0, 2)
+
+
+def test_corrupt_and_incompatible_checkpoints(tmp_path):
+    recipe, opts = _micro_recipe(aug="noaug")
+    good, newer = tmp_path / "checkpoint-000000.008.pt", tmp_path / "checkpoint-000000.016.pt"
+    _save(recipe, opts, good, 8)
+    _save(recipe, opts, newer, 16)
+    data = newer.read_bytes()
+    newer.write_bytes(data[: len(data) // 2])                 # a truncated file
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        ckpt_lib.load_checkpoint(str(newer))
+    assert ckpt_lib.newest_valid_checkpoint(str(tmp_path)) == str(good)
+    (tmp_path / "notes.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError):
+        ckpt_lib.load_checkpoint(str(tmp_path / "notes.pt"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        ckpt_lib.load_checkpoint(str(tmp_path / "nope.pt"))
+    ckpt = ckpt_lib.load_checkpoint(str(good))
+    with pytest.raises(CheckpointError, match="another architecture.*cmax"):
+        ckpt_lib.check_compatible(ckpt, "stylegan2", {**recipe.arch_spec(), "cmax": 16})
+    with pytest.raises(CheckpointError, match="'fastgan'"):
+        ckpt_lib.check_compatible(ckpt, "fastgan", recipe.arch_spec())
+    with pytest.raises(CheckpointError, match="no valid checkpoint"):
+        ckpt_lib.resolve_resume("latest", str(tmp_path / "runs"))
+
+
+# --- ADA feedback through the loss -----------------------------------------------------------------
+
+class _ToyD(torch.nn.Module):
+    """Logits of a fixed sign: +1 models an overfitting D (confident on reals), -1 an underfitting one."""
+
+    def __init__(self, sign):
+        super().__init__()
+        self.sign = sign
+        self.w = torch.nn.Parameter(torch.zeros([]))
+
+    def forward(self, img, c):
+        return img.flatten(1).mean(1, keepdim=True) * self.w + self.sign
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_ada_p_moves_in_the_right_direction(sign):
+    recipe, opts = _micro_recipe(aug="ada")
+    recipe.augment.pipe.p.fill_(0.5)
+    D = _ToyD(sign)
+    loss = StyleGAN2Loss(recipe.G, D, augment_pipe=recipe.augment.pipe, r1_gamma=0,
+                         real_sign_hook=recipe.augment.accumulate)
+    reals = torch.rand(4, 3, 16, 16) * 2 - 1
+    for step in range(8):
+        D.requires_grad_(True)
+        loss.accumulate_gradients("Dmain", reals, torch.zeros(4, 0), torch.randn(4, 8), torch.zeros(4, 0), 1.0)
+        recipe.augment.update(step, opts.batch)
+    step_size = opts.batch * opts.ada_interval / (opts.ada_kimg * 1000)
+    assert recipe.augment_p == pytest.approx(0.5 + sign * 2 * step_size)
+
+
+# --- end to end ------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_end_to_end_builtin_data_writes_every_artefact(tmp_path):
+    _train(MICRO + ["--kimg", "0.016", "--outdir", str(tmp_path), "--aug", "ada", "--ada-kimg", "1"], cwd=tmp_path)
+    run = _run_dir(tmp_path)
+    files = set(os.listdir(run))
+    assert {"options.json", "log.txt", "stats.jsonl", "reals.png", "fakes_init.png", "fakes000000.008.png",
+            "fakes000000.016.png", "checkpoint-000000.008.pt", "checkpoint-000000.016.pt"} <= files
+    assert any(f.startswith("events.out.tfevents") for f in files)
+    opts = json.load(open(os.path.join(run, "options.json")))
+    assert (opts["model"], opts["cfg"], opts["resolution"], opts["batch"], opts["device"]) == \
+        ("stylegan2", "tiny", [16, 16], 4, "cpu")
+    stats = _stats(run)
+    assert [s["tick"] for s in stats] == [1, 2] and stats[-1]["kimg"] == pytest.approx(0.016)
+    for key in ("loss/G", "loss/D", "augment_p", "sec_per_kimg", "img_per_sec", "scores/real"):
+        assert key in stats[-1] and np.isfinite(stats[-1][key]), key
+    assert np.isfinite(stats[0]["loss/r1_penalty"])          # R1 runs every 16 steps, from step 0
+    grid = np.asarray(Image.open(os.path.join(run, "fakes000000.016.png")))
+    assert grid.shape == (8 * 16, 8 * 16, 3) and grid.std() > 0
+    log = open(os.path.join(run, "log.txt")).read()
+    assert "tick 2" in log and "saved checkpoint-000000.016.pt" in log
+
+
+@pytest.mark.slow
+def test_end_to_end_image_folder_with_resize_and_labels(tmp_path):
+    data = tmp_path / "images" / "nested"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = []
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (24, 20, 3), dtype=np.uint8)).save(data / f"{i}.png")
+        labels.append([f"nested/{i}.png", i % 2])
+    (tmp_path / "images" / "dataset.json").write_text(json.dumps({"labels": labels}))
+    out = tmp_path / "runs"
+    _train(MICRO + ["--kimg", "0.008", "--data", str(tmp_path / "images"), "--cond", "--mirror", "--outdir", str(out),
+                    "--aug", "noaug", "--resolution", "32x16"], cwd=tmp_path)
+    run = _run_dir(out)
+    ckpt = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.008.pt"))
+    assert ckpt["data"]["label_dim"] == 2 and ckpt["arch"]["c_dim"] == 2 and ckpt["arch"]["resolution"] == [16, 32]
+    assert np.asarray(Image.open(os.path.join(run, "reals.png"))).shape == (8 * 16, 8 * 32, 3)
+
+
+@pytest.mark.slow
+def test_kill_and_resume_latest(tmp_path):
+    """SIGKILL a run after its second snapshot, corrupt the newest checkpoint, resume 'latest': training
+    continues from the newest valid checkpoint with its kimg, augment p and optimiser state."""
+    args = MICRO + ["--outdir", str(tmp_path), "--aug", "ada", "--ada-kimg", "0.1"]
+    proc = subprocess.Popen([sys.executable, "-m", "ganops_models.train", *args, "--kimg", "10"], cwd=tmp_path,
+                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            runs = ckpt_lib.run_dirs(str(tmp_path))
+            if runs and len(ckpt_lib.list_checkpoints(runs[0])) >= 2:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before it could be killed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run = _run_dir(tmp_path)
+    ckpts = ckpt_lib.list_checkpoints(run)
+    assert len(ckpts) >= 2
+    newest = ckpts[-1]
+    data = open(newest, "rb").read()
+    open(newest, "wb").write(data[: len(data) // 3])
+    resume_from = ckpt_lib.load_checkpoint(ckpts[-2])
+    start = resume_from["progress"]
+    p0 = float(resume_from["state"]["augment"]["p"])
+    end_nimg = start["cur_nimg"] + 8
+    _train(args + ["--resume", "latest", "--kimg", str(end_nimg / 1000)], cwd=tmp_path)
+    assert _run_dir(tmp_path) == run                              # the same run continues
+    log = open(os.path.join(run, "log.txt")).read()
+    assert f"resumed from {ckpts[-2]} at kimg {start['cur_nimg'] / 1000:.3f}, step {start['step']}, " \
+           f"augment p {p0}" in log
+    final = ckpt_lib.load_checkpoint(os.path.join(run, ckpt_lib.checkpoint_name(end_nimg)))
+    steps = end_nimg // 4
+    assert final["progress"] == {"cur_nimg": end_nimg, "step": steps, "tick": start["tick"] + 1}
+    opt_d = final["state"]["opt_D"]["state"][0]
+    opt_g = final["state"]["opt_G"]["state"][0]
+    assert float(opt_g["step"]) == steps                         # Gmain every step (tiny: no path length)
+    assert float(opt_d["step"]) == steps + len(range(0, steps, 16))   # Dmain every step + Dreg every 16
+    assert final["options"]["resume"] == ckpts[-2]
+
+
+@pytest.mark.slow
+def test_resume_with_another_architecture_is_refused(tmp_path):
+    recipe, opts = _micro_recipe(aug="noaug")
+    path = tmp_path / "checkpoint-000000.008.pt"
+    _save(recipe, opts, path)
+    proc = _train(["--resume", str(path), "--cmax", "16", "--outdir", str(tmp_path / "runs"), "--device", "cpu",
+                   "--workers", "0"], cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "another architecture" in proc.stderr and "cmax" in proc.stderr
+    assert "tick" not in proc.stdout
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run(tmp_path):
+    """torchrun with 2 CPU processes: the batch is split, replicas stay identical (checked at every
+    snapshot), rank 0 alone writes the run directory."""
+    launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+    proc = subprocess.run([sys.executable, *launcher, "-m", "ganops_models.train", *MICRO, "--kimg", "0.016",
+                           "--outdir", str(tmp_path), "--aug", "ada"], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    run = _run_dir(tmp_path)
+    assert json.load(open(os.path.join(run, "options.json")))["world_size"] == 2
+    stats = _stats(run)
+    assert stats[-1]["kimg"] == pytest.approx(0.016) and len(stats) == 2
+    ckpt = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.016.pt"))
+    assert ckpt["progress"]["step"] == 4
+
+
+# --- GPU (skipped without one) ---------------------------------------------------------------------
+
+@gpu
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+def test_gpu_training_steps_mixed_precision(precision):
+    """Every phase on the GPU with the low-precision highest-resolution blocks (channels_last)."""
+    opts = TrainOptions(batch=8, cbase=1024, cmax=64, z_dim=32, w_dim=32, map=2, num_fp16_res=2,
+                        precision=precision, device="cuda", aug="ada", p=0.2, mbstd_group=4)
+    torch.manual_seed(0)
+    recipe = StyleGAN2Recipe(opts, DataInfo((32, 32)), torch.device("cuda"), DistInfo())
+    reals = torch.rand(8, 3, 32, 32, device="cuda") * 2 - 1
+    labels = torch.zeros(8, 0, device="cuda")
+    for step in range(2):
+        stats = recipe.train_step(reals, labels, step * 16, step * 8)
+        for name, value in stats.items():
+            assert torch.isfinite(value).all(), (name, value)
+    assert {"loss/G", "loss/D", "loss/r1_penalty", "loss/pl_penalty"} <= set(stats)
+    for p in list(recipe.G.parameters()) + list(recipe.D.parameters()):
+        assert torch.isfinite(p).all()
+    images = recipe.sample(torch.randn(4, 32), None)
+    assert images.shape == (4, 3, 32, 32) and torch.isfinite(images).all()
+
+
+@gpu
+@pytest.mark.slow
+def test_gpu_end_to_end(tmp_path):
+    """The 'auto' preset (fp16 in the 4 highest resolutions, conv_clamp 256) shrunk to 32 px."""
+    _train(["--cfg", "auto", "--resolution", "32", "--cbase", "2048", "--cmax", "128", "--batch", "8", "--kimg",
+            "0.032", "--tick", "0.016", "--snap", "1", "--workers", "1", "--device", "cuda", "--outdir",
+            str(tmp_path)], cwd=tmp_path)
+    run = _run_dir(tmp_path)
+    stats = _stats(run)
+    assert stats[-1]["kimg"] == pytest.approx(0.032) and "gpu_mem_gb" in stats[-1]
+    assert len(ckpt_lib.list_checkpoints(run)) == 2
