@@ -7,14 +7,16 @@ background, one large main shape (its class is the label: 0 disc, 1 square, 2 tr
 few palette colours, a small accent disc and a thick stroke: a clear structure a small GAN learns in
 a few CPU minutes.
 """
-import io
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from .atomic import atomic_write
+from .data.archive import add_entry, png_bytes
+from .paths import cache_root
 
 VERSION = 1
 RESOLUTION = 64
@@ -26,12 +28,6 @@ _PALETTE = np.array([
     (230, 57, 70), (244, 162, 97), (233, 196, 106), (42, 157, 143), (38, 70, 83),
     (69, 123, 157), (168, 218, 220), (131, 56, 236), (255, 190, 11), (241, 250, 238),
 ], dtype=np.float64)
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
-def cache_dir() -> str:
-    """$GANOPS_CACHE, else ~/.cache/ganops."""
-    return os.environ.get("GANOPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ganops")
 
 
 def _gradient(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -76,41 +72,25 @@ def draw_image(rng: np.random.Generator) -> tuple:
     return np.asarray(img), label
 
 
-def _png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr, "RGB").save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()
-
-
 def write_zip(path: str, seed: int = DEFAULT_SEED, num_images: int = DEFAULT_NUM_IMAGES) -> None:
     """Generate the dataset into the zip ``path`` (atomically: temp file + rename). Same seed -> same bytes."""
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images must be a positive int, got {num_images!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".builtin-", suffix=".zip.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-            labels = []
-            for i in range(num_images):
-                arr, label = draw_image(np.random.default_rng([seed, i]))
-                name = f"{i // 1000:05d}/img{i:08d}.png"
-                zf.writestr(zipfile.ZipInfo(name, _ZIP_DATE), _png(arr))
-                labels.append([name, label])
-            zf.writestr(zipfile.ZipInfo("dataset.json", _ZIP_DATE), json.dumps({"labels": labels}))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+        labels = []
+        for i in range(num_images):
+            arr, label = draw_image(np.random.default_rng([seed, i]))
+            name = f"{i // 1000:05d}/img{i:08d}.png"
+            add_entry(zf, name, png_bytes(arr))
+            labels.append([name, label])
+        add_entry(zf, "dataset.json", json.dumps({"labels": labels}))
 
 
 def ensure(seed: int = DEFAULT_SEED, num_images: int = DEFAULT_NUM_IMAGES, directory=None) -> str:
     """Path of the built-in dataset zip, generating it on first use."""
-    directory = directory or cache_dir()
+    directory = directory or cache_root()
     path = os.path.join(directory, f"builtin-shapes-v{VERSION}-{RESOLUTION}px-seed{seed}-n{num_images}.zip")
     if not os.path.isfile(path):
         write_zip(path, seed=seed, num_images=num_images)

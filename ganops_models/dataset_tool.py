@@ -7,26 +7,17 @@ from the source's dataset.json, or null). Unreadable files are reported and left
 destination is written atomically; a folder destination must not exist or be empty.
 """
 import argparse
-import io
+import contextlib
 import json
 import os
 import sys
-import tempfile
 import zipfile
 from typing import Optional
 
-from PIL import Image
-
+from .atomic import atomic_write
 from .data import DatasetError, TRANSFORMS, open_dataset
+from .data.archive import add_entry, png_bytes
 from .data.source import LABELS_FILE
-
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
-def _png(arr) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr, "RGB").save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()
 
 
 def _raw_labels(dataset):
@@ -45,6 +36,29 @@ def _is_zip_dest(dest: str) -> bool:
     return dest.lower().endswith(".zip")
 
 
+def _write_images(dataset, dest: str, archive, labels, log):
+    """Every readable image as ``00000/img00000000.png``..., into ``archive`` or the folder ``dest``;
+    returns (count, [[name, label], ...])."""
+    out_labels, written = [], 0
+    for i in range(dataset.num_images):
+        try:
+            arr = dataset.load(i)
+        except Exception as exc:  # noqa: BLE001 - reported and left out
+            log(f"skipping {dataset.names[i]!r}: {type(exc).__name__}: {exc}")
+            continue
+        name = f"{written // 1000:05d}/img{written:08d}.png"
+        if archive is not None:
+            add_entry(archive, name, png_bytes(arr))
+        else:
+            os.makedirs(os.path.join(dest, name.split("/")[0]), exist_ok=True)
+            with open(os.path.join(dest, *name.split("/")), "wb") as fh:
+                fh.write(png_bytes(arr))
+        if labels is not None:
+            out_labels.append([name, labels[i]])
+        written += 1
+    return written, out_labels
+
+
 def convert(source: str, dest: str, resolution=None, transform: str = "center-crop",
             max_images: Optional[int] = None, log=print) -> int:
     """Write the prepared dataset to ``dest`` (folder, or zip when it ends in .zip); returns the image count."""
@@ -55,45 +69,20 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
     is_zip = _is_zip_dest(dest)
     if not is_zip and os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
         raise DatasetError(f"--dest {dest!r} exists and is not an empty folder; choose a new path")
-    out_labels, written = [], 0
-    folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    tmp = None
-    if is_zip:
-        fd, tmp = tempfile.mkstemp(prefix=".dataset-", suffix=".zip.tmp", dir=folder)
-        os.close(fd)
-        archive = zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED)
-    try:
-        for i in range(dataset.num_images):
-            try:
-                arr = dataset.load(i)
-            except Exception as exc:  # noqa: BLE001 - reported and left out
-                log(f"skipping {dataset.names[i]!r}: {type(exc).__name__}: {exc}")
-                continue
-            name = f"{written // 1000:05d}/img{written:08d}.png"
-            if is_zip:
-                archive.writestr(zipfile.ZipInfo(name, _ZIP_DATE), _png(arr))
-            else:
-                os.makedirs(os.path.join(dest, name.split("/")[0]), exist_ok=True)
-                with open(os.path.join(dest, *name.split("/")), "wb") as fh:
-                    fh.write(_png(arr))
-            if labels is not None:
-                out_labels.append([name, labels[i]])
-            written += 1
+    with contextlib.ExitStack() as stack:
+        archive = None
+        if not is_zip:
+            os.makedirs(dest, exist_ok=True)
+        else:
+            archive = stack.enter_context(zipfile.ZipFile(stack.enter_context(atomic_write(dest)), "w",
+                                                          zipfile.ZIP_STORED))
+        written, out_labels = _write_images(dataset, dest, archive, labels, log)
         meta = json.dumps({"labels": out_labels if labels is not None else None})
-        if is_zip:
-            archive.writestr(zipfile.ZipInfo(LABELS_FILE, _ZIP_DATE), meta)
-            archive.close()
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
+        if archive is not None:
+            add_entry(archive, LABELS_FILE, meta)
         else:
             with open(os.path.join(dest, LABELS_FILE), "w", encoding="utf-8") as fh:
                 fh.write(meta)
-    except BaseException:
-        if is_zip:
-            archive.close()
-            os.remove(tmp)
-        raise
     for name, reason in dataset.skipped:
         log(f"skipped unreadable {name!r}: {reason}")
     h, w = dataset.resolution

@@ -1,6 +1,6 @@
 """Generate images from a training checkpoint.
 
-``python -m ganops_models.generate --network CKPT --seeds 0-63 [--trunc 0.7] [--class K]
+``python -m ganops_models.generate --network CKPT|RUN_DIR|latest --seeds 0-63 [--trunc 0.7] [--class K]
 [--noise-mode const|random|none] --outdir DIR [--grid]`` writes ``seed<NNNN>.png`` per seed, or one
 ``grid.png`` (near-square tiling, seeds in order) with ``--grid``. Images use the checkpoint's EMA
 generator; the latent of seed s is ``recipe.latents(1, torch.Generator().manual_seed(s))``.
@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from .training import distributed
-from .training.checkpoint import CheckpointError, load_checkpoint
+from .training.checkpoint import CheckpointError, load_checkpoint, resolve_resume
 from .training.options import TrainOptions
 from .training.recipes import DataInfo, get_recipe
 from .training.reporting import make_grid, to_uint8
@@ -75,7 +75,9 @@ def generate(recipe, seeds: List[int], truncation_psi: float = 1.0, class_idx=No
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ganops_models.generate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--network", required=True, help="checkpoint file (checkpoint-*.pt)")
+    p.add_argument("--network", required=True,
+                   help="checkpoint file (checkpoint-*.pt), a run directory (its newest valid checkpoint), "
+                        "or 'latest' (the newest run under ./runs)")
     p.add_argument("--seeds", default="0-7", help="e.g. 0-63 or 1,5,9")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--class", dest="class_idx", type=int, help="class index for conditional networks")
@@ -86,7 +88,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
-        recipe = load_recipe(args.network, args.device)
+        recipe = load_recipe(resolve_resume(args.network, "runs", flag="--network"), args.device)
         images = generate(recipe, seeds, args.trunc, args.class_idx, args.noise_mode)
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

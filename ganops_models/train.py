@@ -26,11 +26,15 @@ from .training.recipes import RECIPES, get_recipe
 
 def build_parser() -> argparse.ArgumentParser:
     get_recipe("stylegan2")  # registers the built-in recipes so their options and presets are known
-    p = argparse.ArgumentParser(prog="python -m ganops_models.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    presets = "\n".join(f"  {name:<14} {preset.model:<10} {preset.doc}" for name, preset in sorted(PRESETS.items()))
+    p = argparse.ArgumentParser(
+        prog="python -m ganops_models.train", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Options left out take their value from the --cfg preset (then the model's defaults).\n"
+               f"Presets (--cfg, model, what):\n{presets}")
     a = p.add_argument
     a("--data", help="image folder, zip or dataset_tool output (default: the built-in dataset)")
-    a("--outdir", default="runs", help="where run directories are created")
+    a("--outdir", default="runs", help="where run directories are created (default: runs)")
     a("--desc", help="run directory name suffix (default: derived from the options)")
     a("--model", choices=sorted(RECIPES), help="model (default: the --cfg preset's, else stylegan2)")
     a("--cfg", choices=sorted(PRESETS), help="preset (default: tiny on CPU, auto on GPU)")
@@ -66,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     for recipe in RECIPES.values():
         for name, kwargs in recipe.cli_options.items():
             if f"--{name}" not in p._option_string_actions:
-                a(f"--{name}", dest=f"extra__{name.replace('-', '_')}", default=None, **kwargs)
+                dest = name.replace("-", "_")
+                if kwargs.get("action") is None and "choices" not in kwargs:
+                    kwargs = {"metavar": dest.upper(), **kwargs}
+                a(f"--{name}", dest=f"extra__{dest}", default=None, **kwargs)
     return p
 
 

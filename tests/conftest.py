@@ -1,6 +1,7 @@
 """Test setup: Triton runs through its interpreter on machines without a GPU, outputs are poisoned."""
 import os
 
+import pytest
 import torch
 
 if not torch.cuda.is_available():
@@ -8,3 +9,13 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ["GANOPS_POISON_OUTPUTS"] = "1"
 os.environ.pop("GANOPS_IMPL", None)
+
+
+@pytest.fixture
+def one_intraop_thread():
+    """One intra-op thread for the model-sized CPU tests: on a shared 2-core machine oversubscribed
+    OpenMP threads make them several times slower, and their tensors are too small to gain from more."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

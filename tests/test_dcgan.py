@@ -8,13 +8,7 @@ from torch.nn import functional as F
 from ganops_models.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the CPU is shared, and oversubscribed OpenMP threads are far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 @pytest.mark.parametrize("res", [32, 64, 128])

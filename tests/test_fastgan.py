@@ -10,13 +10,7 @@ from ganops_models.networks.fastgan import (FastGANDiscriminator, FastGANGenerat
                                             resize_down)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the CPU is shared, and oversubscribed OpenMP threads are far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 def small_nets(res, width=4, **kw):

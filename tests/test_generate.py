@@ -12,12 +12,7 @@ from ganops_models.training.recipes import DataInfo
 from ganops_models.training.stylegan2_recipe import StyleGAN2Recipe
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 def _checkpoint(path, label_dim=0):
@@ -29,7 +24,7 @@ def _checkpoint(path, label_dim=0):
     with torch.no_grad():   # non-trivial EMA weights and w_avg, so truncation changes the images
         c = torch.eye(label_dim)[torch.arange(64) % label_dim] if label_dim else None
         recipe.G.mapping(torch.randn(64, 8), c, update_w_avg=True)
-        recipe._update_ema(1000)
+        recipe.update_ema(1000)
     ckpt_lib.save_checkpoint(str(path), model="stylegan2", arch=recipe.arch_spec(), options=opts.to_dict(),
                              data={"resolution": [16, 32], "num_channels": 3, "label_dim": label_dim, "name": "toy"},
                              progress={"cur_nimg": 0, "step": 0, "tick": 0}, state=recipe.state_dict())
@@ -90,3 +85,17 @@ def test_errors(tmp_path, capsys):
     ckpt = _checkpoint(tmp_path / "c.pt")
     assert generate.main(["--network", str(ckpt), "--class", "1", "--outdir", str(tmp_path), "--device", "cpu"]) == 2
     assert "unconditional" in capsys.readouterr().err
+
+
+def test_network_may_be_a_run_directory(tmp_path, capsys):
+    run = tmp_path / "00003-toy"
+    run.mkdir()
+    _checkpoint(run / "checkpoint-000000.000.pt")
+    (run / "checkpoint-000004.000.pt").write_bytes(b"half-written")     # newer but corrupt: skipped
+    assert generate.main(["--network", str(run), "--seeds", "2", "--outdir", str(tmp_path / "o"),
+                          "--device", "cpu"]) == 0
+    assert (tmp_path / "o" / "seed0002.png").is_file()
+    empty = tmp_path / "00004-empty"
+    empty.mkdir()
+    assert generate.main(["--network", str(empty), "--outdir", str(tmp_path), "--device", "cpu"]) == 2
+    assert "--network" in capsys.readouterr().err

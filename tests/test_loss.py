@@ -13,12 +13,7 @@ from ganops_models.training.recipes import DataInfo
 from ganops_models.training.stylegan2_recipe import StyleGAN2Recipe, lazy_adam
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 def test_logistic_losses():
@@ -144,7 +139,7 @@ def test_ema_update_and_rampup():
         for p in recipe.G.parameters():
             p.add_(1.0)
     before = [p.clone() for p in recipe.G_ema.parameters()]
-    recipe._update_ema(cur_nimg=1000)
+    recipe.update_ema(cur_nimg=1000)
     beta = 0.5 ** (4 / min(2000, 1000 * 0.05))
     for e0, e1, p in zip(before, recipe.G_ema.parameters(), recipe.G.parameters()):
         assert torch.allclose(e1, p.lerp(e0, beta), atol=1e-6)

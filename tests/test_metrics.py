@@ -12,13 +12,7 @@ from PIL import Image
 from ganops_models.metrics import fid, kid, names, plot, report, swd
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    """The CPU is shared with other test runs: one intra-op thread avoids oversubscription stalls."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 # ---------------------------------------------------------------- FID

@@ -18,13 +18,7 @@ from ganops_models.metrics import cache, features, inception, resize
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    """The CPU is shared with other test runs: one intra-op thread avoids oversubscription stalls."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 # ---------------------------------------------------------------- expected pytorch-fid layout

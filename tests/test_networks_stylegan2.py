@@ -9,13 +9,7 @@ from ganops_models.networks.stylegan2 import Discriminator, Generator, Minibatch
 SMALL = dict(channel_base=256, channel_max=16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions: threading only adds overhead (and stalls on a shared CPU)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 def _nets(resolution, g_arch="skip", d_arch="resnet", c_dim=0, **kw):

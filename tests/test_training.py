@@ -28,12 +28,7 @@ MICRO = ["--cfg", "tiny", "--resolution", "16", "--cbase", "64", "--cmax", "8", 
          "--snap", "1", "--workers", "0", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 def _env():
@@ -81,6 +76,15 @@ def test_presets_have_stylegan2_ada_values():
     assert (o.batch, o.gamma, o.glr, o.dlr, o.map, o.ema, o.mbstd_group, o.cbase, o.cmax) == \
         (8, 3.5, 0.001, 0.0025, 4, 2, 2, 1024, 64)
     assert TrainOptions.from_dict(o.to_dict()) == o
+
+
+def test_recipe_options_merge_defaults_preset_and_cli():
+    from ganops_models.training.recipes import get_recipe
+    defaults = get_recipe("fastgan").defaults
+    o = resolve({"cfg": "fastgan-lite", "extra": {"ndf": 16, "gp": 0.5}}, (64, 64), 1, recipe_defaults=defaults)
+    assert o.extra["ndf"] == 16 and o.extra["gp"] == 0.5   # command line
+    assert o.extra["ngf"] == 8 and o.extra["recon"] == "mse"  # preset values the command line left alone
+    assert resolve({"cfg": "fastgan-lite"}, (64, 64), 1).extra == {"ngf": 8, "ndf": 8, "recon": "mse"}
 
 
 def test_option_errors():
@@ -134,7 +138,7 @@ def test_checkpoint_round_trip_restores_everything(tmp_path):
     recipe.augment.pipe.p.fill_(0.37)
     path = tmp_path / "checkpoint-000000.016.pt"
     _save(recipe, opts, path, 16)
-    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     ckpt = ckpt_lib.load_checkpoint(str(path))
     assert ckpt["progress"] == {"cur_nimg": 16, "step": 4, "tick": 1}
     other, _ = _micro_recipe()

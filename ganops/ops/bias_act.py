@@ -15,28 +15,19 @@ from .. import _registry
 from ..ref import bias_act as _ref
 from . import _bias_act_autograd
 from . import _bias_act_spec as _spec
+from ._fast_path import unsupported_reason
 
 ACTIVATIONS = _spec.ACTIVATIONS
-_FAST_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-_MAX_NUMEL = 2**31 - 1
-
-
-def _fast_check(x: torch.Tensor) -> Optional[str]:
-    if x.dtype not in _FAST_DTYPES:
-        return f"{x.dtype} is not supported by the fused kernels (float32, float16, bfloat16 are)"
-    if x.numel() > _MAX_NUMEL:
-        return f"tensors with more than {_MAX_NUMEL} elements are not supported by the fused kernels"
-    return None
 
 
 def _cuda_check(x: torch.Tensor) -> Optional[str]:
     if not hasattr(torch.ops.ganops, "bias_act_cuda"):
         return "ganops._C has no bias_act kernels (built before they were added); rebuild it"
-    return _fast_check(x)
+    return unsupported_reason(x)
 
 
 _registry.register("bias_act", "ref")
-_registry.register("bias_act", "triton", check=_fast_check)
+_registry.register("bias_act", "triton", check=unsupported_reason)
 _registry.register("bias_act", "cuda", check=_cuda_check)
 
 

@@ -24,24 +24,14 @@ from ..ref.modulated_conv2d import demod_coefficients, modulated_conv2d_ref
 from . import _modconv_args as A
 from .bias_act import bias_act
 from .conv2d_resample import resample_padding, transposed_split
+from ._fast_path import unsupported_reason
 from .upfirdn2d import setup_filter, upfirdn2d
 
 OP = "modulated_conv2d"
-_FAST_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-_MAX_NUMEL = 2**31 - 1
-
-
-def _fast_check(x: torch.Tensor) -> Optional[str]:
-    if x.dtype not in _FAST_DTYPES:
-        return f"{x.dtype} is not supported by the fused kernels (float32, float16, bfloat16 are)"
-    if x.numel() > _MAX_NUMEL:
-        return f"inputs with more than {_MAX_NUMEL} elements are not supported by the fused kernels"
-    return None
-
 
 _registry.register(OP, "ref")
-_registry.register(OP, "triton", check=_fast_check)
-_registry.register(OP, "cuda", check=_fast_check)
+_registry.register(OP, "triton", check=unsupported_reason)
+_registry.register(OP, "cuda", check=unsupported_reason)
 
 
 def _prenormalize(weight: torch.Tensor, styles: torch.Tensor):

@@ -9,15 +9,16 @@ identity).  It holds ``mu`` and ``sigma`` (float64) and, when KID needs them, ``
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
+from ..paths import cache_root
+
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("GANOPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ganops")
-    return Path(root) / "metrics"
+    return Path(cache_root()) / "metrics"
 
 
 def weights_identity(path) -> list:
@@ -53,14 +54,5 @@ def store(path, mu, sigma, features=None):
     arrays = {"mu": np.asarray(mu, np.float64), "sigma": np.asarray(sigma, np.float64)}
     if features is not None:
         arrays["features"] = np.asarray(features, np.float32)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)

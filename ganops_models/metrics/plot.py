@@ -1,10 +1,10 @@
 """metrics.png: one panel per main metric (names without '/', e.g. fid50k_full, swd) of value
 against kimg, drawn with PIL (no matplotlib).  KID panels show +-std whiskers from '<name>/std'."""
 import os
-import tempfile
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ..atomic import atomic_write
 from .report import read_metrics_jsonl, series
 
 PANEL_W, PANEL_H = 480, 260
@@ -76,14 +76,6 @@ def plot_metrics(jsonl_path, png_path):
         std = dict(all_series.get(name + "/std", []))
         _panel(draw, font, (i % cols) * PANEL_W, (i // cols) * PANEL_H, name, all_series[name], std,
                COLORS[i % len(COLORS)])
-    directory = os.path.dirname(os.path.abspath(png_path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png")
-    os.close(fd)
-    try:
-        img.save(tmp, format="PNG")
-        os.replace(tmp, png_path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(png_path) as fh:
+        img.save(fh, format="PNG")
     return names

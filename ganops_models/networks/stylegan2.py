@@ -12,7 +12,6 @@ Discriminator: images [N, img_channels, H, W], c -> logits [N, 1] float32.
 import math
 from typing import Tuple
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -43,7 +42,7 @@ class _Geometry:
         h, w = self.resolution
         m = min(h, w)
         self.base = (4 * h // m, 4 * w // m)
-        self.log2 = int(np.log2(m))
+        self.log2 = m.bit_length() - 1
         self.block_resolutions = [2 ** i for i in range(2, self.log2 + 1)]
         self.channels = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
         self.fp16_resolution = max(2 ** (self.log2 + 1 - num_fp16_res), 8) if num_fp16_res > 0 else m * 2

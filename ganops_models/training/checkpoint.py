@@ -15,11 +15,12 @@ import glob
 import os
 import random
 import re
-import tempfile
 from typing import List, Optional
 
 import numpy as np
 import torch
+
+from ..atomic import atomic_write
 
 FORMAT = "ganops-checkpoint-v1"
 PATTERN = "checkpoint-*.pt"
@@ -40,24 +41,9 @@ def checkpoint_name(cur_nimg: int) -> str:
 
 
 def atomic_save(obj, path: str) -> None:
-    """torch.save to ``path`` atomically (temp file in the same folder, fsync, rename, fsync dir)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """torch.save to ``path`` atomically (see :func:`ganops_models.atomic.atomic_write`)."""
+    with atomic_write(path) as f:
+        torch.save(obj, f)
 
 
 def rng_state() -> dict:
@@ -150,19 +136,19 @@ def run_dirs(outdir: str) -> List[str]:
     return [os.path.join(outdir, e) for _, e in sorted(entries)]
 
 
-def resolve_resume(resume: str, outdir: str) -> str:
+def resolve_resume(resume: str, outdir: str, flag: str = "--resume") -> str:
     """Checkpoint path for ``--resume``: a file, a run directory, or 'latest' (the newest valid
-    checkpoint of the newest run in outdir that has one)."""
+    checkpoint of the newest run in outdir that has one). ``flag`` names the option in errors."""
     if resume == "latest":
         for run in reversed(run_dirs(outdir)):
             path = newest_valid_checkpoint(run)
             if path is not None:
                 return path
-        raise CheckpointError(f"--resume latest: no valid checkpoint in any run under {outdir!r}")
+        raise CheckpointError(f"{flag} latest: no valid checkpoint in any run under {outdir!r}")
     if os.path.isdir(resume):
         path = newest_valid_checkpoint(resume)
         if path is None:
-            raise CheckpointError(f"--resume {resume!r}: the folder holds no valid checkpoint")
+            raise CheckpointError(f"{flag} {resume!r}: the folder holds no valid checkpoint")
         return path
     load_checkpoint(resume)
     return resume

@@ -131,11 +131,14 @@ def resolve(cli: Dict[str, Any], dataset_resolution: Tuple[int, int], world_size
     preset = PRESETS[cfg]
     if cli.get("model") not in (None, preset.model):
         raise OptionsError(f"--cfg {cfg} is a preset for --model {preset.model}, not {cli['model']}")
-    values = dict(recipe_defaults or {})
     resolution = parse_resolution(cli.get("resolution"))
-    preset_values = preset.values(resolution or dataset_resolution, world_size)
-    values.update(preset_values)
-    values.update({k: v for k, v in cli.items() if v is not None})
+    layers = (recipe_defaults or {}, preset.values(resolution or dataset_resolution, world_size),
+              {k: v for k, v in cli.items() if v is not None})
+    values = {}
+    for layer in layers:
+        extra = {**values.get("extra", {}), **layer.get("extra", {})}
+        values.update(layer)
+        values["extra"] = extra
     values["model"] = preset.model
     if "resolution" in values:
         values["resolution"] = parse_resolution(values["resolution"])

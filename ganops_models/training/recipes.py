@@ -98,6 +98,18 @@ class Recipe:
         """torch.compile the forward passes (``--compile``); default: nothing to compile."""
 
     # --- shared helpers ---------------------------------------------------------------------
+    @torch.no_grad()
+    def update_ema(self, cur_nimg: int) -> None:
+        """G_ema <- lerp(G_ema, G, 1 - beta), beta = 0.5 ** (batch / ema_nimg) with ema_nimg = ema * 1000,
+        capped at ema_rampup * cur_nimg when ramping up (StyleGAN2-ADA); buffers are copied."""
+        ema_nimg = self.opts.ema * 1000
+        if self.opts.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, cur_nimg * self.opts.ema_rampup)
+        beta = 0.5 ** (self.opts.batch / max(ema_nimg, 1e-8))
+        torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
     @staticmethod
     def step_optimizer(opt: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter]) -> None:
         """Average gradients over ranks, nan_to_num them, step."""

@@ -89,16 +89,6 @@ class SimpleGANRecipe(Recipe):
         scaler.step(opt)
         scaler.update()
 
-    @torch.no_grad()
-    def update_ema(self, cur_nimg: int) -> None:
-        ema_nimg = self.opts.ema * 1000
-        if self.opts.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, cur_nimg * self.opts.ema_rampup)
-        beta = 0.5 ** (self.opts.batch / max(ema_nimg, 1e-8))
-        torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)
-
     # --- Recipe contract -------------------------------------------------------------------------
     def compile(self) -> None:
         """``--compile``: torch.compile the training forwards of G and D (sampling and the gradient

@@ -100,22 +100,11 @@ class StyleGAN2Recipe(Recipe):
         for phase, _, _, interval in self.phases:
             if step % interval == 0:
                 stats.update(self.run_phase(phase, reals, labels))
-        self._update_ema(cur_nimg)
+        self.update_ema(cur_nimg)
         self.augment.update(step, self.opts.batch)
         if self.augment.pipe is not None:
             stats["augment_p"] = self.augment.pipe.p.detach().clone()
         return stats
-
-    @torch.no_grad()
-    def _update_ema(self, cur_nimg: int) -> None:
-        ema_nimg = self.opts.ema * 1000
-        if self.opts.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, cur_nimg * self.opts.ema_rampup)
-        beta = 0.5 ** (self.opts.batch / max(ema_nimg, 1e-8))
-        ema_params, params = list(self.G_ema.parameters()), list(self.G.parameters())
-        torch._foreach_lerp_(ema_params, params, 1.0 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)
 
     @torch.no_grad()
     def sample(self, z, c=None, truncation_psi: float = 1.0, noise_mode: str = "const", batch: Optional[int] = None):
