@@ -112,7 +112,7 @@ def test_cli_reports_bad_data_before_training(tmp_path, capsys):
     assert main(["--data", str(tmp_path / "empty"), "--outdir", str(tmp_path / "runs"), "--device", "cpu"]) == 2
     assert "no images" in capsys.readouterr().err
     assert main(["--resolution", "48", "--outdir", str(tmp_path / "runs"), "--device", "cpu"]) == 2
-    assert "power of two" in capsys.readouterr().err
+    assert "powers of two" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 

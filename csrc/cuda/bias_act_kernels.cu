@@ -16,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include "bias_act.h"
+#include "numeric.cuh"
 
 namespace ganops {
 namespace bias_act {
@@ -36,19 +37,6 @@ struct Scalars {
   float alpha, gain, inv_gain, clamp;
   bool s_is_y, clamped;
 };
-
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 template <typename T, int VEC>
 struct alignas(sizeof(T) * VEC) Pack {
@@ -159,7 +147,7 @@ row_kernel(Params p, Scalars k, int64_t vec_cols, int64_t chunk, int64_t chunks,
       const int64_t k0 = (unit - row * chunks) * chunk;
       const int64_t k1 = min(k0 + chunk, vec_cols);
       channel = p.channels > 1 ? row % p.channels : 0;
-      const float bias = b != nullptr ? to_float(b[channel]) : 0.f;
+      const float bias = b != nullptr ? to_acc(b[channel]) : 0.f;
       const int64_t row_off = row * p.cols;
       for (int64_t kv = k0 + group_lane; kv < k1; kv += int64_t(gs) * kUnroll) {
         P sv[kUnroll], gv[kUnroll], hv[kUnroll];
@@ -180,10 +168,10 @@ row_kernel(Params p, Scalars k, int64_t vec_cols, int64_t chunk, int64_t chunks,
             P ov;
 #pragma unroll
             for (int j = 0; j < VEC; ++j) {
-              const float r = element<A>(mode, k, to_float(sv[u].v[j]), bias,
-                                         mode != 0 ? to_float(gv[u].v[j]) : 0.f,
-                                         mode == 2 ? to_float(hv[u].v[j]) : 0.f);
-              ov.v[j] = from_float<T>(r);
+              const float r = element<A>(mode, k, to_acc(sv[u].v[j]), bias,
+                                         mode != 0 ? to_acc(gv[u].v[j]) : 0.f,
+                                         mode == 2 ? to_acc(hv[u].v[j]) : 0.f);
+              ov.v[j] = from_acc<T>(r);
               if constexpr (!FWD) acc += r;
             }
             *reinterpret_cast<P*>(out + row_off + kk * VEC) = ov;
@@ -214,7 +202,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks<VEC>()) col_kernel(Params
   if (col_ok && p.b != nullptr) bv = *reinterpret_cast<const P*>(static_cast<const T*>(p.b) + kv * VEC);
 #pragma unroll
   for (int j = 0; j < VEC; ++j) {
-    bias[j] = col_ok && p.b != nullptr ? to_float(bv.v[j]) : 0.f;
+    bias[j] = col_ok && p.b != nullptr ? to_acc(bv.v[j]) : 0.f;
     acc[j] = 0.f;
   }
   const int64_t row_step = int64_t(gridDim.x) * blockDim.y;
@@ -238,10 +226,10 @@ __global__ void __launch_bounds__(kThreads, min_blocks<VEC>()) col_kernel(Params
           P ov;
 #pragma unroll
           for (int j = 0; j < VEC; ++j) {
-            const float res = element<A>(mode, k, to_float(sv[u].v[j]), bias[j],
-                                         mode != 0 ? to_float(gv[u].v[j]) : 0.f,
-                                         mode == 2 ? to_float(hv[u].v[j]) : 0.f);
-            ov.v[j] = from_float<T>(res);
+            const float res = element<A>(mode, k, to_acc(sv[u].v[j]), bias[j],
+                                         mode != 0 ? to_acc(gv[u].v[j]) : 0.f,
+                                         mode == 2 ? to_acc(hv[u].v[j]) : 0.f);
+            ov.v[j] = from_acc<T>(res);
             if constexpr (!FWD) acc[j] += res;
           }
           *reinterpret_cast<P*>(out + rr * p.cols + kv * VEC) = ov;

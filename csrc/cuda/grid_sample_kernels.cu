@@ -2,27 +2,12 @@
 // compiles grid_sample.cpp and a grid_sample.cu to the same object file).
 #include "grid_sample.h"
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+#include "numeric.cuh"
 
 namespace ganops {
 namespace {
 
 constexpr int kThreads = 256;
-
-template <typename T> struct Acc { using type = float; };
-template <> struct Acc<double> { using type = double; };
-
-__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ double to_acc(double v) { return v; }
-
-template <typename T> __device__ __forceinline__ T from_acc(typename Acc<T>::type v);
-template <> __device__ __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-template <> __device__ __forceinline__ float from_acc<float>(float v) { return v; }
-template <> __device__ __forceinline__ double from_acc<double>(double v) { return v; }
 
 // The 4 taps of one grid point: offsets (y * W + x, or -1 outside the image) and weights.
 template <typename A>

@@ -7,22 +7,11 @@
 #include <algorithm>
 
 #include "modulated_conv2d.h"
+#include "numeric.cuh"
 
 namespace ganops {
 namespace modconv {
 namespace {
-
-template <typename T> __device__ __forceinline__ float to_float(T v);
-template <> __device__ __forceinline__ float to_float<float>(float v) { return v; }
-template <> __device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
-template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T> __device__ __forceinline__ T from_float(float v);
-template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
 
 struct Coord {
   int64_t n, c, h, w;
@@ -54,7 +43,7 @@ __global__ void scale_kernel(const T* __restrict__ x, const float* __restrict__ 
                              int64_t numel) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < numel; i += int64_t(gridDim.x) * blockDim.x) {
     const Coord k = coord_of(i, shape);
-    y[i] = from_float<T>(to_float<T>(x[i]) * __ldg(s + k.n * shape.c + k.c));
+    y[i] = from_acc<T>(to_acc(x[i]) * __ldg(s + k.n * shape.c + k.c));
   }
 }
 
@@ -66,13 +55,13 @@ __global__ void epilogue_kernel(EpilogueParams p, Shape shape, int64_t numel) {
   T* y = static_cast<T*>(p.y);
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < numel; i += int64_t(gridDim.x) * blockDim.x) {
     const Coord k = coord_of(i, shape);
-    float v = to_float<T>(c[i]) * __ldg(p.d + k.n * shape.c + k.c);
-    if (noise != nullptr) v += to_float<T>(noise[k.n * p.noise_sn + k.h * p.noise_sh + k.w * p.noise_sw]);
-    if (bias != nullptr) v += to_float<T>(bias[k.c]);
+    float v = to_acc(c[i]) * __ldg(p.d + k.n * shape.c + k.c);
+    if (noise != nullptr) v += to_acc(noise[k.n * p.noise_sn + k.h * p.noise_sh + k.w * p.noise_sw]);
+    if (bias != nullptr) v += to_acc(bias[k.c]);
     if (p.act == kLeakyRelu && v < 0.f) v *= p.alpha;
     v *= p.gain;
     if (p.clamp >= 0.f) v = fminf(fmaxf(v, -p.clamp), p.clamp);
-    y[i] = from_float<T>(v);
+    y[i] = from_acc<T>(v);
   }
 }
 

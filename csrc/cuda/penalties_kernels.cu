@@ -2,8 +2,7 @@
 // compiles penalties.cpp and a penalties.cu to the same object file).
 #include "penalties.h"
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+#include "numeric.cuh"
 
 namespace ganops {
 namespace {
@@ -12,19 +11,6 @@ constexpr int kThreads = 256;
 constexpr int kItems = 32;  // elements per thread in the first pass
 constexpr int64_t kChunk = static_cast<int64_t>(kThreads) * kItems;
 constexpr int kBackwardItems = 4;
-
-template <typename T> struct Acc { using type = float; };
-template <> struct Acc<double> { using type = double; };
-
-__device__ __forceinline__ float as_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float as_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float as_acc(float v) { return v; }
-__device__ __forceinline__ double as_acc(double v) { return v; }
-
-template <typename T> __device__ __forceinline__ T from_acc(float v);
-template <> __device__ __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-template <> __device__ __forceinline__ float from_acc<float>(float v) { return v; }
 
 // Sum of v over the block; the result is valid in thread 0.
 template <typename A>
@@ -51,7 +37,7 @@ __global__ void partial_kernel(const T* __restrict__ x, int64_t m, int64_t strid
   const int64_t end = m < (chunk + 1) * kChunk ? m : (chunk + 1) * kChunk;
   A acc = 0;
   for (int64_t i = chunk * kChunk + threadIdx.x; i < end; i += kThreads) {
-    const A v = as_acc(sample[i]);
+    const A v = to_acc(sample[i]);
     acc += v * v;
   }
   acc = block_sum(acc);
@@ -84,7 +70,7 @@ __global__ void backward_kernel(const T* __restrict__ x, const typename Acc<T>::
 #pragma unroll
   for (int k = 0; k < kBackwardItems; ++k) {
     const int64_t i = start + static_cast<int64_t>(k) * kThreads;
-    if (i < m) grad_x[base + i] = store_value<T>(coef * as_acc(x[base + i]));
+    if (i < m) grad_x[base + i] = store_value<T>(coef * to_acc(x[base + i]));
   }
 }
 

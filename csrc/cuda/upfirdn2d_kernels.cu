@@ -14,6 +14,7 @@
 // (up/down 2 with 4x4 filters, 4x4 filtering, 1-D 12-tap passes) have compile-time instances so
 // their tap loops unroll completely. Accumulation is always float32.
 #include "upfirdn2d.h"
+#include "numeric.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -28,17 +29,8 @@ constexpr int kMaxTileW = 64;
 constexpr size_t kMaxSharedBytes = 48 * 1024;
 constexpr int kMaxGridYZ = 65535;
 
-template <typename T> __device__ __forceinline__ float load_f(const T* p);
-template <> __device__ __forceinline__ float load_f<float>(const float* p) { return __ldg(p); }
-template <> __device__ __forceinline__ float load_f<__half>(const __half* p) { return __half2float(__ldg(p)); }
-template <> __device__ __forceinline__ float load_f<__nv_bfloat16>(const __nv_bfloat16* p) {
-  return __bfloat162float(__ldg(p));
-}
-
-template <typename T> __device__ __forceinline__ T from_f(float v);
-template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+// Read-only cached load, converted to float.
+template <typename T> __device__ __forceinline__ float load_f(const T* p) { return to_acc(__ldg(p)); }
 
 template <int V> __device__ __forceinline__ int pick(int runtime) { return V > 0 ? V : runtime; }
 
@@ -115,7 +107,7 @@ __global__ void __launch_bounds__(kThreads) tile_kernel(Pass p, Tile t) {
         }
       }
       const int n = plane / p.c, c = plane % p.c;
-      y[n * p.sy[0] + c * p.sy[1] + oy * p.sy[2] + ox * p.sy[3]] = from_f<T>(acc);
+      y[n * p.sy[0] + c * p.sy[1] + oy * p.sy[2] + ox * p.sy[3]] = from_acc<T>(acc);
     }
   }
 }
@@ -160,7 +152,7 @@ __global__ void __launch_bounds__(kThreads) direct_kernel(Pass p, int64_t total,
         }
       }
     }
-    y[n * p.sy[0] + c * p.sy[1] + oy * p.sy[2] + ox * p.sy[3]] = from_f<T>(acc * p.gain);
+    y[n * p.sy[0] + c * p.sy[1] + oy * p.sy[2] + ox * p.sy[3]] = from_acc<T>(acc * p.gain);
   }
 }
 

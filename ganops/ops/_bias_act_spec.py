@@ -22,6 +22,29 @@ ACT_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
 LINEAR, RELU, LRELU, TANH, SIGMOID, ELU, SELU, SOFTPLUS, SWISH = range(len(ACTIVATIONS))
 NO_CLAMP = -1.0
 
+def _real(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be None or a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def resolve_activation(act, alpha, gain, clamp):
+    """Checked (alpha, gain, clamp) with the activation's defaults for None (clamp None stays None)."""
+    if not isinstance(act, str) or act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    default_alpha, default_gain = ACTIVATIONS[act]
+    alpha = default_alpha if alpha is None else _real(alpha, "alpha")
+    gain = default_gain if gain is None else _real(gain, "gain")
+    if clamp is not None:
+        clamp = _real(clamp, "clamp")
+        if clamp < 0:
+            raise ValueError(f"clamp must be None (no clamping) or >= 0, got {clamp}")
+    return alpha, gain, clamp
+
+
 # Activations whose derivative is piecewise constant: no second-order term.
 _ZERO_SECOND_DERIVATIVE = (LINEAR, RELU, LRELU)
 

@@ -1,6 +1,5 @@
 """Argument checking of modulated_conv2d: clear ValueError/TypeError naming the argument."""
 import dataclasses
-import math
 from typing import Optional, Tuple
 
 import torch
@@ -36,14 +35,6 @@ def _factor(value, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return value
-
-
-def _real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be None or a real number, got {type(value).__name__}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
 
 
 def _resampled_size(size: int, k: int, pad_total: int, up: int, down: int) -> int:
@@ -102,13 +93,5 @@ def validate(x, weight, styles, noise, up, down, padding, resample_filter, demod
         _tensor(bias, "bias", 1)
         if bias.shape[0] != out_channels:
             raise ValueError(f"bias must have weight.shape[0] = {out_channels} elements, got {bias.shape[0]}")
-    if not isinstance(act, str) or act not in _bias_act_spec.ACTIVATIONS:
-        raise ValueError(f"act must be one of {sorted(_bias_act_spec.ACTIVATIONS)}, got {act!r}")
-    default_alpha, default_gain = _bias_act_spec.ACTIVATIONS[act]
-    alpha = default_alpha if alpha is None else _real(alpha, "alpha")
-    gain = default_gain if gain is None else _real(gain, "gain")
-    if clamp is not None:
-        clamp = _real(clamp, "clamp")
-        if clamp < 0:
-            raise ValueError(f"clamp must be None or >= 0, got {clamp}")
+    alpha, gain, clamp = _bias_act_spec.resolve_activation(act, alpha, gain, clamp)
     return ModconvArgs(up, down, padding, alpha, gain, clamp, (out_h, out_w), up > 1 or down > 1)

@@ -6,7 +6,6 @@ Same contract as StyleGAN2-ADA's ``torch_utils.ops.bias_act``. Backends: 'ref' (
 'triton' and 'cuda' (one fused pass; first and second order gradients through custom ops, see
 ``ganops.ops._bias_act_autograd``).
 """
-import math
 from typing import Optional
 
 import torch
@@ -31,15 +30,6 @@ _registry.register("bias_act", "triton", check=unsupported_reason)
 _registry.register("bias_act", "cuda", check=_cuda_check)
 
 
-def _as_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be None or a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
 def _validate(x, b, dim, act, alpha, gain, clamp):
     """Checked arguments as (dim, alpha, gain, clamp) with defaults applied."""
     if not isinstance(x, torch.Tensor):
@@ -53,8 +43,7 @@ def _validate(x, b, dim, act, alpha, gain, clamp):
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"dim must be in [{-x.ndim}, {x.ndim - 1}] for x of shape {tuple(x.shape)}, got {dim}")
     dim = dim % x.ndim
-    if not isinstance(act, str) or act not in ACTIVATIONS:
-        raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    alpha, gain, clamp = _spec.resolve_activation(act, alpha, gain, clamp)
     if b is not None:
         if not isinstance(b, torch.Tensor):
             raise TypeError(f"b must be None or a torch.Tensor, got {type(b).__name__}")
@@ -65,13 +54,6 @@ def _validate(x, b, dim, act, alpha, gain, clamp):
             raise ValueError(f"b must be on the same device as x ({x.device}), got {b.device}")
         if b.dtype != x.dtype:
             raise TypeError(f"b must have the dtype of x ({x.dtype}), got {b.dtype}; use b.to(x.dtype)")
-    default_alpha, default_gain = ACTIVATIONS[act]
-    alpha = default_alpha if alpha is None else _as_float(alpha, "alpha")
-    gain = default_gain if gain is None else _as_float(gain, "gain")
-    if clamp is not None:
-        clamp = _as_float(clamp, "clamp")
-        if clamp < 0:
-            raise ValueError(f"clamp must be None (no clamping) or >= 0, got {clamp}")
     return dim, alpha, gain, clamp
 
 

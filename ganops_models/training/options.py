@@ -8,6 +8,8 @@ import json
 import math
 from typing import Any, Dict, Optional, Tuple
 
+from ..data import DatasetError
+from ..data.image import parse_resolution as data_resolution
 from .presets import PRESETS
 
 
@@ -89,21 +91,16 @@ class TrainOptions:
 
 
 def parse_resolution(text) -> Optional[Tuple[int, int]]:
-    """'256' -> (256, 256); '256x128' -> (H=128, W=256) (written W x H, like the dataset tool)."""
+    """'256' -> (256, 256); '256x128' -> (H=128, W=256) (written W x H, like the dataset tool); the
+    trainer's limits (:func:`check_resolution`) apply on top of the dataset's parsing."""
     if text is None or isinstance(text, tuple):
         return text
-    parts = str(text).lower().split("x")
     try:
-        if len(parts) == 1:
-            w = h = int(parts[0])
-        elif len(parts) == 2:
-            w, h = int(parts[0]), int(parts[1])
-        else:
-            raise ValueError
-    except ValueError:
-        raise OptionsError(f"--resolution must be R or WxH with integers (e.g. 256 or 256x128), got {text!r}")
-    check_resolution((h, w))
-    return (h, w)
+        res = data_resolution(str(text), what="--resolution")
+    except DatasetError as e:
+        raise OptionsError(str(e)) from None
+    check_resolution(res)
+    return res
 
 
 def _pow2(n: int) -> bool:

@@ -98,6 +98,16 @@ class Recipe:
         """torch.compile the forward passes (``--compile``); default: nothing to compile."""
 
     # --- shared helpers ---------------------------------------------------------------------
+    _GAN_STATE = ("G", "D", "G_ema", "opt_G", "opt_D")
+
+    def gan_state_dict(self) -> dict:
+        """State of the attributes G, D, G_ema, opt_G and opt_D that GAN recipes share."""
+        return {name: getattr(self, name).state_dict() for name in self._GAN_STATE}
+
+    def load_gan_state_dict(self, state: dict) -> None:
+        for name in self._GAN_STATE:
+            getattr(self, name).load_state_dict(state[name])
+
     @torch.no_grad()
     def update_ema(self, cur_nimg: int) -> None:
         """G_ema <- lerp(G_ema, G, 1 - beta), beta = 0.5 ** (batch / ema_nimg) with ema_nimg = ema * 1000,

@@ -133,16 +133,10 @@ class SimpleGANRecipe(Recipe):
         return EvalGenerator(self.G_ema)
 
     def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-                "scalers": {k: s.state_dict() for k, s in self.scalers.items()}}
+        return {**self.gan_state_dict(), "scalers": {k: s.state_dict() for k, s in self.scalers.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        self.load_gan_state_dict(state)
         for k, s in self.scalers.items():
             if state["scalers"].get(k):
                 s.load_state_dict(state["scalers"][k])

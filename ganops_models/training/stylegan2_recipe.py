@@ -132,16 +132,11 @@ class StyleGAN2Recipe(Recipe):
         return float(self.augment.pipe.p) if self.augment.pipe is not None else None
 
     def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-                "pl_mean": self.loss.pl_mean.detach().cpu(), "augment": self.augment.state_dict()}
+        return {**self.gan_state_dict(), "pl_mean": self.loss.pl_mean.detach().cpu(),
+                "augment": self.augment.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        self.load_gan_state_dict(state)
         self.loss.pl_mean = state["pl_mean"].to(self.device)
         self.augment.load_state_dict(state["augment"])
 
