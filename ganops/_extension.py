@@ -40,7 +40,7 @@ def _load() -> ExtensionStatus:
         module = importlib.import_module("ganops._C")
     except ImportError as exc:
         missing = isinstance(exc, ModuleNotFoundError) and exc.name == "ganops._C"
-        why = "it is not built" if missing else f"it failed to load ({exc})"
+        why = "is not built" if missing else f"failed to load ({exc})"
         return ExtensionStatus(False, False, f"ganops._C {why}; build it with: {REBUILD_COMMAND}", {})
     info = json.loads(module.BUILD_INFO)
     built_for = info.get("torch_version", "?")

@@ -56,10 +56,14 @@ def triton_interpret() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+# Looked up once at import: choose() runs inside torch.compile'd code, and torch 2.11's Dynamo cannot
+# trace importlib.util.find_spec (a fullgraph compile fails on it; newer Dynamo constant-folds it).
+_TRITON_MISSING: Optional[str] = (
+    "triton is not installed (pip install triton)" if importlib.util.find_spec("triton") is None else None)
+
+
 def triton_missing_reason() -> Optional[str]:
-    if importlib.util.find_spec("triton") is None:
-        return "triton is not installed (pip install triton)"
-    return None
+    return _TRITON_MISSING
 
 
 def _device_reason(backend: str, device: torch.device) -> Optional[str]:

@@ -1,4 +1,5 @@
-"""Test setup: Triton runs through its interpreter on machines without a GPU, outputs are poisoned."""
+"""Test setup: Triton runs through its interpreter on machines without a GPU, outputs are poisoned,
+and with GANOPS_TEST_CUDA_EMULATOR=1 the CUDA kernels run on the CPU through tests/cuda_emulator."""
 import os
 
 import pytest
@@ -9,6 +10,11 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ["GANOPS_POISON_OUTPUTS"] = "1"
 os.environ.pop("GANOPS_IMPL", None)
+
+if os.environ.get("GANOPS_TEST_CUDA_EMULATOR") in ("1", "asan"):
+    import cuda_emulator
+
+    cuda_emulator.install()
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ import torch
 HAS_GPU = torch.cuda.is_available()
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 TRITON_ON_CPU = os.environ.get("TRITON_INTERPRET") == "1"
+# The CUDA kernels built for the CPU by tests/cuda_emulator (installed by conftest.py).
+CUDA_EMULATED = os.environ.get("GANOPS_TEST_CUDA_EMULATOR") in ("1", "asan")
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -15,6 +17,8 @@ FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 REL_TOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
 
 gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
+# For tests that CUDA kernels refuse CPU tensors: under the emulator they accept them.
+not_emulated = pytest.mark.skipif(CUDA_EMULATED, reason="the CUDA emulator runs impl='cuda' on CPU tensors")
 
 
 def _cuda_built() -> bool:
@@ -23,9 +27,29 @@ def _cuda_built() -> bool:
     return _extension.status().cuda_usable
 
 
+def cuda_kernels_available() -> bool:
+    """The CUDA kernels can run here: on a GPU with ganops._C built, or under the emulator."""
+    return (CUDA_EMULATED and not HAS_GPU) or (HAS_GPU and _cuda_built())
+
+
+def impl_device(impl: str) -> str:
+    """The device a large-shape fast-path test of ``impl`` runs on: Triton's is the GPU (too slow for
+    its interpreter), the CUDA kernels' is the GPU or, under the emulator, the CPU."""
+    return "cpu" if impl == "cuda" and CUDA_EMULATED and not HAS_GPU else "cuda"
+
+
+def gpu_impls():
+    """``impl`` parameters for the large-shape fast-path tests, each skipped where it cannot run."""
+    return [pytest.param("triton", id="triton", marks=gpu),
+            pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(
+                not cuda_kernels_available(),
+                reason="needs a CUDA GPU and ganops._C built with CUDA, or GANOPS_TEST_CUDA_EMULATOR=1"))]
+
+
 def backend_cases(ref_device: str = "cpu"):
     """(impl, device) pairs to test: the reference, Triton (interpreted on the CPU or on the GPU)
-    and the CUDA kernels; those that cannot run here are skipped with the reason."""
+    and the CUDA kernels (on the GPU, or emulated on the CPU); those that cannot run here are skipped
+    with the reason."""
     cases = [pytest.param(("ref", ref_device), id="ref")]
     if HAS_GPU:
         cases.append(pytest.param(("triton", "cuda"), id="triton-cuda",
@@ -34,9 +58,13 @@ def backend_cases(ref_device: str = "cpu"):
         cases.append(pytest.param(("triton", "cpu"), id="triton-interpret",
                                   marks=pytest.mark.skipif(not (HAS_TRITON and TRITON_ON_CPU),
                                                            reason="triton not installed or TRITON_INTERPRET unset")))
-    cases.append(pytest.param(("cuda", "cuda"), id="cuda",
-                              marks=pytest.mark.skipif(not (HAS_GPU and _cuda_built()),
-                                                       reason="needs a CUDA GPU and ganops._C built with CUDA")))
+    if CUDA_EMULATED and not HAS_GPU:
+        cases.append(pytest.param(("cuda", "cpu"), id="cuda-emulated"))
+    else:
+        cases.append(pytest.param(("cuda", "cuda"), id="cuda",
+                                  marks=pytest.mark.skipif(not (HAS_GPU and _cuda_built()),
+                                                           reason="needs a CUDA GPU and ganops._C built with CUDA "
+                                                                  "(or GANOPS_TEST_CUDA_EMULATOR=1)")))
     return cases
 
 

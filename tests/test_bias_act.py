@@ -334,16 +334,25 @@ def test_fast_ops_pass_opcheck(backend):
                                  False, True))
 
 
-GPU_FAST = [c for c in FAST if c.values[0][1] == "cuda"]
+# The fast backends on a GPU, and the CUDA kernels under the emulator (tests/cuda_emulator).
+GPU_FAST = [c for c in FAST if c.values[0][1] == "cuda" or c.values[0][0] == "cuda"]
 
 
-def _misaligned(shape, dtype):
+def _misaligned(shape, dtype, device):
     """A dense tensor whose data pointer is one element past a 16-byte boundary (scalar kernel path)."""
     n = torch.Size(shape).numel()
-    return torch.randn(n + 1, device="cuda").to(dtype)[1:].view(shape)
+    return torch.randn(n + 1, device=device).to(dtype)[1:].view(shape)
 
 
-@gpu
+def _away_from_clamp(x, b, dim, act, clamp):
+    """Moves the inputs whose output lies within 1e-3 of ±clamp by +0.01 (at least 2.8e-3 in output for
+    these activations): there float32 and float64 arithmetic may legitimately disagree on whether the
+    element is clamped, and so on its gradient; with millions of elements some always land there."""
+    with torch.no_grad():
+        y = ganops.bias_act(x.double(), b.double(), dim, act, impl="ref")
+        x.add_(((y.abs() - clamp).abs() < 1e-3).to(x.dtype) * 0.01)
+
+
 @pytest.mark.parametrize("backend", GPU_FAST)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("shape, dim, layout", [
@@ -358,10 +367,12 @@ def _misaligned(shape, dtype):
 def test_gpu_large_shapes(backend, dtype, shape, dim, layout, act, clamp):
     impl, device = backend
     if layout == "misaligned":
-        x = _misaligned(shape, dtype).requires_grad_(True)
+        x = _misaligned(shape, dtype, device).requires_grad_(True)
     else:
         x = make_input(shape, dtype, device, layout, requires_grad=True)
     b = torch.randn(shape[dim], device=device).to(dtype).requires_grad_(True)
+    if clamp is not None:
+        _away_from_clamp(x, b, dim, act, clamp)
     x64 = x.detach().double().requires_grad_(True)
     b64 = b.detach().double().requires_grad_(True)
     y = ganops.bias_act(x, b, dim, act, clamp=clamp, impl=impl)
@@ -379,7 +390,6 @@ def test_gpu_large_shapes(backend, dtype, shape, dim, layout, act, clamp):
         assert_close(ggx, ggx64, dtype, "ddx", factor=4)
 
 
-@gpu
 @pytest.mark.parametrize("backend", GPU_FAST)
 def test_gpu_no_bias_large_flat(backend):
     impl, device = backend

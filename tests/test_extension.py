@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ganops import _extension, _registry
+from helpers import not_emulated
 
 
 @pytest.fixture
@@ -42,6 +43,7 @@ def test_stale_extension_is_reported(fresh_extension_state, monkeypatch):
     assert "built for torch 1.0.0" in status.reason and torch.__version__ in status.reason
 
 
+@not_emulated
 def test_unusable_extension_disables_cuda_backend(fresh_extension_state, monkeypatch):
     _fake_module(monkeypatch, {"torch_version": "1.0.0", "with_cuda": True})
     _registry.register("ext_family", "cuda")

@@ -108,6 +108,14 @@ def test_antialias_networks():
     assert any(isinstance(m, B.Blur) for m in D.modules())
 
 
+def test_networks_trace_without_graph_breaks():
+    """--compile: G and D (with its auxiliary resize and decoders) are single Dynamo graphs."""
+    G, D = small_nets(64)
+    torch._dynamo.reset()
+    assert torch._dynamo.explain(G)(torch.randn(2, 16)).graph_break_count == 0
+    assert torch._dynamo.explain(D)(torch.randn(2, 3, 64, 64), None, 1).graph_break_count == 0
+
+
 def test_spectral_norm_on_convs():
     G, D = small_nets(64)
     kinds = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)

@@ -4,9 +4,8 @@ import torch
 import torch.nn.functional as F
 
 import ganops
-from ganops import _extension
 from ganops.ref.grid_sample import grid_sample as grid_sample_ref
-from helpers import HAS_GPU, assert_close, backend_cases, gpu, make_input
+from helpers import HAS_GPU, assert_close, backend_cases, gpu_impls, impl_device, make_input, not_emulated
 
 CASES = backend_cases()
 
@@ -65,13 +64,10 @@ def test_matches_reference_shapes(case, shape, out_hw):
     _check_against_reference(impl, device, shape, out_hw, torch.float32, "contiguous")
 
 
-@gpu
-@pytest.mark.parametrize("impl", ["triton", "cuda"])
+@pytest.mark.parametrize("impl", gpu_impls())
 def test_matches_reference_large_gpu(impl):
-    if impl == "cuda" and not _extension.status().cuda_usable:
-        pytest.skip("ganops._C was built without CUDA kernels")
     torch.manual_seed(2)
-    _check_against_reference(impl, "cuda", (4, 70, 33, 47), (61, 29), torch.float32, "channels_last")
+    _check_against_reference(impl, impl_device(impl), (4, 70, 33, 47), (61, 29), torch.float32, "channels_last")
 
 
 def test_reference_matches_torch_first_order():
@@ -151,6 +147,7 @@ def test_bad_arguments(make_args, error, match):
         ganops.grid_sample(*make_args())
 
 
+@not_emulated
 def test_cuda_impl_on_cpu_tensors_is_a_clear_error():
     with pytest.raises(ganops.BackendUnavailableError, match="impl='cuda' cannot serve this call"):
         ganops.grid_sample(torch.randn(1, 1, 2, 2), torch.zeros(1, 1, 1, 2), impl="cuda")

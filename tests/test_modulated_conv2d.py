@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ganops
-from helpers import HAS_GPU, assert_close, backend_cases, gpu
+from helpers import HAS_GPU, assert_close, backend_cases, gpu, gpu_impls, impl_device
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +101,6 @@ def options(case: Case):
     if case.up > 1 or case.down > 1:
         opts["resample_filter"] = ganops.setup_filter(FIR)
     return opts
-
-
-def cuda_built() -> bool:
-    from ganops import _extension
-
-    return _extension.status().cuda_usable
 
 
 ALPHA = 0.2
@@ -210,20 +204,14 @@ def test_multi_tile_interpreter_shape(backend):
     check_forward_and_gradients(MULTI_TILE, impl, device, torch.float32, "contiguous")
 
 
-GPU_IMPLS = [pytest.param("triton", id="triton"),
-             pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(not (HAS_GPU and cuda_built()),
-                                                                   reason="ganops._C built without CUDA"))]
-
-
-@gpu
-@pytest.mark.parametrize("impl", GPU_IMPLS)
+@pytest.mark.parametrize("impl", gpu_impls())
 @pytest.mark.parametrize("k,up,down", [(3, 1, 1), (3, 2, 1), (3, 1, 2), (1, 1, 1), (1, 2, 1)])
 @pytest.mark.parametrize("dtype,layout", [(torch.float32, "contiguous"), (torch.float16, "channels_last"),
                                           (torch.bfloat16, "contiguous")], ids=["fp32", "fp16-cl", "bf16"])
 def test_gpu_realistic_tiles(impl, k, up, down, dtype, layout):
     """Channel counts and sizes spanning several GPU tiles (K blocks, output-channel tiles, pixels)."""
     case = Case(4, 80, 70, (19, 21), k=k, up=up, down=down, noise="per-sample", clamp=None)
-    check_forward_and_gradients(case, impl, "cuda", dtype, layout)
+    check_forward_and_gradients(case, impl, impl_device(impl), dtype, layout)
 
 
 @pytest.mark.parametrize("backend", backend_cases())
@@ -243,7 +231,7 @@ def test_torch_compile_fullgraph_traces(backend):
 
 
 @gpu
-@pytest.mark.parametrize("impl", GPU_IMPLS)
+@pytest.mark.parametrize("impl", gpu_impls())
 @pytest.mark.parametrize("case", [CASES[0], CASES[2]], ids=str)
 def test_gpu_torch_compile_fullgraph(impl, case):
     args = make_args(case, torch.float16, "cuda", requires_grad=True)

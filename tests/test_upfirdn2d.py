@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import ganops
-from helpers import HAS_GPU, TRITON_ON_CPU, assert_close, backend_cases, gpu, make_input
+from helpers import (HAS_GPU, TRITON_ON_CPU, assert_close, backend_cases, gpu, gpu_impls, impl_device, make_input,
+                     not_emulated)
 
 
 def naive_upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
@@ -290,6 +291,7 @@ def test_torch_compile_fullgraph(impl):
     assert_close(g, g64, torch.float32)
 
 
+@not_emulated
 def test_cuda_backend_needs_cuda_tensors():
     with pytest.raises(ganops.BackendUnavailableError, match="cuda"):
         ganops.upfirdn2d(torch.randn(1, 1, 5, 5), torch.ones(3), impl="cuda")
@@ -314,21 +316,19 @@ GPU_CASES = [
 ]
 
 
-def _gpu_filter(spec):
+def _gpu_filter(spec, device):
     dims = [int(v) for v in spec.split("x")]
-    return (torch.rand(dims, device="cuda") + 0.1)
+    return (torch.rand(dims, device=device) + 0.1)
 
 
-@gpu
-@pytest.mark.parametrize("impl", ["triton", "cuda"])
+@pytest.mark.parametrize("impl", gpu_impls())
 @pytest.mark.parametrize("case", GPU_CASES, ids=[f"up{c[0]}-down{c[1]}-f{c[2]}-{c[5]}" for c in GPU_CASES])
 def test_gpu_larger_shapes_vs_reference(impl, case):
-    if impl == "cuda" and not _cuda_usable():
-        pytest.skip("ganops._C built without CUDA kernels")
+    device = impl_device(impl)
     up, down, spec, padding, shape, layout = case
-    f = _gpu_filter(spec)
+    f = _gpu_filter(spec, device)
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
-        x = make_input(shape, dtype, "cuda", layout, requires_grad=True)
+        x = make_input(shape, dtype, device, layout, requires_grad=True)
         out = ganops.upfirdn2d(x, f, up=up, down=down, padding=padding, gain=0.7, impl=impl)
         x64 = x.detach().double().requires_grad_(True)
         ref = ganops.upfirdn2d(x64, f, up=up, down=down, padding=padding, gain=0.7, impl="ref")
@@ -339,26 +339,23 @@ def test_gpu_larger_shapes_vs_reference(impl, case):
         assert_close(gx, gx64, dtype, f"{impl} backward {dtype}")
 
 
-@gpu
-@pytest.mark.parametrize("impl", ["triton", "cuda"])
+@pytest.mark.parametrize("impl", gpu_impls())
 def test_gpu_many_planes(impl):
     """More (n, c) planes than a grid dimension holds (65535): the tile kernel loops over planes."""
-    if impl == "cuda" and not _cuda_usable():
-        pytest.skip("ganops._C built without CUDA kernels")
-    x = make_input((1, 70000, 8, 32), torch.float16, "cuda")  # 16x64 outputs: one plane per block
-    f = ganops.setup_filter([1, 3, 3, 1], device="cuda")
+    device = impl_device(impl)
+    x = make_input((1, 70000, 8, 32), torch.float16, device)  # 16x64 outputs: one plane per block
+    f = ganops.setup_filter([1, 3, 3, 1], device=device)
     out = ganops.upsample2d(x, f, impl=impl)
     assert_close(out, ganops.upsample2d(x.double(), f, impl="ref"), torch.float16)
 
 
-@gpu
-def test_cuda_kernel_selection():
-    if not _cuda_usable():
-        pytest.skip("ganops._C built without CUDA kernels")
+@pytest.mark.parametrize("impl", [p for p in gpu_impls() if p.values[0] == "cuda"])
+def test_cuda_kernel_selection(impl):
+    device = impl_device(impl)
     pick = torch.ops.ganops.upfirdn2d_cuda_kernels
-    f4 = ganops.setup_filter([1, 3, 3, 1], device="cuda")
-    f12 = ganops.setup_filter(torch.rand(12) + 0.1, device="cuda")
-    x = torch.randn(2, 8, 32, 32, device="cuda", dtype=torch.float16)
+    f4 = ganops.setup_filter([1, 3, 3, 1], device=device)
+    f12 = ganops.setup_filter(torch.rand(12) + 0.1, device=device)
+    x = torch.randn(2, 8, 32, 32, device=device, dtype=torch.float16)
     xcl = x.contiguous(memory_format=torch.channels_last)
     assert pick(x, f4, 2, 2, 1, 1, 2, 1, 2, 1, False, 4.0) == "tile-hot"
     assert pick(x, f4, 1, 1, 2, 2, 1, 1, 1, 1, False, 1.0) == "tile-hot"
@@ -367,10 +364,4 @@ def test_cuda_kernel_selection():
     assert pick(x, f12, 2, 2, 1, 1, 6, 5, 6, 5, False, 4.0) == "tile-hot+tile-hot"
     assert pick(x, f12, 1, 1, 2, 2, 5, 5, 5, 5, False, 1.0) == "tile-hot+tile-hot"
     assert pick(x, f4, 3, 3, 1, 1, 2, 1, 2, 1, False, 1.0) == "tile"
-    assert pick(x, torch.ones(100, 100, device="cuda"), 1, 1, 1, 1, 50, 49, 50, 49, False, 1.0) == "direct"
-
-
-def _cuda_usable():
-    from ganops import _extension
-
-    return _extension.status().cuda_usable and hasattr(torch.ops.ganops, "upfirdn2d_cuda")
+    assert pick(x, torch.ones(100, 100, device=device), 1, 1, 1, 1, 50, 49, 50, 49, False, 1.0) == "direct"

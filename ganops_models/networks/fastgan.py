@@ -45,7 +45,8 @@ def resize_down(x: torch.Tensor, size: int) -> torch.Tensor:
         return x
     if factor * size != x.shape[-1] or factor & (factor - 1):
         raise ValueError(f"resize_down: cannot reduce {x.shape[-1]} to {size} by a power-of-two factor")
-    return ganops.downsample2d(x, ganops.setup_filter([1.0] * factor, device=x.device), down=factor)
+    box = torch.full((factor,), 1.0 / factor, device=x.device)  # separable, normalised: no setup_filter
+    return ganops.downsample2d(x, box, down=factor)                # data-dependent checks under torch.compile
 
 
 def crop_quadrant(x: torch.Tensor, part: int) -> torch.Tensor:
