@@ -1,5 +1,6 @@
 """Test setup: Triton runs through its interpreter on machines without a GPU, outputs are poisoned,
-and with GANOPS_TEST_CUDA_EMULATOR=1 the CUDA kernels run on the CPU through tests/cuda_emulator."""
+and with GANOPS_TEST_CUDA_EMULATOR=1 (or asan) and no GPU the CUDA kernels run on the CPU through
+tests/cuda_emulator."""
 import os
 
 import pytest
@@ -11,7 +12,9 @@ if not torch.cuda.is_available():
 os.environ["GANOPS_POISON_OUTPUTS"] = "1"
 os.environ.pop("GANOPS_IMPL", None)
 
-if os.environ.get("GANOPS_TEST_CUDA_EMULATOR") in ("1", "asan"):
+from helpers import CUDA_EMULATED  # noqa: E402 (after the environment above; imports no ganops)
+
+if CUDA_EMULATED:
     import cuda_emulator
 
     cuda_emulator.install()

@@ -8,8 +8,9 @@ import torch
 HAS_GPU = torch.cuda.is_available()
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 TRITON_ON_CPU = os.environ.get("TRITON_INTERPRET") == "1"
-# The CUDA kernels built for the CPU by tests/cuda_emulator (installed by conftest.py).
-CUDA_EMULATED = os.environ.get("GANOPS_TEST_CUDA_EMULATOR") in ("1", "asan")
+# The CUDA kernels built for the CPU by tests/cuda_emulator (installed by conftest.py); on a GPU
+# machine the real kernels are tested instead.
+CUDA_EMULATED = os.environ.get("GANOPS_TEST_CUDA_EMULATOR") in ("1", "asan") and not HAS_GPU
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -29,13 +30,13 @@ def _cuda_built() -> bool:
 
 def cuda_kernels_available() -> bool:
     """The CUDA kernels can run here: on a GPU with ganops._C built, or under the emulator."""
-    return (CUDA_EMULATED and not HAS_GPU) or (HAS_GPU and _cuda_built())
+    return CUDA_EMULATED or (HAS_GPU and _cuda_built())
 
 
 def impl_device(impl: str) -> str:
     """The device a large-shape fast-path test of ``impl`` runs on: Triton's is the GPU (too slow for
     its interpreter), the CUDA kernels' is the GPU or, under the emulator, the CPU."""
-    return "cpu" if impl == "cuda" and CUDA_EMULATED and not HAS_GPU else "cuda"
+    return "cpu" if impl == "cuda" and CUDA_EMULATED else "cuda"
 
 
 def gpu_impls():
@@ -58,7 +59,7 @@ def backend_cases(ref_device: str = "cpu"):
         cases.append(pytest.param(("triton", "cpu"), id="triton-interpret",
                                   marks=pytest.mark.skipif(not (HAS_TRITON and TRITON_ON_CPU),
                                                            reason="triton not installed or TRITON_INTERPRET unset")))
-    if CUDA_EMULATED and not HAS_GPU:
+    if CUDA_EMULATED:
         cases.append(pytest.param(("cuda", "cpu"), id="cuda-emulated"))
     else:
         cases.append(pytest.param(("cuda", "cuda"), id="cuda",
