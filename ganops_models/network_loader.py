@@ -1,0 +1,83 @@
+"""The one network loader shared by the user tools (generate, metrics, video, project, style_mixing, convert)
+and by ``train --resume``.
+
+``load_network(spec, device)`` accepts a ganops checkpoint (``checkpoint-*.pt``), a run folder (its newest
+valid checkpoint) or ``latest`` (the newest run under ``outdir``) and returns a :class:`LoadedNetwork`
+holding the ganops modules ``G``, ``D`` and ``G_ema``. NVIDIA pickles are parsed by
+:mod:`ganops_models.pretrained` (when it recognises the file) through the same entry point.
+
+Seeds: the latent of seed ``s`` is ``np.random.RandomState(s).randn(1, z_dim)`` (NVIDIA's generate.py rule),
+so a seed names the same picture in every tool and for every network format.
+"""
+import dataclasses
+import os
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from .training.checkpoint import CheckpointError, load_checkpoint, resolve_resume
+
+
+@dataclasses.dataclass
+class LoadedNetwork:
+    """A network ready for the tools. ``G_ema`` maps (z [N, z_dim], c [N, c_dim]) to images in [-1, 1];
+    ``kind`` is the model ('stylegan2', 'fastgan', 'dcgan', ...); ``source`` the file format
+    ('ganops', 'nvidia-pytorch', 'nvidia-tf'); ``recipe`` is the training recipe for ganops checkpoints
+    (None for pickles); ``checkpoint`` the ganops checkpoint dict (None for pickles)."""
+    G: torch.nn.Module
+    D: Optional[torch.nn.Module]
+    G_ema: torch.nn.Module
+    kind: str
+    source: str
+    path: str
+    z_dim: int
+    c_dim: int
+    resolution: tuple                      # (H, W)
+    img_channels: int = 3
+    augment_p: Optional[float] = None
+    recipe: object = None
+    checkpoint: Optional[dict] = None
+    info: dict = dataclasses.field(default_factory=dict)   # format-specific extras (e.g. training_set_kwargs)
+
+    @property
+    def has_w_space(self) -> bool:
+        """True for style-based generators (mapping + synthesis, ``num_ws``, ``w_avg``)."""
+        return all(hasattr(self.G_ema, a) for a in ("mapping", "synthesis", "num_ws"))
+
+
+def resolve_network(spec: str, outdir: str = "runs", flag: str = "--network") -> str:
+    """File path for ``spec``: a file, a run folder (newest valid checkpoint) or 'latest'."""
+    if spec != "latest" and os.path.isfile(spec):
+        return spec
+    return resolve_resume(spec, outdir, flag=flag)
+
+
+def seed_latents(seeds: List[int], z_dim: int) -> torch.Tensor:
+    """[len(seeds), z_dim] float32: row i is ``np.random.RandomState(seeds[i]).randn(1, z_dim)``."""
+    return torch.from_numpy(np.concatenate([np.random.RandomState(s).randn(1, z_dim) for s in seeds])).float()
+
+
+def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
+    from .training import distributed
+    from .training.options import TrainOptions
+    from .training.recipes import DataInfo, get_recipe
+    ckpt = load_checkpoint(path)
+    opts = TrainOptions.from_dict({**ckpt["options"], "device": torch.device(device).type})
+    data = DataInfo(**{**ckpt["data"], "resolution": tuple(ckpt["data"]["resolution"])})
+    recipe = get_recipe(ckpt["model"])(opts, data, torch.device(device), distributed.DistInfo())
+    recipe.load_state_dict(ckpt["state"])
+    G_ema = recipe.generator_for_eval() if ckpt["model"] != "stylegan2" else recipe.G_ema
+    return LoadedNetwork(G=recipe.G, D=recipe.D, G_ema=G_ema, kind=ckpt["model"], source="ganops", path=path,
+                         z_dim=int(getattr(recipe.G, "z_dim", 0) or recipe.latents(1, torch.Generator()).shape[1]),
+                         c_dim=data.label_dim if opts.cond else 0, resolution=tuple(opts.resolution or data.resolution),
+                         img_channels=data.num_channels, augment_p=recipe.augment_p, recipe=recipe, checkpoint=ckpt)
+
+
+def load_network(spec: str, device="cpu", outdir: str = "runs", flag: str = "--network") -> LoadedNetwork:
+    """Load any supported network file (see the module docstring); errors are :class:`CheckpointError`."""
+    path = resolve_network(spec, outdir, flag)
+    return _from_ganops_checkpoint(path, device)
+
+
+__all__ = ["CheckpointError", "LoadedNetwork", "load_network", "resolve_network", "seed_latents"]
