@@ -16,7 +16,6 @@ from typing import Dict, List, Sequence, Union
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 # VGG16 "features": conv widths, 'M' = 2x2 max-pool. Taps after the ReLU of these conv indices.
 VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
@@ -128,11 +127,13 @@ def load_lpips(paths: Union[str, Sequence[str]], device="cpu") -> LPIPS:
 
 
 def reconstruction_loss(kind: str, lpips_model: Union[LPIPS, None] = None):
-    """Return ``fn(rec, target) -> scalar``: 'mse' (mean squared error) or 'lpips' (batch mean of LPIPS)."""
+    """Return ``fn(rec, target) -> scalar``, the SUM over the batch of a per-image distance (the
+    official FastGAN sums LPIPS over the batch): 'lpips' (LPIPS distance) or 'mse' (per-image mean
+    squared error)."""
     if kind == "mse":
-        return lambda rec, target: F.mse_loss(rec, target)
+        return lambda rec, target: (rec - target).square().flatten(1).mean(1).sum()
     if kind == "lpips":
         if lpips_model is None:
             raise ValueError("reconstruction_loss('lpips') needs an LPIPS model (load_lpips(path))")
-        return lambda rec, target: lpips_model(rec, target).mean()
+        return lambda rec, target: lpips_model(rec, target).sum()
     raise ValueError(f"recon must be 'mse' or 'lpips', got {kind!r}")

@@ -16,7 +16,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from .training.checkpoint import CheckpointError, load_checkpoint, resolve_resume
+from .training.checkpoint import CheckpointError, check_compatible, load_checkpoint, resolve_resume
 
 
 @dataclasses.dataclass
@@ -66,6 +66,7 @@ def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
     opts = TrainOptions.from_dict({**ckpt["options"], "device": torch.device(device).type})
     data = DataInfo(**{**ckpt["data"], "resolution": tuple(ckpt["data"]["resolution"])})
     recipe = get_recipe(ckpt["model"])(opts, data, torch.device(device), distributed.DistInfo())
+    check_compatible(ckpt, ckpt["model"], recipe.arch_spec(), path)   # e.g. an older layout of the model
     recipe.load_state_dict(ckpt["state"])
     G_ema = recipe.generator_for_eval() if ckpt["model"] != "stylegan2" else recipe.G_ema
     return LoadedNetwork(G=recipe.G, D=recipe.D, G_ema=G_ema, kind=ckpt["model"], source="ganops", path=path,

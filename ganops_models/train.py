@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--seed", type=int, help="random seed")
     a("--device", choices=["cuda", "cpu"], help="default: cuda if available")
     a("--precision", choices=["fp32", "fp16", "bf16"], help="dtype of the highest-resolution blocks "
-      "(default fp16 on GPU, fp32 on CPU)")
+      "(default fp16 on GPU, fp32 on CPU; fp32 for --model fastgan)")
     a("--compile", action="store_true", default=None, help="torch.compile the forward passes")
     a("--workers", type=int, help="data loader worker processes")
     a("--aug", choices=["ada", "fixed", "noaug", "diffaug"], help="discriminator augmentation")
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--p", type=float, help="initial (ada) or fixed augmentation probability")
     a("--target", type=float, help="ADA target for E[sign(D(reals))]")
     a("--ada-kimg", type=float, help="ADA: kimg for p to move from 0 to 1")
-    a("--mirror", action="store_true", default=None, help="add x-flipped copies of the data")
+    a("--mirror", action="store_true", default=None, help="add x-flipped copies of the data "
+      "(default on for --model fastgan)")
     a("--cond", action="store_true", default=None, help="class-conditional (labels from dataset.json)")
     a("--resolution", help="R or WxH; images are resized on the fly if needed")
     a("--metrics", help="comma list, e.g. fid50k_full,kid50k_full,swd, or none")
@@ -137,7 +138,7 @@ def _new_options(cli: dict, device: torch.device, world_size: int) -> TrainOptio
     if cli["cfg"] is None:
         raise OptionsError(f"--model {model} has no default preset on {device.type}; pass --cfg")
     cli["device"] = device.type
-    cli.setdefault("precision", "fp16" if device.type == "cuda" else "fp32")
+    cli.setdefault("precision", recipe.defaults.get("precision", "fp16" if device.type == "cuda" else "fp32"))
     if "resolution" not in cli:
         native = open_dataset(cli.get("data")).resolution
         cli["resolution"] = PRESETS[cli["cfg"]].values(tuple(native), world_size).get("resolution", tuple(native))

@@ -23,16 +23,74 @@ def test_shapes_every_resolution(res):
     G, D = small_nets(res)
     s = aux_resolution(res)
     assert s == min(128, res // 2)
+    raw = {}
+    G.to_big.register_forward_hook(lambda m, i, o: raw.update(big=o))
+    G.to_aux.register_forward_hook(lambda m, i, o: raw.update(aux=o))
     with torch.no_grad():
         img, aux = G(torch.randn(1, 16))
         assert img.shape == (1, 3, res, res) and aux.shape == (1, 3, s, s)
-        assert img.abs().max() <= 1 and aux.abs().max() <= 1
+        out_fn = torch.tanh if res == 1024 else (lambda t: t)   # official: tanh only at 1024, no output bias
+        torch.testing.assert_close(img, out_fn(raw["big"]))
+        torch.testing.assert_close(aux, out_fn(raw["aux"]))
         logits, recs = D(img, aux, part=3)
         assert logits.shape == (1, 50)
         assert all(r.shape == (1, 3, s, s) for r in recs)
         assert D(img).shape == (1, 50), "aux defaults to the area-downsampled image"
     assert sorted(map(int, G.sle)) == [d for d in (64, 128, 256, 512) if d <= res]
     assert sorted(map(int, D.sle)) == [d // 8 for d in (64, 128, 256) if d <= min(res, 256)]
+
+
+# Parameter counts of the official networks (odegeasslbc/FastGAN-pytorch models.py), ngf = ndf = 64, nz = 256.
+OFFICIAL_PARAMS = {256: (29_127_846, 11_526_160), 512: (29_174_392, 11_526_496), 1024: (29_176_512, 11_528_192)}
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("res", sorted(OFFICIAL_PARAMS))
+def test_parameter_counts_equal_official(res):
+    G, D = FastGANGenerator(res, z_dim=256, ngf=64), FastGANDiscriminator(res, ndf=64)
+    assert (n_params(G), n_params(D)) == OFFICIAL_PARAMS[res]
+
+
+def test_official_channel_tables():
+    """D uses its own table ndf * {4:16, 8:16, 16:8, 32:4, 64:2, 128:1, 256:.5, 512:.25}, indexed at twice
+    (big path) / four times (small path) the spatial size; decoders 128/64/64/32 wide; only BN has biases."""
+    G, D = small_nets(256, width=64)
+    out_channels = lambda seq: [m.out_channels for m in seq.modules() if isinstance(m, torch.nn.Conv2d)]  # noqa: E731
+    assert D.from_big[0].out_channels == 16
+    assert [D.downs[k].main[0].out_channels for k in ("128", "64", "32", "16", "8")] == [32, 64, 128, 256, 512]
+    assert out_channels(D.rf_big) == [1024, 1]
+    assert out_channels(D.from_small) == [32, 64, 128, 256] and D.rf_small.in_channels == 256
+    for name in ("decoder_big", "decoder_part", "decoder_small"):
+        assert out_channels(getattr(D, name)) == [256, 128, 128, 64, 3], name   # GLU halves: 128/64/64/32
+    assert [D.decoder_big.blocks[0].net[1].in_channels, D.decoder_part.blocks[0].net[1].in_channels] == [512, 256]
+    for net in (G, D):
+        for name, module in net.named_modules():
+            for pname, _ in module.named_parameters(recurse=False):
+                assert pname != "bias" or isinstance(module, torch.nn.BatchNorm2d), f"{name}.{pname}"
+
+
+def test_official_weight_init():
+    """Conv weights ~ N(0, 0.02) before spectral norm, BN gamma ~ N(1, 0.02), beta 0, noise weights 0."""
+    G, D = small_nets(128, width=16)
+    convs = [m for net in (G, D) for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    for conv in convs:
+        w = conv.parametrizations.weight.original
+        if w.numel() >= 2000:
+            assert 0.018 < w.std().item() < 0.022 and abs(w.mean().item()) < 0.003, conv
+    weights = torch.cat([c.parametrizations.weight.original.flatten() for c in convs])
+    assert abs(weights.mean().item()) < 5e-4 and abs(weights.std().item() - 0.02) < 5e-4
+    bns = [m for net in (G, D) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    gamma = torch.cat([bn.weight.detach() for bn in bns])
+    assert abs(gamma.mean().item() - 1) < 2e-3 and abs(gamma.std().item() - 0.02) < 2e-3
+    assert all(torch.equal(bn.bias, torch.zeros_like(bn.bias)) for bn in bns)
+    noise = [m.weight for m in G.modules() if isinstance(m, B.NoiseInjection)]
+    assert noise and all(torch.equal(w, torch.zeros(1)) for w in noise)
+    conv = D.rf_small.eval()          # spectral norm's power iteration started on these weights
+    sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+    assert abs(sigma.item() - 1) < 0.05
 
 
 def test_batch_and_gradients_reach_inputs():
@@ -193,8 +251,9 @@ def test_lpips_from_local_file(tmp_path):
     y.requires_grad_(True)
     model(x, y).sum().backward()
     assert y.grad.abs().sum() > 0
-    fn = reconstruction_loss("lpips", model)
-    torch.testing.assert_close(fn(x, y.detach()), d_xy.mean())
+    fn = reconstruction_loss("lpips", model)      # summed over the batch, as the official trainer does
+    torch.testing.assert_close(fn(x, y.detach()), d_xy.sum())
+    torch.testing.assert_close(fn(torch.cat([x, x]), torch.cat([y, y]).detach()), 2 * d_xy.sum())
 
 
 def test_lpips_two_files_and_errors(tmp_path):
@@ -258,8 +317,9 @@ def test_recipe_state_round_trip():
     z = torch.randn(2, 16)
     torch.testing.assert_close(other.sample(z), recipe.sample(z))
     assert other.opt_G.state_dict()["state"][0]["step"] == 1
-    assert other.arch_spec() == recipe.arch_spec() == {"resolution": 64, "img_channels": 3, "z_dim": 16, "ngf": 4,
-                                                      "ndf": 4, "antialias": False}
+    assert other.arch_spec() == recipe.arch_spec() == {"layout": "official-FastGAN-pytorch", "resolution": 64,
+                                                      "img_channels": 3, "z_dim": 16, "ngf": 4, "ndf": 4,
+                                                      "antialias": False}
 
 
 def test_sample_noise_modes_and_errors():
@@ -297,6 +357,47 @@ def test_recon_lpips_without_weights_warns_and_uses_mse(tmp_path):
     assert torch.isfinite(stats["loss/recon"]) and stats["loss/recon"] > 0
     with pytest.raises(LPIPSWeightsError, match="does not exist"):
         make_recipe(recon="lpips", lpips=str(tmp_path / "missing.pth"))
+
+
+def test_official_defaults_policy_mirror_precision():
+    """New FastGAN runs: DiffAugment color,translation, --mirror on and fp32 on CUDA (bf16/fp16 opt-in);
+    StyleGAN2 keeps its fp16 default."""
+    from ganops_models.augment.diffaugment import DiffAugment
+    from ganops_models.train import _cli_values, _new_options, build_parser
+
+    assert DiffAugment().policy == "color,translation"
+    assert make_recipe().augment.policy == "color,translation"
+
+    def new_run(*argv):
+        return _new_options(_cli_values(build_parser().parse_args(list(argv))), torch.device("cuda"), 1)
+
+    for cfg in ("fastgan-256", "fastgan-1024", "fastgan-lite"):
+        opts = new_run("--cfg", cfg, "--resolution", "256")
+        assert (opts.model, opts.mirror, opts.precision) == ("fastgan", True, "fp32"), cfg
+    assert new_run("--model", "fastgan", "--resolution", "256", "--precision", "bf16").precision == "bf16"
+    sg2 = new_run("--cfg", "paper256", "--resolution", "256")
+    assert (sg2.mirror, sg2.precision) == (False, "fp16")
+
+
+def test_checkpoint_of_older_layout_is_refused(tmp_path):
+    """Checkpoints written before the official layout (arch spec without 'layout') are refused with a
+    message naming the difference, by --resume and by the network loader."""
+    import dataclasses
+
+    from ganops_models.network_loader import load_network
+    from ganops_models.training import checkpoint as ckpt_lib
+
+    recipe = make_recipe()
+    old_arch = {k: v for k, v in recipe.arch_spec().items() if k != "layout"}
+    for name, arch in (("old.pt", old_arch), ("new.pt", recipe.arch_spec())):
+        ckpt_lib.save_checkpoint(str(tmp_path / name), model="fastgan", arch=arch, options=recipe.opts.to_dict(),
+                                 data=dataclasses.asdict(recipe.data), progress={"cur_nimg": 0, "step": 0},
+                                 state=recipe.state_dict())
+    assert load_network(str(tmp_path / "new.pt")).kind == "fastgan"
+    with pytest.raises(ckpt_lib.CheckpointError, match="another architecture.*layout: checkpoint None"):
+        load_network(str(tmp_path / "old.pt"))
+    with pytest.raises(ckpt_lib.CheckpointError, match="another architecture.*layout"):
+        ckpt_lib.check_compatible(ckpt_lib.load_checkpoint(str(tmp_path / "old.pt")), "fastgan", recipe.arch_spec())
 
 
 def test_recipe_rejects_bad_options():

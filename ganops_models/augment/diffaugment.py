@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 POLICIES = ("color", "translation", "cutout")
+DEFAULT_POLICY = "color,translation"     # the official FastGAN/DiffAugment default
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 
@@ -82,7 +83,7 @@ def _cutout(x: torch.Tensor, c: torch.Tensor, ratio: float) -> torch.Tensor:
     return x * (~inside)[:, None].to(x.dtype)
 
 
-def diff_augment(x: Union[torch.Tensor, Sequence[torch.Tensor]], policy="color,translation,cutout",
+def diff_augment(x: Union[torch.Tensor, Sequence[torch.Tensor]], policy=DEFAULT_POLICY,
                  generator: Optional[torch.Generator] = None,
                  translation_ratio: float = TRANSLATION_RATIO, cutout_ratio: float = CUTOUT_RATIO):
     """Apply ``policy`` to ``x`` ([N, C, H, W]) or to a list of images of the same batch at several
@@ -121,7 +122,7 @@ def diff_augment(x: Union[torch.Tensor, Sequence[torch.Tensor]], policy="color,t
 class DiffAugment(nn.Module):
     """nn.Module form of :func:`diff_augment`; ``policy=''`` is the identity."""
 
-    def __init__(self, policy: str = "color,translation,cutout",
+    def __init__(self, policy: str = DEFAULT_POLICY,
                  translation_ratio: float = TRANSLATION_RATIO, cutout_ratio: float = CUTOUT_RATIO):
         super().__init__()
         self.policy = ",".join(parse_policy(policy))

@@ -1,14 +1,22 @@
 """FastGAN generator and discriminator (Liu et al. 2021, "Towards Faster and Stabilized GAN
 Training for High-fidelity Few-shot Image Synthesis"), for square resolutions 64 to 1024.
 
-Conventions for every resolution R (the paper's code only covers R >= 256; these rules reduce to
+At 256, 512 and 1024 the layers, channel counts and parameter counts are those of the official
+code (odegeasslbc/FastGAN-pytorch ``models.py``): with ngf = ndf = 64, z_dim = 256 G has
+29,127,846 / 29,174,392 / 29,176,512 and D 11,526,160 / 11,526,496 / 11,528,192 parameters.
+G uses the table ``G_NFC_MULT``, D its own ``D_NFC_MULT`` (wider at low resolution), the decoders
+a fixed base width of 32. G's outputs are bias-free convs; like the official code, G applies tanh
+to both outputs only at R = 1024 (at 64..512 they are unbounded, to be read as [-1, 1] images).
+
+Conventions for every resolution R (the official code only covers R >= 256; these rules reduce to
 it there):
   * auxiliary resolution ``S = min(128, R // 2)``: G's second output, D's second head's input and
     the size of D's reconstructions;
   * G's SLE pairs ``4->64, 8->128, 16->256, 32->512``, kept when the target exists (R >= target);
   * D reduces its input to ``min(R, 256)`` (stride-2 convs above 256, a 3x3 conv otherwise), then
     DownBlockComp down to 8x8; D's SLE pairs ``r -> r/8`` for r in 256, 128, 64 when r <= min(R, 256);
-  * D's channels at spatial size s are ``nfc[2 s]`` on the big path and ``nfc[4 s]`` on the small path.
+  * D's channels at spatial size s are ``nfc[2 s]`` on the big path and ``nfc[4 s]`` on the small path,
+    with D's own table ``nfc = channels(ndf, D_NFC_MULT)``.
 """
 import math
 from typing import Optional, Tuple
@@ -17,14 +25,14 @@ import torch
 from torch import nn
 
 import ganops
-import ganops.nn
 
-from .fastgan_blocks import (DownBlock, DownBlockComp, InitLayer, SimpleDecoder, SLE, UpBlock, channels,
-                             lrelu, sn_conv)
+from .fastgan_blocks import (D_NFC_MULT, DownBlock, DownBlockComp, InitLayer, SimpleDecoder, SLE, UpBlock,
+                             batch_norm, channels, lrelu, sn_conv)
 
 RESOLUTIONS = (64, 128, 256, 512, 1024)
 G_SLE_PAIRS = ((4, 64), (8, 128), (16, 256), (32, 512))
 D_SLE_SOURCES = (256, 128, 64)
+TANH_RESOLUTION = 1024      # the official G applies tanh to its outputs only at this resolution
 
 
 def _check_resolution(resolution: int) -> int:
@@ -59,7 +67,7 @@ def crop_quadrant(x: torch.Tensor, part: int) -> torch.Tensor:
 
 
 class FastGANGenerator(nn.Module):
-    """z [N, z_dim] -> (image [N, C, R, R], aux image [N, C, S, S]), both tanh-bounded in [-1, 1].
+    """z [N, z_dim] -> (image [N, C, R, R], aux image [N, C, S, S]); tanh-bounded at R = 1024 only.
 
     Up blocks alternate 'comp' (two convs + noise injection) at 8, 32, 128, 512 and plain at
     16, 64, 256, 1024; SLE gates the 64/128/256/512 maps from the 4/8/16/32 maps.
@@ -81,8 +89,7 @@ class FastGANGenerator(nn.Module):
         self.sle = nn.ModuleDict({str(dst): SLE(nfc[src], nfc[dst]) for src, dst in G_SLE_PAIRS if dst <= resolution})
         self.to_big = sn_conv(nfc[resolution], img_channels, 3, 1, 1)
         self.to_aux = sn_conv(nfc[self.aux_resolution], img_channels, 1)
-        self.out_big = ganops.nn.BiasAct(img_channels, "tanh", gain=1)
-        self.out_aux = ganops.nn.BiasAct(img_channels, "tanh", gain=1)
+        self.tanh_outputs = resolution == TANH_RESOLUTION
 
     def forward(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         if z.ndim != 2 or z.shape[1] != self.z_dim:
@@ -95,7 +102,10 @@ class FastGANGenerator(nn.Module):
             if key in self.sle:
                 x = self.sle[key](feats[r // 16], x)
             feats[r] = x
-        return self.out_big(self.to_big(x)), self.out_aux(self.to_aux(feats[self.aux_resolution]))
+        img, aux = self.to_big(x), self.to_aux(feats[self.aux_resolution])
+        if self.tanh_outputs:
+            img, aux = ganops.bias_act(img, act="tanh", gain=1), ganops.bias_act(aux, act="tanh", gain=1)
+        return img, aux
 
 
 class FastGANDiscriminator(nn.Module):
@@ -113,7 +123,7 @@ class FastGANDiscriminator(nn.Module):
         self.resolution = _check_resolution(resolution)
         self.aux_resolution = s_res = aux_resolution(resolution)
         self.img_channels = img_channels
-        nfc = channels(ndf)
+        nfc = channels(ndf, D_NFC_MULT)
         big = lambda s: nfc[2 * s]      # noqa: E731  (channels of the big path at spatial size s)
         small = lambda s: nfc[4 * s]    # noqa: E731  (channels of the small path at spatial size s)
         top = min(resolution, 256)
@@ -123,7 +133,7 @@ class FastGANDiscriminator(nn.Module):
             from_big, s, c = [], resolution, img_channels
             while s > 256:
                 s //= 2
-                from_big += [sn_conv(c, big(s), 4, 2, 1)] + ([nn.BatchNorm2d(big(s))] if from_big else []) + [lrelu()]
+                from_big += [sn_conv(c, big(s), 4, 2, 1)] + ([batch_norm(big(s))] if from_big else []) + [lrelu()]
                 c = big(s)
         self.from_big = nn.Sequential(*from_big)
         self.downs = nn.ModuleDict()
@@ -132,16 +142,16 @@ class FastGANDiscriminator(nn.Module):
             self.downs[str(s // 2)] = DownBlockComp(big(s), big(s // 2), antialias)
             s //= 2
         self.sle = nn.ModuleDict({str(src // 8): SLE(big(src), big(src // 8)) for src in D_SLE_SOURCES if src <= top})
-        self.rf_big = nn.Sequential(sn_conv(big(8), nfc[8], 1), nn.BatchNorm2d(nfc[8]), lrelu(), sn_conv(nfc[8], 1, 4))
+        self.rf_big = nn.Sequential(sn_conv(big(8), nfc[8], 1), batch_norm(nfc[8]), lrelu(), sn_conv(nfc[8], 1, 4))
         from_small, s = [sn_conv(img_channels, small(s_res // 2), 4, 2, 1), lrelu()], s_res // 2
         while s > 8:
             from_small.append(DownBlock(small(s), small(s // 2), antialias))
             s //= 2
         self.from_small = nn.Sequential(*from_small)
         self.rf_small = sn_conv(small(8), 1, 4)
-        self.decoder_big = SimpleDecoder(big(8), nfc, s_res, img_channels, antialias)
-        self.decoder_part = SimpleDecoder(big(16), nfc, s_res, img_channels, antialias)
-        self.decoder_small = SimpleDecoder(small(8), nfc, s_res, img_channels, antialias)
+        self.decoder_big = SimpleDecoder(big(8), s_res, img_channels, antialias)
+        self.decoder_part = SimpleDecoder(big(16), s_res, img_channels, antialias)
+        self.decoder_small = SimpleDecoder(small(8), s_res, img_channels, antialias)
 
     def _check(self, x: torch.Tensor, res: int, name: str):
         if x.ndim != 4 or x.shape[1] != self.img_channels or x.shape[-2:] != (res, res):

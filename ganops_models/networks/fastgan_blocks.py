@@ -1,6 +1,10 @@
 """Building blocks of FastGAN (Liu et al. 2021): spectral-norm convs, GLU up blocks, down blocks,
 Skip-Layer Excitation and the discriminator's reconstruction decoder.
 
+Initialisation is the official ``weights_init``: conv weights ~ N(0, 0.02) (drawn before spectral
+norm wraps them, so its power iteration starts from the final weights), BatchNorm gamma ~ N(1, 0.02)
+and beta = 0. No layer has a bias except BatchNorm's beta.
+
 Activations go through ``ganops.bias_act`` (gain 1, FastGAN's plain activations) and 2x resampling
 through ``ganops.upsample2d`` / ``ganops.downsample2d``: with ``antialias=False`` the filters are the
 box ``[1, 1]`` (exactly nearest-neighbour upsampling / 2x2 average pooling, FastGAN's choice); with
@@ -11,27 +15,45 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 import ganops
-import ganops.nn
 
 from .gan_act import Act
 
-# Channel multipliers per resolution (FastGAN's nfc_multi); channels = int(mult * ngf).
-NFC_MULT = {4: 16, 8: 8, 16: 4, 32: 2, 64: 2, 128: 1, 256: 0.5, 512: 0.25, 1024: 0.125}
+# Channel multipliers (the official nfc_multi tables); channels = int(mult * width). The generator
+# and the decoders use G_NFC_MULT (keyed by output resolution), the discriminator D_NFC_MULT (keyed
+# as the official code keys it: twice the spatial size on the big path, four times on the small one).
+G_NFC_MULT = {4: 16, 8: 8, 16: 4, 32: 2, 64: 2, 128: 1, 256: 0.5, 512: 0.25, 1024: 0.125}
+D_NFC_MULT = {4: 16, 8: 16, 16: 8, 32: 4, 64: 2, 128: 1, 256: 0.5, 512: 0.25, 1024: 0.125}
+DECODER_WIDTH = 32          # the official decoders' fixed base width (independent of ndf)
 LRELU_ALPHA = 0.2
+INIT_STD = 0.02
 
 
-def channels(width: int) -> dict:
-    """FastGAN's nfc table: resolution -> channel count for base width ngf/ndf."""
-    return {r: max(1, int(m * width)) for r, m in NFC_MULT.items()}
+def channels(width: int, mult: dict = G_NFC_MULT) -> dict:
+    """An nfc table: resolution -> channel count ``max(1, int(mult[r] * width))``."""
+    return {r: max(1, int(m * width)) for r, m in mult.items()}
 
 
 def sn_conv(cin: int, cout: int, k: int, stride: int = 1, padding: int = 0) -> nn.Module:
-    """Bias-free spectral-normalised Conv2d (biases come from the following norm or bias_act)."""
-    return spectral_norm(nn.Conv2d(cin, cout, k, stride, padding, bias=False))
+    """Bias-free spectral-normalised Conv2d, weight ~ N(0, 0.02)."""
+    return _init_sn(nn.Conv2d(cin, cout, k, stride, padding, bias=False))
 
 
 def sn_conv_transpose(cin: int, cout: int, k: int) -> nn.Module:
-    return spectral_norm(nn.ConvTranspose2d(cin, cout, k, 1, 0, bias=False))
+    """Bias-free spectral-normalised ConvTranspose2d (stride 1, no padding), weight ~ N(0, 0.02)."""
+    return _init_sn(nn.ConvTranspose2d(cin, cout, k, 1, 0, bias=False))
+
+
+def _init_sn(conv: nn.Module) -> nn.Module:
+    nn.init.normal_(conv.weight, 0.0, INIT_STD)
+    return spectral_norm(conv)
+
+
+def batch_norm(c: int) -> nn.BatchNorm2d:
+    """BatchNorm2d with gamma ~ N(1, 0.02), beta = 0."""
+    bn = nn.BatchNorm2d(c)
+    nn.init.normal_(bn.weight, 1.0, INIT_STD)
+    nn.init.zeros_(bn.bias)
+    return bn
 
 
 def resample_filter(antialias: bool) -> torch.Tensor:
@@ -93,7 +115,7 @@ class InitLayer(nn.Module):
 
     def __init__(self, z_dim: int, cout: int):
         super().__init__()
-        self.net = nn.Sequential(sn_conv_transpose(z_dim, cout * 2, 4), nn.BatchNorm2d(cout * 2), GLU())
+        self.net = nn.Sequential(sn_conv_transpose(z_dim, cout * 2, 4), batch_norm(cout * 2), GLU())
 
     def forward(self, z):
         return self.net(z.view(z.shape[0], -1, 1, 1))
@@ -108,9 +130,9 @@ class UpBlock(nn.Module):
         layers = [Up2(antialias), sn_conv(cin, cout * 2, 3, 1, 1)]
         if comp:
             layers.append(NoiseInjection())
-        layers += [nn.BatchNorm2d(cout * 2), GLU()]
+        layers += [batch_norm(cout * 2), GLU()]
         if comp:
-            layers += [sn_conv(cout, cout * 2, 3, 1, 1), NoiseInjection(), nn.BatchNorm2d(cout * 2), GLU()]
+            layers += [sn_conv(cout, cout * 2, 3, 1, 1), NoiseInjection(), batch_norm(cout * 2), GLU()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -142,7 +164,7 @@ class DownBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, antialias: bool = False):
         super().__init__()
-        self.net = nn.Sequential(*_strided_conv(cin, cout, antialias), nn.BatchNorm2d(cout), lrelu())
+        self.net = nn.Sequential(*_strided_conv(cin, cout, antialias), batch_norm(cout), lrelu())
 
     def forward(self, x):
         return self.net(x)
@@ -172,22 +194,25 @@ class DownBlockComp(nn.Module):
 
     def __init__(self, cin: int, cout: int, antialias: bool = False):
         super().__init__()
-        self.main = nn.Sequential(*_strided_conv(cin, cout, antialias), nn.BatchNorm2d(cout), lrelu(),
-                                  sn_conv(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout), lrelu())
-        self.direct = nn.Sequential(Down2(antialias), sn_conv(cin, cout, 1), nn.BatchNorm2d(cout), lrelu())
+        self.main = nn.Sequential(*_strided_conv(cin, cout, antialias), batch_norm(cout), lrelu(),
+                                  sn_conv(cout, cout, 3, 1, 1), batch_norm(cout), lrelu())
+        self.direct = nn.Sequential(Down2(antialias), sn_conv(cin, cout, 1), batch_norm(cout), lrelu())
 
     def forward(self, x):
         return (self.main(x) + self.direct(x)) / 2
 
 
 class SimpleDecoder(nn.Module):
-    """Self-supervision decoder of D: [N, C, 8, 8] features -> [N, img_channels, out_res, out_res]
-    in [-1, 1] through (Up2, 3x3 conv, BN, GLU) blocks with nfc[r] channels at resolution r."""
+    """Self-supervision decoder of D: [N, C, h, w] features, average-pooled to 8x8 ->
+    [N, img_channels, out_res, out_res] in (-1, 1) through (Up2, 3x3 conv, BN, GLU) blocks with
+    ``channels(32)[r]`` channels at resolution r (the official fixed widths 128/64/64/32 for
+    16/32/64/128), then a bias-free 3x3 conv and tanh."""
 
-    def __init__(self, cin: int, nfc: dict, out_res: int, img_channels: int = 3, antialias: bool = False):
+    def __init__(self, cin: int, out_res: int, img_channels: int = 3, antialias: bool = False):
         super().__init__()
         if out_res < 16 or out_res & (out_res - 1):
             raise ValueError(f"SimpleDecoder: out_res must be a power of two >= 16, got {out_res}")
+        nfc = channels(DECODER_WIDTH)
         blocks, c, r = [], cin, 8
         while r < out_res:
             r *= 2
@@ -195,8 +220,8 @@ class SimpleDecoder(nn.Module):
             c = nfc[r]
         self.blocks = nn.Sequential(*blocks)
         self.to_rgb = sn_conv(c, img_channels, 3, 1, 1)
-        self.out_act = ganops.nn.BiasAct(img_channels, "tanh", gain=1)
+        self.tanh = Act("tanh")
 
     def forward(self, feat):
         x = nn.functional.adaptive_avg_pool2d(feat, 8)
-        return self.out_act(self.to_rgb(self.blocks(x)))
+        return self.tanh(self.to_rgb(self.blocks(x)))

@@ -1,15 +1,39 @@
-"""FastGAN recipe (``--model fastgan``, presets fastgan-256, fastgan-1024, fastgan-lite).
+"""FastGAN recipe (``--model fastgan``, presets fastgan-256, fastgan-1024, fastgan-lite), a port of
+the official trainer (odegeasslbc/FastGAN-pytorch ``train.py``).
 
-Per step, with DiffAugment ``T`` applied to reals and to both fake outputs (same draws for a fake's
-full-size and auxiliary image), ``u ~ U[0, 1)`` drawn per logit (the randomised hinge margin):
+Per step, with DiffAugment ``T`` (default policy ``color,translation``, as official) applied to reals
+and to both fake outputs, ``u ~ U[0, 1)`` drawn per logit (the randomised hinge margin):
   * D: ``mean(relu(0.8 + 0.2u - D(T(x)))) + mean(relu(0.8 + 0.2u + D(T(G(z)))))``
-        ``+ recon(rec_big, T(x)_S) + recon(rec_small, T(x)_S) + recon(rec_part, quadrant_part(T(x))_S)``
-        (reals only; ``_S`` = area-resized to the auxiliary resolution, part ~ U{0..3})
+        ``+ R(rec_big, T(x)_S) + R(rec_small, T(x)_S) + R(rec_part, quadrant_part(T(x))_S)``
+        (reals only; ``_S`` = resized to the auxiliary resolution, part ~ U{0..3}; ``R`` is the
+        batch SUM of a per-image distance, LPIPS as official, see ``lpips.reconstruction_loss``)
         ``+ gp * ganops.gradient_penalty(D, T(x), T(G(z)))`` when ``--gp > 0``;
   * G: ``-mean(D(T(G(z))))`` on the same fakes after D's update;
-  * Adam(lr 2e-4, betas 0.5, 0.999) for both, G EMA with beta 0.999 per step.
-``--recon mse|lpips``: LPIPS needs ``--lpips FILE[,FILE]`` (VGG16 + linear heads, see
-``ganops_models.lpips``); without it a warning says so and MSE is used.
+  * Adam(lr 2e-4, betas 0.5, 0.999) for both, G EMA with beta 0.999 per step (no ramp-up);
+  * networks and init as official (``networks.fastgan``); z ~ N(0, I), z_dim 256.
+Defaults of new runs as official: ``--mirror`` on (x-flips), fp32 (``--precision fp16|bf16`` opt-in),
+batch 8, 50k steps (``kimg 400``). ``--recon mse|lpips``: LPIPS needs ``--lpips FILE[,FILE]`` (VGG16 +
+linear heads, see ``ganops_models.lpips``); without it a warning says so and MSE is used.
+
+Deliberate differences from the official code:
+  * resolutions 64 and 128 (official: 256, 512, 1024; rules in ``networks.fastgan``), any channel
+    count, ``--antialias`` (off by default) and ``--gp`` (0 by default) are additions;
+  * the reals' auxiliary image and the reconstruction targets are area-downsampled (box filter); the
+    official code uses nearest-neighbour ``F.interpolate``;
+  * a fake's full-size and auxiliary images get the same DiffAugment draws (official: independent
+    draws). D's two heads see disjoint inputs, so each head's loss has the same distribution;
+  * ``--mirror`` adds x-flipped copies of the dataset (NVIDIA's convention) where the official loader
+    flips each sample with probability 0.5: the same distribution of training images;
+  * spectral norm is ``torch.nn.utils.parametrizations.spectral_norm`` (its power iteration starts
+    converged on the initial weights) instead of the deprecated ``torch.nn.utils.spectral_norm``
+    (random u at the start); both do one power iteration per training forward;
+  * snapshot grids sample G_ema in eval mode with G's batch-norm running statistics (as the official
+    ``eval.py``); the official trainer's preview images use train mode (batch statistics);
+  * gradients are nan_to_num'ed (NaN -> 0) and averaged over ranks before each Adam step;
+  * ``--recon mse`` (no LPIPS weights, and the fastgan-lite preset) is an addition, summed over the
+    batch like LPIPS;
+  * seeds do not reproduce the official runs' images (other RNG order); the official trainer resizes
+    images on the fly, ganops reads them at the dataset's resolution (``--resolution`` / dataset_tool).
 """
 import warnings
 from typing import Dict
@@ -19,7 +43,7 @@ from torch.nn import functional as F
 
 import ganops
 
-from ..augment.diffaugment import DiffAugment
+from ..augment.diffaugment import DEFAULT_POLICY, DiffAugment
 from ..lpips import load_lpips, reconstruction_loss
 from ..networks.fastgan import FastGANDiscriminator, FastGANGenerator, crop_quadrant, resize_down
 from .options import OptionsError
@@ -27,8 +51,10 @@ from .presets import PRESETS, Preset
 from .recipes import RECIPES, DataInfo
 from .simple_recipe import SimpleGANRecipe, ema_kimg_for_beta, merged_extra
 
-EXTRA_DEFAULTS = dict(ngf=64, ndf=64, recon="mse", lpips=None, diffaug="color,translation,cutout", gp=0.0,
-                      antialias=False)
+EXTRA_DEFAULTS = dict(ngf=64, ndf=64, recon="mse", lpips=None, diffaug=DEFAULT_POLICY, gp=0.0, antialias=False)
+# Version of the network layout, in the arch spec: checkpoints of the earlier layout (G's channel table
+# in D, double-width decoders, output biases) lack it and are refused rather than loaded wrongly.
+LAYOUT = "official-FastGAN-pytorch"
 
 
 def _preset(resolution, batch, kimg, tick, snap, z_dim=256, ema_rampup=None, **extra):
@@ -58,7 +84,7 @@ PRESETS.update({
 class FastGANRecipe(SimpleGANRecipe):
     name = "fastgan"
     default_cfg = {"cpu": "fastgan-lite", "cuda": "fastgan-256"}
-    defaults = dict(aug="diffaug", glr=2e-4, dlr=2e-4, z_dim=256)
+    defaults = dict(aug="diffaug", glr=2e-4, dlr=2e-4, z_dim=256, mirror=True, precision="fp32")
     cli_options = {
         "ngf": dict(type=int, help="fastgan/dcgan: G base width"),
         "ndf": dict(type=int, help="fastgan/dcgan: D base width"),
@@ -100,8 +126,8 @@ class FastGANRecipe(SimpleGANRecipe):
 
     def arch_spec(self) -> dict:
         x = self.extra
-        return {"resolution": self.G.resolution, "img_channels": self.G.img_channels, "z_dim": self.G.z_dim,
-                "ngf": x["ngf"], "ndf": x["ndf"], "antialias": bool(x["antialias"])}
+        return {"layout": LAYOUT, "resolution": self.G.resolution, "img_channels": self.G.img_channels,
+                "z_dim": self.G.z_dim, "ngf": x["ngf"], "ndf": x["ndf"], "antialias": bool(x["antialias"])}
 
     def _d_loss(self, reals_aug, fakes_aug):
         s = self.D.aux_resolution
