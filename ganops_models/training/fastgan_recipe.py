@@ -90,7 +90,8 @@ class FastGANRecipe(SimpleGANRecipe):
         "ndf": dict(type=int, help="fastgan/dcgan: D base width"),
         "recon": dict(choices=["mse", "lpips"], help="fastgan: D's reconstruction loss"),
         "lpips": dict(help="fastgan: LPIPS weights, FILE or VGG16_FILE,LINEAR_HEADS_FILE (local files)"),
-        "diffaug": dict(help="DiffAugment policy (comma list of color,translation,cutout) for --aug diffaug"),
+        "diffaug": dict(help="DiffAugment policy (comma list of color,translation,cutout) for --aug diffaug "
+                                "(default color,translation)"),
         "gp": dict(type=float, help="fastgan: weight of ganops.gradient_penalty on D (0: off)"),
         "antialias": dict(action="store_true", help="fastgan: binomial-filtered resampling instead of "
                                                     "nearest / average pooling"),
