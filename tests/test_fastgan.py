@@ -48,6 +48,10 @@ def n_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
+def conv_widths(module):
+    return [m.out_channels for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
 @pytest.mark.parametrize("res", sorted(OFFICIAL_PARAMS))
 def test_parameter_counts_equal_official(res):
     G, D = FastGANGenerator(res, z_dim=256, ngf=64), FastGANDiscriminator(res, ndf=64)
@@ -58,13 +62,12 @@ def test_official_channel_tables():
     """D uses its own table ndf * {4:16, 8:16, 16:8, 32:4, 64:2, 128:1, 256:.5, 512:.25}, indexed at twice
     (big path) / four times (small path) the spatial size; decoders 128/64/64/32 wide; only BN has biases."""
     G, D = small_nets(256, width=64)
-    out_channels = lambda seq: [m.out_channels for m in seq.modules() if isinstance(m, torch.nn.Conv2d)]  # noqa: E731
     assert D.from_big[0].out_channels == 16
     assert [D.downs[k].main[0].out_channels for k in ("128", "64", "32", "16", "8")] == [32, 64, 128, 256, 512]
-    assert out_channels(D.rf_big) == [1024, 1]
-    assert out_channels(D.from_small) == [32, 64, 128, 256] and D.rf_small.in_channels == 256
+    assert conv_widths(D.rf_big) == [1024, 1]
+    assert conv_widths(D.from_small) == [32, 64, 128, 256] and D.rf_small.in_channels == 256
     for name in ("decoder_big", "decoder_part", "decoder_small"):
-        assert out_channels(getattr(D, name)) == [256, 128, 128, 64, 3], name   # GLU halves: 128/64/64/32
+        assert conv_widths(getattr(D, name)) == [256, 128, 128, 64, 3], name   # GLU halves: 128/64/64/32
     assert [D.decoder_big.blocks[0].net[1].in_channels, D.decoder_part.blocks[0].net[1].in_channels] == [512, 256]
     for net in (G, D):
         for name, module in net.named_modules():

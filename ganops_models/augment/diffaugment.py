@@ -1,6 +1,7 @@
 """DiffAugment (Zhao et al. 2020): differentiable augmentation applied to reals and fakes alike.
 
-Policies (combinable, comma separated, applied in this order):
+Policies (combinable, comma separated, applied in this order; the default is ``color,translation``,
+as in the official FastGAN trainer):
   * ``color``: brightness ``x + (u - 0.5)``, saturation ``(x - mean_c) * 2u + mean_c`` and contrast
     ``(x - mean_chw) * (u + 0.5) + mean_chw``, one ``u ~ U[0, 1)`` per sample and op;
   * ``translation``: integer shift of up to ``ratio * size`` pixels (ratio 0.125) per sample and axis,
