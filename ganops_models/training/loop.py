@@ -161,10 +161,10 @@ def _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_checkpoint, 
             return dict(ckpt["progress"])
         message += (" (--nan-policy rollback: " + ("no checkpoint to roll back to)" if not last_checkpoint
                                                   else f"gave up after {rollbacks} rollbacks)"))
+    message += ". Resume from it with lower --glr/--dlr, or train with --nan-policy rollback"
     reporter.log(message)
     reporter.close()
-    raise guard.DivergenceError(f"{message}. Resume from it with lower --glr/--dlr, or train with "
-                                f"--nan-policy rollback")
+    raise guard.DivergenceError(message)
 
 
 def _tick_line(r: dict) -> str:
