@@ -17,7 +17,8 @@ Contract (all tensors on ``self.device``; images in [-1, 1] float [N, C, H, W]):
     rank 0's parameters and buffers afterwards via :meth:`modules`).
   * ``train_step(reals, labels, step, cur_nimg) -> dict[str, Tensor]``: one optimisation step on
     this rank's share of the batch; gradients averaged with ``distributed.sync_grads`` before each
-    optimiser step; returns scalar stats (detached tensors; no host sync needed).
+    optimiser step (:meth:`step_optimizer` does that and counts steps with non-finite gradients for
+    the divergence guard); returns scalar stats (detached tensors; no host sync needed).
   * ``sample(z, c, truncation_psi=1.0, noise_mode='const', batch=None) -> images`` on the CPU:
     samples of the EMA generator (no grad) for grids, metrics and generate.py; options a model
     does not have (truncation, noise) are accepted and ignored.
