@@ -203,9 +203,21 @@ def _new_options(cli: dict, device: torch.device, world_size: int) -> TrainOptio
     return resolve(cli, resolution, world_size, recipe_defaults=recipe.defaults)
 
 
+# Options only the StyleGAN2 recipe reads: refused for the other models rather than ignored.
+_STYLEGAN2_ONLY = ("batch_gpu", "pl_weight", "style_mixing", "r1_interval", "pl_interval", "nhwc")
+
+
+def _check_model_options(cli: dict, model: str) -> None:
+    given = [name for name in _STYLEGAN2_ONLY if name in cli]
+    if model != "stylegan2" and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise OptionsError(f"{flags}: only --model stylegan2 has this; --model {model} does not use it")
+
+
 def prepare(args, dist: distributed.DistInfo, device: torch.device):
     """Options, resume checkpoint, dataset and run directory; every check happens here."""
     cli = _cli_values(args)
+    given = dict(cli)
     cli.pop("resume", None)
     resume = run_dir = None
     if args.resume is not None:
@@ -216,6 +228,7 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
             run_dir = os.path.dirname(os.path.abspath(path))
     else:
         opts = _new_options(cli, device, dist.world_size)
+    _check_model_options(given, opts.model)
     dataset = open_training_data(opts)
     if run_dir is None:
         run_dir = distributed.broadcast_object(

@@ -94,6 +94,7 @@ def test_batch_gpu_defaults_follow_nvidia(tmp_path):
     (["--fp32", "--precision", "fp16"], "--fp32 conflicts with --precision fp16"),
     (["--subset", "0"], "--subset must be a positive"),
     (["--gpus", "4096", "--device", "cuda"], "torchrun --nnodes="),
+    (["--cfg", "fastgan-lite", "--batch-gpu", "2", "--nhwc"], "--batch-gpu, --nhwc: only --model stylegan2"),
 ])
 def test_flag_errors(argv, message, tmp_path, capsys):
     assert train.main(MICRO[:-2] + argv + ["--outdir", str(tmp_path / "runs")]) == 2
