@@ -74,12 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     a("--metrics", help="comma list, e.g. fid50k_full,kid50k_full,swd, or none")
     a("--inception", help="Inception weights file for FID/KID")
     a("--gamma", type=float, help="R1 weight")
-    a("--glr", type=float, help="G learning rate")
-    a("--dlr", type=float, help="D learning rate")
-    a("--map-depth", "--map", dest="map", type=int, metavar="N", help="mapping network depth")
-    a("--mbstd-group", type=int, help="minibatch-std group size")
-    a("--cbase", type=int, help="channel base (channels at res r: min(cbase / r, cmax))")
-    a("--cmax", type=int, help="maximum channels")
+    a("--glr", type=float, help="G learning rate (default: the preset's, 0.0025; 0.002 for stylegan2, paper1024, "
+      "auto at 1024 px)")
+    a("--dlr", type=float, help="D learning rate (default: as --glr)")
+    a("--map-depth", "--map", dest="map", type=int, metavar="N", help="mapping network depth (default: the "
+      "preset's, 8; 2 for auto, cifar, tiny)")
+    a("--mbstd-group", type=int, help="minibatch-std group size (default: the preset's, 4; 8 for paper256/512, "
+      "32 for cifar)")
+    a("--cbase", type=int, help="channel base, channels at res r: min(cbase / r, cmax) (default: the preset's, "
+      "32768; 16384 for paper256 and auto below 512 px; less for tiny)")
+    a("--cmax", type=int, help="maximum channels (default: the preset's, 512; less for tiny)")
     a("--pl-weight", type=float, help="path-length regularisation weight (default: preset's, 2; 0 for cifar, tiny)")
     a("--style-mixing", type=float, help="style-mixing probability (default: preset's, 0.9; 0 for cifar)")
     a("--r1-interval", type=int, help="R1 every N steps, lazily (default: 16; 0: in every D step)")

@@ -239,7 +239,7 @@ def test_round_gradients_add_up():
     assert grads and all(torch.allclose(grads[n], p.grad, rtol=1e-5, atol=1e-7)
                          for n, p in recipe.D.named_parameters() if n in grads)
     one_round = _round_recipe(style_mixing=0.0, g_noise=False, batch_gpu=8)
-    assert one_round.batch_gpu == 8 and recipe.batch_gpu == 2
+    assert one_round.round_size == 8 and recipe.round_size == 2
 
 
 def test_ada_signs_come_from_dmain_and_dreg():

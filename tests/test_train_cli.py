@@ -50,7 +50,7 @@ def test_nvidia_flags_reach_the_recipe(tmp_path):
     assert len(dataset[0]) == 10                                  # the first 5 images, and their mirrors
     recipe = StyleGAN2Recipe(TrainOptions.from_dict({**opts.to_dict(), "num_fp16_res": 1}), dataset[1], CPU,
                              DistInfo())
-    assert recipe.batch_gpu == 2
+    assert recipe.round_size == 2 and recipe.batch_gpu == 8           # per round, per process
     assert recipe.loss.pl_weight == 1.5 and recipe.loss.style_mixing_prob == 0.25
     assert [(name, interval) for name, _, _, interval in recipe.phases] == \
         [("Gmain", 1), ("Greg", 2), ("Dmain", 1), ("Dreg", 8)]

@@ -54,7 +54,7 @@ class StyleGAN2Recipe(Recipe):
 
     def __init__(self, opts, data: DataInfo, device, dist):
         super().__init__(opts, data, device, dist)
-        self.batch_gpu = opts.batch_gpu or self.batch_gpu    # samples per round (also per sampling batch)
+        self.round_size = opts.batch_gpu or self.batch_gpu   # NVIDIA's batch_gpu: samples per round
         torch.manual_seed(opts.seed)   # identical initial weights on every rank
         self.G, self.D = build_networks(opts, data, device)
         self.G_ema = copy.deepcopy(self.G).eval()
@@ -93,7 +93,7 @@ class StyleGAN2Recipe(Recipe):
 
     def run_phase(self, phase: str, reals, labels) -> Dict[str, torch.Tensor]:
         """One optimiser step of ``phase`` (one of ``self.phases``: Gmain, Greg, Gboth, Dmain, Dreg,
-        Dboth) on this batch, its gradients accumulated over rounds of ``batch_gpu`` samples; returns
+        Dboth) on this batch, its gradients accumulated over rounds of ``round_size`` samples; returns
         the stats averaged over the rounds (``pl_mean``: its value after the last round)."""
         _, module, opt, interval = next(p for p in self.phases if p[0] == phase)
         n = reals.shape[0]
@@ -102,7 +102,7 @@ class StyleGAN2Recipe(Recipe):
         opt.zero_grad(set_to_none=True)
         module.requires_grad_(True)
         rounds = [self.loss.accumulate_gradients(phase, *batch, gain=interval)
-                  for batch in zip(*(t.split(self.batch_gpu) for t in (reals, labels, gen_z, gen_c)))]
+                  for batch in zip(*(t.split(self.round_size) for t in (reals, labels, gen_z, gen_c)))]
         module.requires_grad_(False)
         self.step_optimizer(opt, module.parameters())
         stats = {name: torch.stack([r[name] for r in rounds]).mean() for name in rounds[0]}
