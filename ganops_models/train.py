@@ -14,18 +14,18 @@ import argparse
 import json
 import os
 import re
-import socket
 import sys
 
 import torch
 
 from .data import DatasetError, open_dataset
 from .training import checkpoint as ckpt_lib
-from .training import distributed
+from .training import distributed, launcher
 from .training.checkpoint import CheckpointError
 from .training.loop import open_training_data, training_loop
 from .training.guard import DivergenceError
-from .training.options import NAN_POLICIES, OptionsError, TrainOptions, apply_derived, parse_resolution, resolve, validate
+from .training.options import (NAN_POLICIES, OptionsError, TrainOptions, apply_derived, parse_resolution, resolve,
+                               validate)
 from .training.presets import PRESETS
 from .training.recipes import RECIPES, get_recipe
 
@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--ada-kimg", type=float, help="ADA: kimg for p to move from 0 to 1")
     bool_option(p, "--mirror", help="add x-flipped copies of the data (default: the preset's, else false)")
     bool_option(p, "--cond", help="class-conditional, labels from dataset.json (default: false)")
-    a("--subset", type=int, help="train on the first N images only (default: all)")
+    a("--subset", type=int, help="train on the first N images only, in path order (NVIDIA's picks N at "
+      "random) (default: all)")
     a("--resolution", help="R or WxH; images are resized on the fly if needed")
     a("--metrics", help="comma list, e.g. fid50k_full,kid50k_full,swd, or none")
     a("--inception", help="Inception weights file for FID/KID")
@@ -240,73 +241,13 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
     return opts, resume, dataset, run_dir
 
 
-def _launch(argv, processes: int) -> int:
-    """Start ``processes`` copies of this trainer on this machine with the environment torchrun would
-    give them (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT); returns the first failing exit status."""
-    port = _free_port()
-    try:
-        torch.multiprocessing.spawn(_process_main, args=(argv, processes, port), nprocs=processes, join=True)
-    except torch.multiprocessing.ProcessExitedException as e:
-        return e.exit_code or 1
-    except torch.multiprocessing.ProcessRaisedException as e:
-        print(f"error: a training process failed:\n{e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _process_main(rank: int, argv, processes: int, port: int) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(processes),
-                      LOCAL_WORLD_SIZE=str(processes), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    code = main(argv)
-    if code:
-        sys.exit(code)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _check_gpus(args, argv, dist: distributed.DistInfo) -> None:
-    """--gpus N: N processes on this machine, either already started (torchrun, or our own launch)
-    or started by :func:`_launch`; impossible requests name the torchrun command to use."""
-    if args.gpus is None:
-        return
-    if args.gpus < 1:
-        raise OptionsError(f"--gpus must be >= 1, got {args.gpus}")
-    if "WORLD_SIZE" in os.environ and dist.world_size != args.gpus:
-        raise OptionsError(f"--gpus {args.gpus} but this process is one of {dist.world_size} started by torchrun; "
-                           f"leave out --gpus under torchrun")
-    kind = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    visible = torch.cuda.device_count()
-    if kind == "cuda" and args.gpus > visible:
-        rest = " ".join(_without_gpus(argv))
-        raise OptionsError(f"--gpus {args.gpus}: this machine has {visible} visible CUDA GPU(s). To train on several "
-                           f"machines, run on each of them: torchrun --nnodes=<machines> --nproc_per_node={max(visible, 1)} "
-                           f"--rdzv-backend=c10d --rdzv-endpoint=<first machine>:29500 -m ganops_models.train {rest}")
-
-
-def _without_gpus(argv):
-    """argv without its ``--gpus N`` / ``--gpus=N``."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--gpus":
-            skip = True
-        elif not arg.startswith("--gpus="):
-            out.append(arg)
-    return out
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     dist = distributed.from_env()
-    launch = args.gpus is not None and args.gpus > 1 and "WORLD_SIZE" not in os.environ
+    launch = launcher.should_launch(args.gpus)
     try:
-        _check_gpus(args, argv, dist)
+        launcher.check_gpus(args.gpus, args.device, argv, dist)
         if launch:   # check everything once here, then start the processes
             dist = distributed.DistInfo(rank=0, world_size=args.gpus, local_rank=0)
         device = _device(args, dist)
@@ -323,7 +264,7 @@ def main(argv=None) -> int:
         distributed.shutdown()
         return 0
     if launch:
-        return _launch(argv, args.gpus)
+        return launcher.launch(argv, args.gpus)
     if dist.rank == 0:
         os.makedirs(run_dir, exist_ok=True)
         with open(os.path.join(run_dir, "options.json"), "w") as f:

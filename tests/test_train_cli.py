@@ -9,7 +9,7 @@ import torch
 
 from ganops_models import train
 from ganops_models.training import checkpoint as ckpt_lib
-from ganops_models.training import guard
+from ganops_models.training import guard, launcher
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.loop import open_training_data, set_backend_flags, training_loop
 from ganops_models.training.options import TrainOptions, resolve
@@ -190,11 +190,12 @@ def test_divergence_before_any_checkpoint_has_nothing_to_roll_back_to(tmp_path, 
 
 # --- --gpus under torchrun ---------------------------------------------------------------------------
 
-def test_gpus_under_torchrun_must_match_its_world_size(tmp_path, monkeypatch, capsys):
+def test_gpus_under_torchrun_must_match_its_world_size(monkeypatch):
     """(--gpus starting its own processes is tested end to end in test_training.py.)"""
     monkeypatch.setenv("WORLD_SIZE", "2")
-    argv = MICRO + ["--gpus", "3", "--outdir", str(tmp_path / "runs")]
-    args = train.build_parser().parse_args(argv)
+    assert not launcher.should_launch(2)
     with pytest.raises(train.OptionsError, match="--gpus 3 but this process is one of 2 started by torchrun"):
-        train._check_gpus(args, argv, DistInfo(rank=0, world_size=2))
-    train._check_gpus(train.build_parser().parse_args(MICRO + ["--gpus", "2"]), argv, DistInfo(rank=0, world_size=2))
+        launcher.check_gpus(3, "cpu", MICRO, DistInfo(rank=0, world_size=2))
+    launcher.check_gpus(2, "cpu", MICRO, DistInfo(rank=0, world_size=2))
+    monkeypatch.delenv("WORLD_SIZE")
+    assert launcher.should_launch(2) and not launcher.should_launch(1) and not launcher.should_launch(None)
