@@ -157,9 +157,9 @@ def resolve(cli: Dict[str, Any], dataset_resolution: Tuple[int, int], world_size
 def apply_derived(values: Dict[str, Any], cli: Dict[str, Any], world_size: int, new_run: bool = True) -> None:
     """NVIDIA train.py's rules for options that follow others, applied to ``values`` in place:
     an explicit ``--batch`` without ``--batch-gpu`` makes one round per process (batch_gpu = batch //
-    processes, as ``--batch`` does there); precision fp32 (``--fp32``) also drops conv_clamp;
-    ``--ema-rampup none`` is None. A resumed
-    run (``new_run=False``) keeps its stored conv_clamp unless the command line sets the precision."""
+    processes, as ``--batch`` does there); precision fp32 (``--fp32``) also drops conv_clamp. A resumed
+    run (``new_run=False``) keeps its stored conv_clamp unless the command line sets the precision.
+    ``--ema-rampup none`` becomes None."""
     if values.get("ema_rampup") == "none":    # '--ema-rampup none'
         values["ema_rampup"] = None
     if cli.get("batch") is not None and cli.get("batch_gpu") is None:
