@@ -9,8 +9,10 @@ multiplied by ``gain = interval``, the lazy-regularisation scheme of StyleGAN2):
   Dreg:  (gamma / 2) * |grad_x D(x)|^2                                -> D
 
 R1 and path length are ``ganops.r1_penalty`` / ``ganops.path_length_penalty`` (gradients with
-``create_graph=True`` inside ``ganops.no_weight_gradients()``, fused sums of squares); ``D(x)`` of
-Dmain also feeds the ADA controller (sign of logits).
+``create_graph=True`` inside ``ganops.no_weight_gradients()``, fused sums of squares). ``D(x)`` of
+Dmain and of Dreg both feed the ADA controller (sign of logits), as NVIDIA's 'Loss/signs/real' does.
+A call is one *round* (see ``training.stylegan2_recipe``): one style-mixing cutoff, path length on
+``len(gen_z) // pl_batch_shrink`` samples (at least 1) and one pl_mean update.
 """
 from typing import Callable, Dict, Optional
 
@@ -87,7 +89,7 @@ class StyleGAN2Loss:
             penalty, self.pl_mean = ganops.path_length_penalty(gen_img, gen_ws, self.pl_mean, self.pl_decay)
             loss = penalty * self.pl_weight
             (gen_img[:, 0, 0, 0] * 0 + loss).mean().mul(gain).backward()
-            stats.update({"loss/pl_penalty": penalty.detach().mean(), "pl_mean": self.pl_mean.detach().clone()})
+            stats["loss/pl_penalty"] = penalty.detach().mean()
         if do_Dmain:
             with torch.no_grad():
                 gen_img, _ = self.run_G(gen_z, gen_c)
@@ -104,8 +106,8 @@ class StyleGAN2Loss:
                 total = total + loss_real
                 stats.update({"loss/D": (loss_gen + loss_real).detach().mean(),
                               "scores/real": real_logits.detach().mean()})
-                if self.real_sign_hook is not None:
-                    self.real_sign_hook(real_logits.detach())
+            if self.real_sign_hook is not None:
+                self.real_sign_hook(real_logits.detach())
             if do_Dr1:
                 penalty = ganops.r1_penalty(real, real_logits, self.r1_gamma)
                 total = total + penalty.unsqueeze(1)

@@ -1,11 +1,14 @@
-"""Train a GAN: ``python -m ganops_models.train [options]`` (``torchrun --nproc_per_node=N -m
-ganops_models.train ...`` for several GPUs or CPU processes).
+"""Train a GAN: ``python -m ganops_models.train [options]`` (``--gpus N``, or ``torchrun
+--nproc_per_node=N -m ganops_models.train ...``, for several GPUs or CPU processes).
 
 With no arguments it trains the tiny StyleGAN2 preset on the built-in dataset (a few minutes on a
 CPU) or the 'auto' preset on a GPU. Outputs go to ``<outdir>/<NNNNN>-<desc>/``: options.json,
 log.txt, stats.jsonl, TensorBoard events, reals.png, fakes<kimg>.png, checkpoint-<kimg>.pt
 (and metrics.jsonl / metrics.png with --metrics). Invalid options, data or resume checkpoints are
-reported before anything is trained (exit status 2).
+reported before anything is trained (exit status 2); ``--dry-run`` prints the resolved options and
+exits. A run that diverges (non-finite losses, gradients or weights) stops with exit status 3 and
+names its last good checkpoint (``--nan-policy rollback`` restarts from it with lower learning rates).
+NVIDIA's train.py flags work as there (``--mirror=1``, ``--fp32``, ``-n``, ``--batch-gpu``, ...).
 """
 import argparse
 import json
@@ -17,10 +20,12 @@ import torch
 
 from .data import DatasetError, open_dataset
 from .training import checkpoint as ckpt_lib
-from .training import distributed
+from .training import distributed, launcher
 from .training.checkpoint import CheckpointError
 from .training.loop import open_training_data, training_loop
-from .training.options import OptionsError, TrainOptions, parse_resolution, resolve, validate
+from .training.guard import DivergenceError
+from .training.options import (NAN_POLICIES, OptionsError, TrainOptions, apply_derived, parse_resolution, resolve,
+                               validate)
 from .training.presets import PRESETS
 from .training.recipes import RECIPES, get_recipe
 
@@ -42,32 +47,55 @@ def build_parser() -> argparse.ArgumentParser:
     a("--tick", type=float, help="kimg per tick (stats and log line)")
     a("--snap", type=int, help="ticks per snapshot (grid, checkpoint, metrics)")
     a("--batch", type=int, help="total batch size over all processes")
+    a("--batch-gpu", type=int, help="samples per round: each process accumulates its share of the batch in "
+      "rounds of this size (default: the preset's, 4 for stylegan2/paper1024, 8 for paper256/512, 32 for "
+      "cifar; with an explicit --batch or other presets: batch // processes)")
+    a("--gpus", type=int, help="processes to start on this machine, one per GPU (default: 1, or torchrun's)")
     a("--resume", help="checkpoint file, run directory, or 'latest' (newest valid checkpoint in --outdir)")
     a("--seed", type=int, help="random seed")
     a("--device", choices=["cuda", "cpu"], help="default: cuda if available")
     a("--precision", choices=["fp32", "fp16", "bf16"], help="dtype of the highest-resolution blocks "
-      "(default fp16 on GPU, fp32 on CPU; fp32 for --model fastgan)")
-    a("--compile", action="store_true", default=None, help="torch.compile the forward passes")
+      "(default fp16 on GPU, fp32 on CPU; fp32 for --model fastgan); fp32 also disables conv_clamp")
+    bool_option(p, "--fp32", help="same as --precision fp32 (default: false)")
+    bool_option(p, "--nhwc", help="channels_last memory format for the low-precision blocks (default: false)")
+    bool_option(p, "--allow-tf32", help="allow TF32 in float32 matmuls and convolutions (default: false)")
+    bool_option(p, "--nobench", help="disable cuDNN benchmarking (default: false)")
+    bool_option(p, "--compile", help="torch.compile the forward passes (default: false)")
     a("--workers", type=int, help="data loader worker processes")
     a("--aug", choices=["ada", "fixed", "noaug", "diffaug"], help="discriminator augmentation")
     a("--augpipe", help="ADA augmentation preset (blit, geom, color, filter, noise, cutout, bg, bgc, ...)")
     a("--p", type=float, help="initial (ada) or fixed augmentation probability")
     a("--target", type=float, help="ADA target for E[sign(D(reals))]")
     a("--ada-kimg", type=float, help="ADA: kimg for p to move from 0 to 1")
-    a("--mirror", action="store_true", default=None, help="add x-flipped copies of the data "
-      "(default on for --model fastgan)")
-    a("--cond", action="store_true", default=None, help="class-conditional (labels from dataset.json)")
+    bool_option(p, "--mirror", help="add x-flipped copies of the data (default: the preset's; on for --model "
+                "fastgan, else false)")
+    bool_option(p, "--cond", help="class-conditional, labels from dataset.json (default: false)")
+    a("--subset", type=int, help="train on the first N images only, in path order (NVIDIA's picks N at "
+      "random) (default: all)")
     a("--resolution", help="R or WxH; images are resized on the fly if needed")
     a("--metrics", help="comma list, e.g. fid50k_full,kid50k_full,swd, or none")
     a("--inception", help="Inception weights file for FID/KID")
     a("--gamma", type=float, help="R1 weight")
-    a("--glr", type=float, help="G learning rate")
-    a("--dlr", type=float, help="D learning rate")
-    a("--map", type=int, help="mapping network depth")
-    a("--ema", type=float, help="G EMA half-life in kimg")
-    a("--mbstd-group", type=int, help="minibatch-std group size")
-    a("--cbase", type=int, help="channel base (channels at res r: min(cbase / r, cmax))")
-    a("--cmax", type=int, help="maximum channels")
+    a("--glr", type=float, help="G learning rate (default: the preset's, 0.0025; 0.002 for stylegan2, paper1024, "
+      "auto at 1024 px)")
+    a("--dlr", type=float, help="D learning rate (default: as --glr)")
+    a("--map-depth", "--map", dest="map", type=int, metavar="N", help="mapping network depth (default: the "
+      "preset's, 8; 2 for auto, cifar, tiny)")
+    a("--mbstd-group", type=int, help="minibatch-std group size (default: the preset's, 4; 8 for paper256/512, "
+      "32 for cifar)")
+    a("--cbase", type=int, help="channel base, channels at res r: min(cbase / r, cmax) (default: the preset's, "
+      "32768; 16384 for paper256 and auto below 512 px; less for tiny)")
+    a("--cmax", type=int, help="maximum channels (default: the preset's, 512; less for tiny)")
+    a("--pl-weight", type=float, help="path-length regularisation weight (default: preset's, 2; 0 for cifar, tiny)")
+    a("--style-mixing", type=float, help="style-mixing probability (default: preset's, 0.9; 0 for cifar)")
+    a("--r1-interval", type=int, help="R1 every N steps, lazily (default: 16; 0: in every D step)")
+    a("--pl-interval", type=int, help="path length every N steps, lazily (default: 4; 0: in every G step)")
+    a("--ema-kimg", "--ema", dest="ema", type=float, metavar="KIMG", help="G EMA half-life in kimg (default: preset's)")
+    a("--ema-rampup", type=optional_float, help="G EMA ramp-up: half-life at most this x kimg so far, or "
+      "'none' (default: preset's, 0.05 for auto/cifar/tiny, none for the others)")
+    a("--nan-policy", choices=NAN_POLICIES, help="when a loss, gradient or parameter turns non-finite: stop with "
+      "a message naming the last good checkpoint, or roll back to it with halved learning rates (default: stop)")
+    a("-n", "--dry-run", action="store_true", help="print the resolved options and exit")
     for recipe in RECIPES.values():
         for name, kwargs in recipe.cli_options.items():
             if f"--{name}" not in p._option_string_actions:
@@ -78,9 +106,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_bool(text: str) -> bool:
+    """click's BOOL: 1/true/t/yes/y/on or 0/false/f/no/n/off (any case)."""
+    value = str(text).strip().lower()
+    if value in ("1", "true", "t", "yes", "y", "on"):
+        return True
+    if value in ("0", "false", "f", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (1/0, true/false, yes/no), got {text!r}")
+
+
+def bool_option(parser: argparse.ArgumentParser, name: str, help: str) -> None:
+    """``--name`` (true), ``--name=1|0|true|false`` or ``--name BOOL``, as NVIDIA's click options."""
+    parser.add_argument(name, nargs="?", const=True, default=None, type=parse_bool, metavar="BOOL", help=help)
+
+
+def optional_float(text: str):
+    """A number, or 'none' (kept as the string 'none'; the options turn it into None)."""
+    if str(text).strip().lower() == "none":
+        return "none"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
+_NOT_OPTIONS = ("gpus", "dry_run", "fp32")   # launcher switches, not training options
+
+
 def _cli_values(args) -> dict:
-    """Explicitly given options (None = not given); recipe options gathered under 'extra'."""
-    values = {k: v for k, v in vars(args).items() if v is not None and not k.startswith("extra__")}
+    """Explicitly given options (None = not given); recipe options gathered under 'extra'; --fp32
+    becomes --precision fp32."""
+    if args.fp32 and args.precision not in (None, "fp32"):
+        raise OptionsError(f"--fp32 conflicts with --precision {args.precision}; give one of them")
+    values = {k: v for k, v in vars(args).items()
+              if v is not None and not k.startswith("extra__") and k not in _NOT_OPTIONS}
+    if args.fp32:
+        values["precision"] = "fp32"
     extra = {k[len("extra__"):]: v for k, v in vars(args).items() if k.startswith("extra__") and v is not None}
     if extra:
         values["extra"] = extra
@@ -124,6 +186,7 @@ def _resume_options(cli: dict, resume: dict, path: str, device: torch.device, wo
     extra = {**base.get("extra", {}), **cli.pop("extra", {})}
     base.update(cli)
     base.update(extra=extra, device=device.type, resume=path)
+    apply_derived(base, cli, world_size, new_run=False)
     opts = TrainOptions.from_dict(base)
     validate(opts, world_size)
     return opts
@@ -146,9 +209,21 @@ def _new_options(cli: dict, device: torch.device, world_size: int) -> TrainOptio
     return resolve(cli, resolution, world_size, recipe_defaults=recipe.defaults)
 
 
+# Options only the StyleGAN2 recipe reads: refused for the other models rather than ignored.
+_STYLEGAN2_ONLY = ("batch_gpu", "pl_weight", "style_mixing", "r1_interval", "pl_interval", "nhwc")
+
+
+def _check_model_options(cli: dict, model: str) -> None:
+    given = [name for name in _STYLEGAN2_ONLY if name in cli]
+    if model != "stylegan2" and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise OptionsError(f"{flags}: only --model stylegan2 has this; --model {model} does not use it")
+
+
 def prepare(args, dist: distributed.DistInfo, device: torch.device):
     """Options, resume checkpoint, dataset and run directory; every check happens here."""
     cli = _cli_values(args)
+    given = dict(cli)
     cli.pop("resume", None)
     resume = run_dir = None
     if args.resume is not None:
@@ -159,6 +234,7 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
             run_dir = os.path.dirname(os.path.abspath(path))
     else:
         opts = _new_options(cli, device, dist.world_size)
+    _check_model_options(given, opts.model)
     dataset = open_training_data(opts)
     if run_dir is None:
         run_dir = distributed.broadcast_object(
@@ -167,16 +243,29 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     dist = distributed.from_env()
+    launch = launcher.should_launch(args.gpus)
     try:
+        launcher.check_gpus(args.gpus, args.device, argv, dist)
+        if launch:   # check everything once here, then start the processes
+            dist = distributed.DistInfo(rank=0, world_size=args.gpus, local_rank=0)
         device = _device(args, dist)
-        distributed.init(dist, device)
+        if not launch:
+            distributed.init(dist, device)
         opts, resume, dataset, run_dir = prepare(args, dist, device)
     except (OptionsError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         distributed.shutdown()
         return 2
+    if args.dry_run:
+        if dist.rank == 0:
+            print(json.dumps({**opts.to_dict(), "world_size": dist.world_size, "run_dir": run_dir}, indent=2))
+        distributed.shutdown()
+        return 0
+    if launch:
+        return launcher.launch(argv, args.gpus)
     if dist.rank == 0:
         os.makedirs(run_dir, exist_ok=True)
         with open(os.path.join(run_dir, "options.json"), "w") as f:
@@ -184,6 +273,9 @@ def main(argv=None) -> int:
     distributed.barrier()
     try:
         training_loop(opts, run_dir, dist, device, resume=resume, dataset=dataset)
+    except DivergenceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     finally:
         distributed.shutdown()
     return 0

@@ -155,3 +155,103 @@ def test_lazy_and_non_lazy_phases(r1_interval, expect):
     stats = recipe.train_step(torch.rand(4, 3, 16, 16) * 2 - 1, torch.zeros(4, 0), 0, 0)
     assert {"loss/G", "loss/D", "loss/r1_penalty"} <= set(stats)
     assert float(recipe.opt_D.state_dict()["state"][0]["step"]) == len(expect) - 1
+
+
+# --- rounds (NVIDIA's gradient accumulation over batch_gpu samples) --------------------------------
+
+def _round_recipe(**kw):
+    opts = TrainOptions(**{**dict(batch=8, batch_gpu=2, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0,
+                                  precision="fp32", device="cpu", aug="noaug", pl_interval=1, r1_interval=1,
+                                  mbstd_group=2, style_mixing=1.0), **kw})
+    return StyleGAN2Recipe(opts, DataInfo((16, 16)), torch.device("cpu"), DistInfo())
+
+
+def _cutoff(ws):
+    """Per sample: the first layer whose w differs from layer 0's (num_ws: no mixing)."""
+    differs = (ws - ws[:, :1]).abs().amax(dim=2) > 1e-6
+    return torch.where(differs.any(1), differs.float().argmax(1), torch.full_like(differs[:, 0], ws.shape[1],
+                                                                                   dtype=torch.long))
+
+
+def test_each_round_draws_one_style_mixing_cutoff():
+    """batch 8 in rounds of 2: Gmain synthesises 4 batches of 2; inside a round all samples share
+    the cutoff, and the rounds draw their cutoffs independently."""
+    recipe = _round_recipe(pl_weight=0.0, gamma=0.0)
+    calls = []
+    synthesis = recipe.G.synthesis.forward
+    recipe.G.synthesis.forward = lambda ws, **kw: calls.append(ws.detach().clone()) or synthesis(ws, **kw)
+    torch.manual_seed(2)
+    reals = torch.rand(8, 3, 16, 16) * 2 - 1
+    cutoffs = []
+    for step in range(3):
+        calls.clear()
+        recipe.run_phase("Gmain", reals, torch.zeros(8, 0))
+        assert [ws.shape[0] for ws in calls] == [2, 2, 2, 2]
+        for ws in calls:
+            cut = _cutoff(ws)
+            assert (cut == cut[0]).all(), cut
+            cutoffs.append(int(cut[0]))
+    assert len(set(cutoffs)) > 1, cutoffs
+    assert 1 <= min(cutoffs) and max(cutoffs) < recipe.G.synthesis.num_ws
+
+
+def test_path_length_runs_per_round_on_half_the_round_and_updates_pl_mean_each_time(monkeypatch):
+    import ganops
+    recipe = _round_recipe(batch=12, batch_gpu=4, gamma=0.0)
+    calls = []
+    penalty = ganops.path_length_penalty
+
+    def recording(images, ws, pl_mean, decay, **kw):
+        out = penalty(images, ws, pl_mean, decay, **kw)
+        calls.append((images.shape[0], float(pl_mean), float(out[1])))
+        return out
+    monkeypatch.setattr(ganops, "path_length_penalty", recording)
+    torch.manual_seed(0)
+    stats = recipe.run_phase("Greg", torch.rand(12, 3, 16, 16) * 2 - 1, torch.zeros(12, 0))
+    assert [n for n, _, _ in calls] == [2, 2, 2]                  # 3 rounds of 4, pl batch 4 // 2
+    assert calls[0][1] == 0.0
+    for (_, _, new), (_, old, _) in zip(calls, calls[1:]):
+        assert old == pytest.approx(new)                          # each round starts from the last update
+    assert len({new for _, _, new in calls}) == 3
+    assert float(recipe.loss.pl_mean) == pytest.approx(calls[-1][2]) == pytest.approx(float(stats["pl_mean"]))
+
+
+def test_round_gradients_add_up():
+    """The phase's gradient is the sum of its rounds' gradients (each a round mean times the gain),
+    as NVIDIA accumulates them, before nan_to_num and the optimiser step."""
+    recipe = _round_recipe(style_mixing=0.0, g_noise=False)
+    reals = torch.rand(8, 3, 16, 16) * 2 - 1
+    c = torch.zeros(8, 0)
+    step = recipe.opt_D.step
+    grads = {}
+    recipe.opt_D.step = lambda: grads.update({n: p.grad.clone() for n, p in recipe.D.named_parameters()
+                                              if p.grad is not None})
+    torch.manual_seed(4)
+    recipe.run_phase("Dmain", reals, c)
+    recipe.opt_D.step = step
+    torch.manual_seed(4)
+    z = torch.randn(8, 8)
+    recipe.D.zero_grad(set_to_none=True)
+    recipe.D.requires_grad_(True)
+    for part in range(4):
+        sl = slice(2 * part, 2 * part + 2)
+        recipe.loss.accumulate_gradients("Dmain", reals[sl], c[sl], z[sl], c[sl], gain=1)
+    assert grads and all(torch.allclose(grads[n], p.grad, rtol=1e-5, atol=1e-7)
+                         for n, p in recipe.D.named_parameters() if n in grads)
+    one_round = _round_recipe(style_mixing=0.0, g_noise=False, batch_gpu=8)
+    assert one_round.round_size == 8 and recipe.round_size == 2
+
+
+def test_ada_signs_come_from_dmain_and_dreg():
+    """NVIDIA's 'Loss/signs/real' is reported by both the Dmain and the R1 pass."""
+    G, D = _nets()
+    seen = []
+    loss = StyleGAN2Loss(G, D, r1_gamma=1.0, real_sign_hook=lambda logits: seen.append(logits.shape[0]))
+    c = torch.zeros(4, 0)
+    for phase, expect in (("Dmain", [4]), ("Dreg", [4]), ("Dboth", [4])):
+        seen.clear()
+        D.requires_grad_(True)
+        loss.accumulate_gradients(phase, torch.randn(4, 3, 16, 16), c, torch.randn(4, 8), c, gain=1.0)
+        D.requires_grad_(False)
+        D.zero_grad(set_to_none=True)
+        assert seen == expect, phase

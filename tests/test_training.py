@@ -37,8 +37,8 @@ def _env():
     return env
 
 
-def _train(args, cwd, check=True, module="ganops_models.train", launcher=()):
-    proc = subprocess.run([sys.executable, *launcher, "-m", module, *args], cwd=cwd, env=_env(),
+def _train(args, cwd, check=True, module="ganops_models.train"):
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=_env(),
                           capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}")
@@ -313,19 +313,17 @@ def test_resume_with_another_architecture_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_two_process_gloo_run(tmp_path):
-    """torchrun with 2 CPU processes: the batch is split, replicas stay identical (checked at every
-    snapshot), rank 0 alone writes the run directory."""
-    launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
-    proc = subprocess.run([sys.executable, *launcher, "-m", "ganops_models.train", *MICRO, "--kimg", "0.016",
-                           "--outdir", str(tmp_path), "--aug", "ada"], cwd=tmp_path, env=_env(),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-5000:]
+    """--gpus 2 on CPUs: the trainer starts 2 processes with torchrun's environment (gloo); the batch
+    is split, replicas stay identical (checked at every snapshot), rank 0 alone writes the run
+    directory."""
+    proc = _train(MICRO + ["--gpus", "2", "--kimg", "0.016", "--outdir", str(tmp_path), "--aug", "ada"], cwd=tmp_path)
     run = _run_dir(tmp_path)
     assert json.load(open(os.path.join(run, "options.json")))["world_size"] == 2
     stats = _stats(run)
     assert stats[-1]["kimg"] == pytest.approx(0.016) and len(stats) == 2
     ckpt = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.016.pt"))
     assert ckpt["progress"]["step"] == 4
+    assert proc.stdout.count("saved checkpoint-000000.016.pt") == 1      # one writer
 
 
 # --- the whole training step on the fast backends --------------------------------------------------
@@ -383,9 +381,10 @@ def test_training_phases_match_reference_backend(backend, phase, monkeypatch, no
 @gpu
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
 def test_gpu_training_steps_mixed_precision(precision):
-    """Every phase on the GPU with the low-precision highest-resolution blocks (channels_last)."""
-    opts = TrainOptions(batch=8, cbase=1024, cmax=64, z_dim=32, w_dim=32, map=2, num_fp16_res=2,
-                        precision=precision, device="cuda", aug="ada", p=0.2, mbstd_group=4)
+    """Every phase on the GPU with the low-precision highest-resolution blocks (channels_last), in
+    rounds of 4."""
+    opts = TrainOptions(batch=8, batch_gpu=4, cbase=1024, cmax=64, z_dim=32, w_dim=32, map=2, num_fp16_res=2,
+                        precision=precision, device="cuda", aug="ada", p=0.2, mbstd_group=4, nhwc=True)
     torch.manual_seed(0)
     recipe = StyleGAN2Recipe(opts, DataInfo((32, 32)), torch.device("cuda"), DistInfo())
     reals = torch.rand(8, 3, 32, 32, device="cuda") * 2 - 1

@@ -18,7 +18,7 @@ class Augmentation:
         self.pipe, self.controller, self.interval = pipe, controller, interval
 
     def accumulate(self, real_logits: torch.Tensor) -> None:
-        """Record D(reals) of the Dmain pass (the ADA overfitting heuristic r_t = E[sign(D(x))])."""
+        """Record D(reals) of the Dmain and Dreg passes (the ADA overfitting heuristic r_t = E[sign(D(x))])."""
         if self.controller is not None:
             self.controller.accumulate(real_logits)
 

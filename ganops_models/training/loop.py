@@ -13,7 +13,7 @@ import torch
 
 from ..data import images_to_float, make_loader, open_dataset
 from . import checkpoint as ckpt_lib
-from . import distributed
+from . import distributed, guard
 from .recipes import DataInfo, get_recipe
 from .reporting import Reporter, StatsAccumulator
 
@@ -21,10 +21,19 @@ GRID_SEED = 1234567
 
 
 def open_training_data(opts):
-    dataset = open_dataset(opts.data, resolution=opts.resolution, mirror=opts.mirror, use_labels=opts.cond)
+    dataset = open_dataset(opts.data, resolution=opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
+                           max_images=opts.subset)
     info = DataInfo(resolution=tuple(dataset.resolution), num_channels=dataset.num_channels,
                     label_dim=dataset.label_dim, name=dataset.name)
     return dataset, info
+
+
+def set_backend_flags(opts) -> None:
+    """As NVIDIA's training_loop: TF32 for float32 matmuls and cuDNN convolutions only with
+    ``--allow-tf32``; cuDNN autotuning unless ``--nobench`` (process-wide torch.backends flags)."""
+    torch.backends.cudnn.benchmark = not opts.nobench
+    torch.backends.cuda.matmul.allow_tf32 = opts.allow_tf32
+    torch.backends.cudnn.allow_tf32 = opts.allow_tf32
 
 
 def _grid_data(dataset, recipe, grid, seed):
@@ -43,7 +52,9 @@ def _grid_data(dataset, recipe, grid, seed):
 def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.device,
                   resume: Optional[dict] = None, dataset=None) -> dict:
     """Train until ``opts.kimg``; returns the final progress dict. ``resume``: a loaded checkpoint;
-    ``dataset``: (dataset, DataInfo) from :func:`open_training_data` (opened here when None)."""
+    ``dataset``: (dataset, DataInfo) from :func:`open_training_data` (opened here when None). Raises
+    :class:`~ganops_models.training.guard.DivergenceError` when training diverges (``--nan-policy``)."""
+    set_backend_flags(opts)
     dataset, info = dataset if dataset is not None else open_training_data(opts)
     recipe = get_recipe(opts.model)(opts, info, device, dist)
     progress = {"cur_nimg": 0, "step": 0, "tick": 0}
@@ -81,6 +92,8 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
     tick_start_nimg, tick_start = cur_nimg, time.time()
     maintenance = 0.0
     postfix = {}
+    last_checkpoint = opts.resume if resume is not None else None
+    rollbacks = 0
     done = cur_nimg >= total_nimg
     while not done:
         images, labels = next(loader)
@@ -96,6 +109,7 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
         # --- tick ---
         tick += 1
         tick_end = time.time()
+        accumulator.add({guard.GRAD_STAT: recipe.take_nonfinite_grad_steps()})
         record = accumulator.reduce(device)
         tick_time = max(tick_end - tick_start, 1e-9)
         nimg = cur_nimg - tick_start_nimg
@@ -111,16 +125,46 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
         reporter.log(_tick_line(record))
         postfix = {k: record[k] for k in ("loss/G", "loss/D", "augment_p", "img_per_sec") if k in record}
 
+        problems = guard.tick_problems(record, recipe.modules())
+        if problems:
+            progress = _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_checkpoint, rollbacks)
+            rollbacks += 1
+            cur_nimg, step, tick = progress["cur_nimg"], progress["step"], progress["tick"]
+            done = False
+            tick_start_nimg, tick_start = cur_nimg, time.time()
+            continue
+
         maintenance_start = time.time()
         if done or tick % opts.snap == 0:
-            _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist,
-                      {"cur_nimg": cur_nimg, "step": step, "tick": tick})
+            last_checkpoint = _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist,
+                                        {"cur_nimg": cur_nimg, "step": step, "tick": tick})
         tick_start_nimg, tick_start = cur_nimg, time.time()
         maintenance = tick_start - maintenance_start
 
     reporter.close()
     distributed.barrier()
     return {"cur_nimg": cur_nimg, "step": step, "tick": tick, "augment_p": recipe.augment_p}
+
+
+def _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_checkpoint, rollbacks) -> dict:
+    """Divergence at this tick: with ``--nan-policy rollback`` (and a checkpoint, and rollbacks left)
+    load the last good checkpoint with lower learning rates and return its progress; else log and
+    raise :class:`~ganops_models.training.guard.DivergenceError`."""
+    message = (f"training diverged at tick {tick} (kimg {cur_nimg / 1000:.3f}): {'; '.join(problems)}. "
+               f"Last good checkpoint: {last_checkpoint or 'none (no snapshot was written yet)'}")
+    if opts.nan_policy == "rollback":
+        if last_checkpoint and rollbacks < guard.MAX_ROLLBACKS:
+            ckpt = ckpt_lib.load_checkpoint(last_checkpoint)
+            guard.load_with_lower_lr(recipe, ckpt["state"], guard.ROLLBACK_LR_FACTOR)
+            reporter.log(f"{message}; rolled back to it with every learning rate x{guard.ROLLBACK_LR_FACTOR} "
+                         f"(rollback {rollbacks + 1} of at most {guard.MAX_ROLLBACKS})")
+            return dict(ckpt["progress"])
+        message += (" (--nan-policy rollback: " + ("no checkpoint to roll back to)" if not last_checkpoint
+                                                  else f"gave up after {rollbacks} rollbacks)"))
+    message += ". Resume from it with lower --glr/--dlr, or train with --nan-policy rollback"
+    reporter.log(message)
+    reporter.close()
+    raise guard.DivergenceError(message)
 
 
 def _tick_line(r: dict) -> str:
@@ -152,18 +196,20 @@ def check_replicas_in_sync(recipe) -> None:
             raise RuntimeError(f"data-parallel replicas of {name} diverged (parameter checksums differ)")
 
 
-def _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist, progress):
+def _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist, progress) -> str:
+    """Grid, checkpoint (rank 0) and metrics; returns the checkpoint's path."""
     check_replicas_in_sync(recipe)
     tag = ckpt_lib.kimg_tag(progress["cur_nimg"])
     _save_grid(reporter, recipe, grid_z, grid_c, opts, f"fakes{tag}", progress["cur_nimg"])
+    path = os.path.join(run_dir, ckpt_lib.checkpoint_name(progress["cur_nimg"]))
     if dist.rank == 0:
-        path = os.path.join(run_dir, ckpt_lib.checkpoint_name(progress["cur_nimg"]))
         ckpt_lib.save_checkpoint(path, model=opts.model, arch=recipe.arch_spec(), options=opts.to_dict(),
                                  data=dataclasses.asdict(recipe.data), progress=progress, state=recipe.state_dict())
         reporter.log(f"saved {os.path.basename(path)}")
         if opts.metrics != "none":
             _evaluate_metrics(opts, run_dir, recipe, dataset, reporter, device, progress)
     distributed.barrier()
+    return path
 
 
 def _evaluate_metrics(opts, run_dir, recipe, dataset, reporter, device, progress):

@@ -13,6 +13,9 @@ from ..data.image import parse_resolution as data_resolution
 from .presets import PRESETS
 
 
+NAN_POLICIES = ("stop", "rollback")
+
+
 class OptionsError(ValueError):
     """Invalid training options (raised before anything is trained)."""
 
@@ -36,15 +39,21 @@ class TrainOptions:
     device: str = "cuda"
     precision: str = "fp16"                # dtype of the highest-resolution blocks: fp32|fp16|bf16
     num_fp16_res: int = 4                  # how many of the highest resolutions use `precision`
+    nhwc: bool = False                     # channels_last for the low-precision blocks (NVIDIA's --nhwc)
+    allow_tf32: bool = False               # TF32 for float32 matmuls and convolutions (NVIDIA's --allow-tf32)
+    nobench: bool = False                  # disable cudnn.benchmark (NVIDIA's --nobench)
     compile: bool = False
     workers: int = 2
     seed: int = 0
     resume: Optional[str] = None
+    subset: Optional[int] = None           # train on the first N images (None: all)
+    nan_policy: str = "stop"               # divergence guard: stop | rollback (see training.guard)
     metrics: str = "none"                  # metric names for ganops_models.metrics, evaluated at snapshots
     inception: Optional[str] = None        # Inception weights for FID/KID (else GANOPS_INCEPTION / torch hub cache)
     grid: Tuple[int, int] = (8, 8)         # snapshot grid: columns, rows
     # hyperparameters
     batch: int = 32
+    batch_gpu: Optional[int] = None        # samples per round (gradient accumulation); None: batch // processes
     glr: float = 0.0025
     dlr: float = 0.0025
     gamma: float = 1.0
@@ -139,9 +148,26 @@ def resolve(cli: Dict[str, Any], dataset_resolution: Tuple[int, int], world_size
     values["model"] = preset.model
     if "resolution" in values:
         values["resolution"] = parse_resolution(values["resolution"])
+    apply_derived(values, cli, world_size)
     opts = TrainOptions.from_dict(values)
     validate(opts, world_size)
     return opts
+
+
+def apply_derived(values: Dict[str, Any], cli: Dict[str, Any], world_size: int, new_run: bool = True) -> None:
+    """NVIDIA train.py's rules for options that follow others, applied to ``values`` in place:
+    an explicit ``--batch`` without ``--batch-gpu`` makes one round per process (batch_gpu = batch //
+    processes, as ``--batch`` does there); precision fp32 (``--fp32``) also drops conv_clamp. A resumed
+    run (``new_run=False``) keeps its stored conv_clamp unless the command line sets the precision.
+    ``--ema-rampup none`` becomes None."""
+    if values.get("ema_rampup") == "none":    # '--ema-rampup none'
+        values["ema_rampup"] = None
+    if cli.get("batch") is not None and cli.get("batch_gpu") is None:
+        values["batch_gpu"] = None
+    if values.get("batch_gpu") is None and values.get("batch"):
+        values["batch_gpu"] = values["batch"] // world_size
+    if values.get("precision") == "fp32" and (new_run or cli.get("precision") is not None):
+        values["conv_clamp"] = None
 
 
 def validate(opts: TrainOptions, world_size: int) -> None:
@@ -150,6 +176,14 @@ def validate(opts: TrainOptions, world_size: int) -> None:
         raise OptionsError(f"--batch must be positive, got {opts.batch}")
     if opts.batch % world_size != 0:
         raise OptionsError(f"--batch {opts.batch} is not divisible by the number of processes ({world_size})")
+    per_process = opts.batch // world_size
+    if opts.batch_gpu is not None and not (opts.batch_gpu >= 1 and per_process % opts.batch_gpu == 0):
+        raise OptionsError(f"--batch-gpu {opts.batch_gpu} must divide the batch of each process "
+                           f"(--batch {opts.batch} / {world_size} process(es) = {per_process})")
+    if opts.subset is not None and opts.subset < 1:
+        raise OptionsError(f"--subset must be a positive number of images, got {opts.subset}")
+    if opts.nan_policy not in NAN_POLICIES:
+        raise OptionsError(f"--nan-policy must be one of {', '.join(NAN_POLICIES)}, got {opts.nan_policy!r}")
     if opts.resolution is not None:
         check_resolution(opts.resolution)
     for name in ("kimg", "tick", "glr", "dlr", "ema"):

@@ -15,19 +15,23 @@ class Preset:
     doc: str = ""
 
 
-def _sg2(batch, mbstd, fmaps, lr, gamma, ema, ramp, map_layers, kimg=25000, **extra):
-    """One row of StyleGAN2-ADA's cfg_specs table, as option values."""
+def _sg2(batch, ref_gpus, mbstd, fmaps, lr, gamma, ema, ramp, map_layers, kimg=25000, **extra):
+    """One row of StyleGAN2-ADA's cfg_specs table, as option values. ``batch_gpu`` (samples per
+    round) is NVIDIA's ``mb // ref_gpus``, capped at the batch of one process when more processes
+    share the batch than the row was made for (NVIDIA would then run no round at all)."""
     def values(resolution, world_size):
-        return dict(batch=batch, mbstd_group=mbstd, cbase=int(fmaps * 32768), cmax=512, glr=lr, dlr=lr,
-                    gamma=gamma, ema=ema, ema_rampup=ramp, map=map_layers, kimg=kimg, **extra)
+        batch_gpu = min(batch // ref_gpus, max(batch // world_size, 1))
+        return dict(batch=batch, batch_gpu=batch_gpu, mbstd_group=mbstd, cbase=int(fmaps * 32768), cmax=512,
+                    glr=lr, dlr=lr, gamma=gamma, ema=ema, ema_rampup=ramp, map=map_layers, kimg=kimg, **extra)
     return values
 
 
 def _auto(resolution, world_size):
-    """StyleGAN2-ADA's 'auto' heuristics, from the (long side of the) resolution and GPU count."""
+    """StyleGAN2-ADA's 'auto' heuristics, from the (long side of the) resolution and GPU count (one
+    round per process: batch_gpu = batch // processes)."""
     res = max(resolution)
     batch = max(min(world_size * min(4096 // res, 32), 64), world_size)
-    return dict(batch=batch, mbstd_group=min(batch // world_size, 4), cbase=32768 if res >= 512 else 16384,
+    return dict(batch=batch, batch_gpu=batch // world_size, mbstd_group=min(batch // world_size, 4), cbase=32768 if res >= 512 else 16384,
                 cmax=512, glr=0.002 if res >= 1024 else 0.0025, dlr=0.002 if res >= 1024 else 0.0025,
                 gamma=0.0002 * res * res / batch, ema=batch * 10 / 32, ema_rampup=0.05, map=2, kimg=25000)
 
@@ -42,11 +46,11 @@ def _tiny(resolution, world_size):
 
 PRESETS: Dict[str, Preset] = {
     "auto": Preset("stylegan2", _auto, "StyleGAN2-ADA 'auto': hyperparameters from resolution and GPU count"),
-    "stylegan2": Preset("stylegan2", _sg2(32, 4, 1, 0.002, 10, 10, None, 8), "StyleGAN2 config F"),
-    "paper256": Preset("stylegan2", _sg2(64, 8, 0.5, 0.0025, 1, 20, None, 8), "ADA paper, 256x256"),
-    "paper512": Preset("stylegan2", _sg2(64, 8, 1, 0.0025, 0.5, 20, None, 8), "ADA paper, 512x512"),
-    "paper1024": Preset("stylegan2", _sg2(32, 4, 1, 0.002, 2, 10, None, 8), "ADA paper, 1024x1024"),
-    "cifar": Preset("stylegan2", _sg2(64, 32, 1, 0.0025, 0.01, 500, 0.05, 2, kimg=100000, pl_weight=0.0,
+    "stylegan2": Preset("stylegan2", _sg2(32, 8, 4, 1, 0.002, 10, 10, None, 8), "StyleGAN2 config F"),
+    "paper256": Preset("stylegan2", _sg2(64, 8, 8, 0.5, 0.0025, 1, 20, None, 8), "ADA paper, 256x256"),
+    "paper512": Preset("stylegan2", _sg2(64, 8, 8, 1, 0.0025, 0.5, 20, None, 8), "ADA paper, 512x512"),
+    "paper1024": Preset("stylegan2", _sg2(32, 8, 4, 1, 0.002, 2, 10, None, 8), "ADA paper, 1024x1024"),
+    "cifar": Preset("stylegan2", _sg2(64, 2, 32, 1, 0.0025, 0.01, 500, 0.05, 2, kimg=100000, pl_weight=0.0,
                                       style_mixing=0.0, d_arch="orig"), "ADA paper, CIFAR-10"),
     "tiny": Preset("stylegan2", _tiny, "tiny 32x32 StyleGAN2 for a few CPU minutes"),
 }

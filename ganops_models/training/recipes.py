@@ -17,7 +17,8 @@ Contract (all tensors on ``self.device``; images in [-1, 1] float [N, C, H, W]):
     rank 0's parameters and buffers afterwards via :meth:`modules`).
   * ``train_step(reals, labels, step, cur_nimg) -> dict[str, Tensor]``: one optimisation step on
     this rank's share of the batch; gradients averaged with ``distributed.sync_grads`` before each
-    optimiser step; returns scalar stats (detached tensors; no host sync needed).
+    optimiser step (:meth:`step_optimizer` does that and counts steps with non-finite gradients for
+    the divergence guard); returns scalar stats (detached tensors; no host sync needed).
   * ``sample(z, c, truncation_psi=1.0, noise_mode='const', batch=None) -> images`` on the CPU:
     samples of the EMA generator (no grad) for grids, metrics and generate.py; options a model
     does not have (truncation, noise) are accepted and ignored.
@@ -35,7 +36,7 @@ from typing import Dict, Iterable, Optional, Type
 
 import torch
 
-from . import distributed
+from . import distributed, guard
 from .options import TrainOptions
 
 
@@ -61,6 +62,7 @@ class Recipe:
                  dist: distributed.DistInfo):
         self.opts, self.data, self.device, self.dist = opts, data, device, dist
         self.batch_gpu = opts.batch // dist.world_size
+        self.nonfinite_grad_steps = torch.zeros([], device=device)   # for training.guard
 
     # --- to override ------------------------------------------------------------------------
     def modules(self) -> Dict[str, torch.nn.Module]:
@@ -120,11 +122,18 @@ class Recipe:
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
-    @staticmethod
-    def step_optimizer(opt: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter]) -> None:
-        """Average gradients over ranks, nan_to_num them, step."""
+    def step_optimizer(self, opt: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter]) -> None:
+        """Count a step with non-finite gradients for the divergence guard, average the gradients
+        over ranks, nan_to_num them, step."""
+        params = [p for p in params if p.grad is not None]
+        self.nonfinite_grad_steps += guard.count_nonfinite(params)
         distributed.sync_grads(params)
         opt.step()
+
+    def take_nonfinite_grad_steps(self) -> torch.Tensor:
+        """Steps with non-finite gradients since the last call (a 0-d tensor; no host sync)."""
+        count, self.nonfinite_grad_steps = self.nonfinite_grad_steps, torch.zeros_like(self.nonfinite_grad_steps)
+        return count
 
 
 RECIPES: Dict[str, Type[Recipe]] = {}

@@ -3,6 +3,17 @@
 Phases per step (StyleGAN2-ADA): Gmain, Greg every ``pl_interval`` steps, Dmain, Dreg every
 ``r1_interval`` steps; a regularised optimiser uses lr * c and betas ** c with c = I / (I + 1).
 G EMA: half-life ``ema`` kimg, ramped up to ``ema_rampup`` * cur_nimg when set.
+
+Rounds, as in NVIDIA's training_loop: each phase splits this process's batch into rounds of
+``batch_gpu`` samples; every round draws its own style-mixing cutoff, runs the path-length term on
+``batch_gpu // 2`` samples (at least 1) and updates pl_mean, and backpropagates its loss (a mean over
+the round, times ``gain = interval``). The rounds' gradients add up (NVIDIA does not divide by the
+number of rounds; Adam is invariant to that scale up to eps), then they are averaged over processes
+and nan_to_num'd before the optimiser step.
+
+Deliberate differences: the conditioning labels of generated samples are a permutation of the
+batch's labels (NVIDIA draws labels of random dataset images); a round of one sample still runs
+the path-length term on one sample (NVIDIA's ``batch_gpu // 2`` would be empty).
 """
 import copy
 from typing import Dict, Optional
@@ -12,7 +23,6 @@ import torch
 from ..loss import StyleGAN2Loss
 from ..networks.stylegan2 import Discriminator, Generator
 from . import augmentation
-from .distributed import sync_grads
 from .recipes import RECIPES, DataInfo, Recipe
 
 
@@ -21,7 +31,7 @@ def build_networks(opts, data: DataInfo, device: torch.device):
     resolution = tuple(opts.resolution or data.resolution)
     c_dim = data.label_dim if opts.cond else 0
     low_precision = opts.precision if opts.num_fp16_res > 0 else "fp32"
-    channels_last = device.type == "cuda" and low_precision != "fp32"
+    channels_last = opts.nhwc and low_precision != "fp32"   # NVIDIA's --nhwc: fp16_channels_last
     common = dict(channel_base=opts.cbase, channel_max=opts.cmax, num_fp16_res=opts.num_fp16_res,
                   precision=low_precision, conv_clamp=opts.conv_clamp, channels_last=channels_last)
     G = Generator(z_dim=opts.z_dim, c_dim=c_dim, w_dim=opts.w_dim, resolution=resolution,
@@ -44,6 +54,7 @@ class StyleGAN2Recipe(Recipe):
 
     def __init__(self, opts, data: DataInfo, device, dist):
         super().__init__(opts, data, device, dist)
+        self.round_size = opts.batch_gpu or self.batch_gpu   # NVIDIA's batch_gpu: samples per round
         torch.manual_seed(opts.seed)   # identical initial weights on every rank
         self.G, self.D = build_networks(opts, data, device)
         self.G_ema = copy.deepcopy(self.G).eval()
@@ -82,17 +93,21 @@ class StyleGAN2Recipe(Recipe):
 
     def run_phase(self, phase: str, reals, labels) -> Dict[str, torch.Tensor]:
         """One optimiser step of ``phase`` (one of ``self.phases``: Gmain, Greg, Gboth, Dmain, Dreg,
-        Dboth) on this batch."""
+        Dboth) on this batch, its gradients accumulated over rounds of ``round_size`` samples; returns
+        the stats averaged over the rounds (``pl_mean``: its value after the last round)."""
         _, module, opt, interval = next(p for p in self.phases if p[0] == phase)
         n = reals.shape[0]
         gen_z = torch.randn([n, self.G.z_dim], device=self.device)
         gen_c = labels[torch.randperm(n, device=labels.device)] if labels.shape[1] > 0 else labels
         opt.zero_grad(set_to_none=True)
         module.requires_grad_(True)
-        stats = self.loss.accumulate_gradients(phase, reals, labels, gen_z, gen_c, gain=interval)
+        rounds = [self.loss.accumulate_gradients(phase, *batch, gain=interval)
+                  for batch in zip(*(t.split(self.round_size) for t in (reals, labels, gen_z, gen_c)))]
         module.requires_grad_(False)
-        sync_grads(module.parameters())
-        opt.step()
+        self.step_optimizer(opt, module.parameters())
+        stats = {name: torch.stack([r[name] for r in rounds]).mean() for name in rounds[0]}
+        if phase in ("Greg", "Gboth") and self.opts.pl_weight != 0:
+            stats["pl_mean"] = self.loss.pl_mean.detach().clone()
         return stats
 
     def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:

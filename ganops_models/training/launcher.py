@@ -1,0 +1,81 @@
+"""``--gpus N``: start N trainer processes on this machine, as NVIDIA's train.py does.
+
+Each process gets the environment torchrun would give it (RANK, LOCAL_RANK, WORLD_SIZE,
+LOCAL_WORLD_SIZE, MASTER_ADDR/PORT on 127.0.0.1) and runs ``ganops_models.train.main`` with the same
+arguments, so :mod:`.distributed` treats it exactly like a torchrun process. What one machine cannot
+do (more GPUs than it has) is refused with the torchrun command for several machines.
+"""
+import os
+import socket
+import sys
+from typing import List, Optional
+
+import torch
+
+from .distributed import DistInfo
+from .options import OptionsError
+
+
+def should_launch(gpus: Optional[int]) -> bool:
+    """True when this process must start the others (``--gpus N > 1`` and not already under torchrun)."""
+    return gpus is not None and gpus > 1 and "WORLD_SIZE" not in os.environ
+
+
+def check_gpus(gpus: Optional[int], device: Optional[str], argv: List[str], dist: DistInfo) -> None:
+    """``--gpus N`` is possible here: N >= 1, equal to torchrun's world size when under torchrun, and
+    at most the visible GPUs for ``--device cuda``."""
+    if gpus is None:
+        return
+    if gpus < 1:
+        raise OptionsError(f"--gpus must be >= 1, got {gpus}")
+    if "WORLD_SIZE" in os.environ and dist.world_size != gpus:
+        raise OptionsError(f"--gpus {gpus} but this process is one of {dist.world_size} started by torchrun; "
+                           f"leave out --gpus under torchrun")
+    visible = torch.cuda.device_count()
+    if (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cuda" and gpus > visible:
+        rest = " ".join(_without_gpus(argv))
+        raise OptionsError(f"--gpus {gpus}: this machine has {visible} visible CUDA GPU(s). To train on several "
+                           f"machines, run on each of them: torchrun --nnodes=<machines> "
+                           f"--nproc_per_node=<GPUs per machine> --rdzv-backend=c10d "
+                           f"--rdzv-endpoint=<first machine>:29500 -m ganops_models.train {rest}")
+
+
+def launch(argv: List[str], processes: int) -> int:
+    """Run ``processes`` trainer processes to the end; returns 0 or the first failing exit status."""
+    port = _free_port()
+    try:
+        torch.multiprocessing.spawn(_process_main, args=(argv, processes, port), nprocs=processes, join=True)
+    except torch.multiprocessing.ProcessExitedException as e:
+        return e.exit_code or 1
+    except torch.multiprocessing.ProcessRaisedException as e:
+        print(f"error: a training process failed:\n{e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _process_main(rank: int, argv: List[str], processes: int, port: int) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(processes),
+                      LOCAL_WORLD_SIZE=str(processes), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    from ..train import main
+    code = main(argv)
+    if code:
+        sys.exit(code)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _without_gpus(argv: List[str]) -> List[str]:
+    """argv without its ``--gpus N`` / ``--gpus=N``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--gpus":
+            skip = True
+        elif not arg.startswith("--gpus="):
+            out.append(arg)
+    return out
