@@ -13,8 +13,10 @@ Cheap by construction, with no host sync per step:
 ``--nan-policy stop`` (default) ends the run with :class:`DivergenceError` naming the tick and the
 last good checkpoint; ``rollback`` reloads that checkpoint, multiplies every learning rate in effect
 by :data:`ROLLBACK_LR_FACTOR` and goes on, at most :data:`MAX_ROLLBACKS` times per run.
-Unlike NVIDIA's loop, which nan_to_num's a non-finite gradient and carries on, a single non-finite
-gradient trips the guard.
+Like NVIDIA's loop, an occasional non-finite gradient (an fp16 overflow) is nan_to_num'd and training
+goes on; the guard trips on it only when gradients were non-finite in at least
+:data:`GRAD_TRIP_FRACTION` of a tick's training steps (on average, per process), or together with a
+non-finite loss or parameter.
 """
 import math
 from typing import Dict, Iterable, List
@@ -24,6 +26,7 @@ import torch
 GRAD_STAT = "guard/nonfinite_grad_steps"
 ROLLBACK_LR_FACTOR = 0.5
 MAX_ROLLBACKS = 3
+GRAD_TRIP_FRACTION = 0.5
 
 
 class DivergenceError(RuntimeError):
@@ -58,9 +61,10 @@ def tick_problems(record: Dict[str, float], modules: Dict[str, torch.nn.Module])
     gradients, parameters; an empty list when training is healthy."""
     problems = [f"{name} = {value}" for name, value in record.items()
                 if isinstance(value, float) and not math.isfinite(value)]
-    if record.get(GRAD_STAT, 0) > 0:
-        problems.append(f"non-finite gradients in {record[GRAD_STAT]:g} optimiser step(s) per process")
     problems += [f"non-finite parameters in {name}" for name in nonfinite_modules(modules)]
+    grad_steps = record.get(GRAD_STAT, 0)
+    if grad_steps > 0 and (problems or grad_steps >= GRAD_TRIP_FRACTION):
+        problems.append(f"non-finite gradients in {grad_steps:g} optimiser step(s) per training step and process")
     return problems
 
 
