@@ -250,7 +250,7 @@ def train_options(kwargs: dict) -> dict:
                                                                                           d["channel_max"]))):
         raise CheckpointError("this conditional D's label mapping (as converted from TensorFlow, or a custom "
                               "cmap_dim) cannot be trained by the StyleGAN2 recipe (8 layers, default cmap_dim)")
-    return dict(model="stylegan2", resolution=[g["resolution"]] * 2, cond=g["c_dim"] > 0, z_dim=g["z_dim"],
+    return dict(model="stylegan2", resolution=(g["resolution"], g["resolution"]), cond=g["c_dim"] > 0, z_dim=g["z_dim"],
                 w_dim=g["w_dim"], map=g["mapping_layers"], cbase=g["channel_base"], cmax=g["channel_max"],
                 g_arch=g["architecture"], d_arch=d["architecture"], g_noise=g["use_noise"],
                 num_fp16_res=g["num_fp16_res"], conv_clamp=g["conv_clamp"])

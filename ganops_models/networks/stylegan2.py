@@ -358,3 +358,18 @@ class Discriminator(nn.Module):
             x, img = block(x, img, force_fp32=force_fp32)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
         return self.b4(x, img, cmap)
+
+
+def frozen_d_parameters(D: Discriminator, num_layers: int) -> list:
+    """Parameters of D's first ``num_layers`` layers counted from the image side, as StyleGAN2-ADA's
+    Freeze-D counts them: per block fromrgb (when present), conv0, conv1, skip (when present); the
+    epilogue (b4) is never frozen."""
+    params, index = [], 0
+    for block in D.blocks:
+        for name in ("fromrgb", "conv0", "conv1", "skip"):
+            layer = getattr(block, name, None)
+            if layer is not None:
+                if index < num_layers:
+                    params.extend(layer.parameters())
+                index += 1
+    return params
