@@ -19,6 +19,7 @@ Anything else (``os.system``, ``builtins.eval``, another class) raises :class:`U
 naming the global, before it could be called. Persistent ids are refused too.
 """
 import _codecs
+import _compat_pickle
 import collections
 import io
 import pickle
@@ -210,6 +211,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self.path = path
 
     def find_class(self, module, name):
+        # Python 2 names (protocol 0-2 pickles) as the standard find_class maps them; the result is checked below
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = ALLOWED_GLOBALS.get((module, name))
         if found is None:
             raise UnsafePickleError(
