@@ -127,14 +127,17 @@ def load_nvidia_state(module: torch.nn.Module, state: Dict[str, torch.Tensor], t
 # --- StyleGAN2 builders ------------------------------------------------------------------------
 
 def stylegan2_generator_options(kwargs: dict) -> dict:
-    """ganops ``Generator`` kwargs (without precision) for NVIDIA ``Generator`` kwargs."""
-    top = _options("G", kwargs, {k: (None, None) for k in ("z_dim", "c_dim", "w_dim", "img_resolution",
-                                                          "img_channels", "mapping_kwargs", "synthesis_kwargs")})
+    """ganops ``Generator`` kwargs (without precision) for NVIDIA ``Generator`` kwargs (synthesis options
+    under ``synthesis_kwargs`` as in StyleGAN2-ADA, or at the top level as in StyleGAN3's networks_stylegan2)."""
+    names = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs")
+    synthesis = {**(kwargs.get("synthesis_kwargs") or {}),
+                 **{k: v for k, v in kwargs.items() if k not in names and k != "synthesis_kwargs"}}
+    top = _options("G", {k: v for k, v in kwargs.items() if k in names}, {k: (None, None) for k in names})
     w_dim = top["w_dim"]
     mapping = _options("G mapping", top["mapping_kwargs"] or {}, {
         "num_layers": (8, None), "embed_features": (None, (None, w_dim)), "layer_features": (None, (None, w_dim)),
         "activation": _LRELU, "lr_multiplier": (0.01, (0.01,)), "w_avg_beta": (0.995, (0.995,))})
-    syn = _options("G synthesis", top["synthesis_kwargs"] or {}, {
+    syn = _options("G synthesis", synthesis, {
         "channel_base": (32768, None), "channel_max": (512, None), "num_fp16_res": (0, None),
         "conv_clamp": (None, None), "architecture": ("skip", ("orig", "skip", "resnet")),
         "resample_filter": _FILTER, "use_noise": (True, None), "activation": _LRELU, "kernel_size": (3, (3,)),

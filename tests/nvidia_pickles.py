@@ -27,6 +27,7 @@ BUFFERS = ("w_avg", "noise_const", "resample_filter", "p")
 SRC_NETWORKS = ("import pathlib\npathlib.Path({marker!r}).write_text('executed')\n"
                 "class SynthesisNetwork(torch.nn.Module): pass\n")
 SRC_AUGMENT = "class AugmentPipe(torch.nn.Module): pass\n"
+SRC_STYLEGAN3_SG2 = "class SynthesisBlock(torch.nn.Module):\n    def __init__(self, fused_modconv_default=True): pass\n"
 
 
 def _reconstruct_persistent_obj(meta):  # pragma: no cover - only its name is pickled
@@ -120,12 +121,16 @@ def nvidia_state(module: torch.nn.Module, kind: str) -> dict:
     return out
 
 
-def g_kwargs(G, channel_base, channel_max, architecture="skip", num_fp16_res=0, conv_clamp=None, use_noise=True):
-    return EasyDict(z_dim=G.z_dim, c_dim=G.c_dim, w_dim=G.w_dim, img_resolution=G.resolution[0],
-                    img_channels=G.img_channels, mapping_kwargs=EasyDict(num_layers=len(G.mapping.layers)),
-                    synthesis_kwargs=EasyDict(channel_base=channel_base, channel_max=channel_max,
-                                              architecture=architecture, num_fp16_res=num_fp16_res,
-                                              conv_clamp=conv_clamp, use_noise=use_noise))
+def g_kwargs(G, channel_base, channel_max, architecture="skip", num_fp16_res=0, conv_clamp=None, use_noise=True,
+             flat=False):
+    """Generator kwargs as StyleGAN2-ADA's train.py passes them (``flat``: synthesis options at the top
+    level, as StyleGAN3's train.py passes them to networks_stylegan2.Generator)."""
+    synthesis = EasyDict(channel_base=channel_base, channel_max=channel_max, architecture=architecture,
+                         num_fp16_res=num_fp16_res, conv_clamp=conv_clamp, use_noise=use_noise)
+    top = EasyDict(z_dim=G.z_dim, c_dim=G.c_dim, w_dim=G.w_dim, img_resolution=G.resolution[0],
+                   img_channels=G.img_channels, mapping_kwargs=EasyDict(num_layers=len(G.mapping.layers)))
+    return EasyDict(**top, **synthesis, fused_modconv_default="inference_only") if flat else \
+        EasyDict(**top, synthesis_kwargs=synthesis)
 
 
 def d_kwargs(D, channel_base, channel_max, architecture="resnet", mbstd_group_size=4, num_fp16_res=0,
@@ -136,9 +141,9 @@ def d_kwargs(D, channel_base, channel_max, architecture="resnet", mbstd_group_si
                     mapping_kwargs=EasyDict(), epilogue_kwargs=EasyDict(mbstd_group_size=mbstd_group_size))
 
 
-def write_snapshot(path, G, D, G_ema, G_kwargs, D_kwargs, marker, augment_p=None, protocol=3):
-    """A StyleGAN2-ADA ``network-snapshot-*.pkl`` of these ganops networks."""
-    src = SRC_NETWORKS.format(marker=str(marker))
+def write_snapshot(path, G, D, G_ema, G_kwargs, D_kwargs, marker, augment_p=None, protocol=3, src=None):
+    """A StyleGAN2-ADA ``network-snapshot-*.pkl`` of these ganops networks (``src``: the records' module source)."""
+    src = src or SRC_NETWORKS.format(marker=str(marker))
     data = {"training_set_kwargs": EasyDict(path="~/data/toy.zip", resolution=G.resolution[0]),
             "G": module_record(nvidia_state(G, "G"), "Generator", src, G_kwargs),
             "D": module_record(nvidia_state(D, "D"), "Discriminator", src, D_kwargs),

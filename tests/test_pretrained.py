@@ -77,6 +77,17 @@ def test_snapshot_weights_land_in_the_ganops_parameters(tmp_path, g_arch, d_arch
     assert not any(p.requires_grad for p in net.G_ema.parameters())
 
 
+def test_stylegan3_repos_stylegan2_records(tmp_path):
+    """StyleGAN3's train.py passes the synthesis options at the top level of networks_stylegan2.Generator."""
+    G, D = _networks(c_dim=2)
+    path = nv.write_snapshot(tmp_path / "sg3.pkl", G, D, G, nv.g_kwargs(G, CB, CM, flat=True), nv.d_kwargs(D, CB, CM),
+                             tmp_path / "m", src=nv.SRC_STYLEGAN3_SG2)
+    net = load_network(str(path))
+    z, c, _ = _inputs(2)
+    with torch.no_grad():
+        assert torch.equal(net.G_ema(z, c, noise_mode="const"), G(z, c, noise_mode="const"))
+
+
 def test_truncation_to_w_avg(tmp_path):
     G, D = _networks()
     net = load_network(str(_snapshot(tmp_path / "s.pkl", G, D)))
