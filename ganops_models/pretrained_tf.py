@@ -64,6 +64,16 @@ def _conv(v, flip=False):
     return (v[::-1, ::-1] if flip else v).transpose(3, 2, 0, 1)
 
 
+def _mapping(s: dict, v, c_dim: int, embed: str, fc: str, num_layers: int) -> None:
+    """Label embedding (when conditional) and the dense mapping layers ``fc.format(i)``."""
+    if c_dim > 0:
+        s["mapping.embed.weight"] = _dense(v(f"{embed}/weight"))
+        s["mapping.embed.bias"] = v(f"{embed}/bias")
+    for i in range(num_layers):
+        s[f"mapping.fc{i}.weight"] = _dense(v(f"{fc.format(i)}/weight"))
+        s[f"mapping.fc{i}.bias"] = v(f"{fc.format(i)}/bias")
+
+
 def _tensors(state: dict) -> Dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.array(v, dtype=np.float32, order="C")) for k, v in state.items()}
 
@@ -100,12 +110,7 @@ def convert_generator(net: TFNetworkRecord) -> Tuple[dict, Dict[str, torch.Tenso
     v = _Vars(variables, "generator")
     syn = kwargs["synthesis_kwargs"]
     s = {"mapping.w_avg": v("dlatent_avg")}
-    if kwargs["c_dim"] > 0:
-        s["mapping.embed.weight"] = _dense(v("mapping/LabelEmbed/weight"))
-        s["mapping.embed.bias"] = v("mapping/LabelEmbed/bias")
-    for i in range(kwargs["mapping_kwargs"]["num_layers"]):
-        s[f"mapping.fc{i}.weight"] = _dense(v(f"mapping/Dense{i}/weight"))
-        s[f"mapping.fc{i}.bias"] = v(f"mapping/Dense{i}/bias")
+    _mapping(s, v, kwargs["c_dim"], "mapping/LabelEmbed", "mapping/Dense{}", kwargs["mapping_kwargs"]["num_layers"])
 
     def layer(dst, src, flip=False, noise=None):
         s[f"{dst}.weight"] = _conv(v(f"{src}/weight"), flip)
@@ -168,11 +173,7 @@ def convert_discriminator(net: TFNetworkRecord) -> Tuple[dict, Dict[str, torch.T
         s["b4.fromrgb.weight"] = _conv(v("4x4/FromRGB/weight"))
         s["b4.fromrgb.bias"] = v("4x4/FromRGB/bias")
     if kwargs["c_dim"] > 0:
-        s["mapping.embed.weight"] = _dense(v("LabelEmbed/weight"))
-        s["mapping.embed.bias"] = v("LabelEmbed/bias")
-        for i in range(kwargs["mapping_kwargs"]["num_layers"]):
-            s[f"mapping.fc{i}.weight"] = _dense(v(f"Mapping{i}/weight"))
-            s[f"mapping.fc{i}.bias"] = v(f"Mapping{i}/bias")
+        _mapping(s, v, kwargs["c_dim"], "LabelEmbed", "Mapping{}", kwargs["mapping_kwargs"]["num_layers"])
     s["b4.conv.weight"] = _conv(v("4x4/Conv/weight"))
     s["b4.conv.bias"] = v("4x4/Conv/bias")
     s["b4.fc.weight"] = _dense(v("4x4/Dense0/weight"))

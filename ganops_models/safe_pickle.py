@@ -6,7 +6,8 @@ source stored in the pickle. :func:`safe_load` instead resolves every global the
 through an allow-list:
 
 * tensors: ``torch._utils._rebuild_tensor_v2`` / ``_rebuild_parameter[_with_state]``,
-  ``torch._tensor._rebuild_from_type_v2`` (plain Tensor/Parameter only) and
+  ``torch._tensor._rebuild_from_type_v2`` (plain Tensor/Parameter only; the classes themselves may be
+  named but not called) and
   ``torch.storage._load_from_bytes`` (read back with ``torch.load(weights_only=True)``);
 * numpy arrays and scalars of numeric dtypes (``_reconstruct``, ``ndarray``, ``dtype``, ``scalar``);
 * ``collections.OrderedDict``, ``builtins.set/frozenset``, ``_codecs.encode`` (latin-1 bytes);
@@ -139,8 +140,8 @@ def _rebuild_parameter(data, requires_grad=False, hooks=None, state=None):
 
 
 def _rebuild_from_type(func, new_type, args, state):
-    if func not in (_rebuild_tensor, _rebuild_parameter) or new_type not in (torch.Tensor, torch.nn.Parameter):
-        raise UnsafePickleError(f"a pickled tensor of type {new_type!r} is not a plain tensor; refused")
+    if func not in (_rebuild_tensor, _rebuild_parameter) or new_type not in (_TENSOR, _PARAMETER):
+        raise UnsafePickleError("a pickled tensor is not a plain tensor or parameter; refused")
     return func(*args)
 
 
@@ -160,8 +161,8 @@ def _numeric_dtype(*args):
 
 
 def _ndarray_reconstruct(subtype, shape, dtype_code):
-    if subtype is not np.ndarray:
-        raise UnsafePickleError(f"numpy array subclass {subtype!r} in the pickle; refused")
+    if subtype is not _NDARRAY:
+        raise UnsafePickleError("a numpy array subclass in the pickle; refused")
     return np.ndarray.__new__(np.ndarray, shape, _numeric_dtype(dtype_code))
 
 
@@ -177,8 +178,18 @@ def _latin1_encode(text, encoding="latin1"):
     return _codecs.encode(text, encoding)
 
 
-def _persistent_record(meta):
-    return PersistentRecord(meta)
+class _TypeToken:
+    """A class the pickle may name only as an argument (e.g. the type in ``_rebuild_from_type_v2``);
+    calling it (constructing arbitrary objects) is refused."""
+
+    def __init__(self, cls):
+        self.cls = cls
+
+    def __call__(self, *args, **kwargs):
+        raise UnsafePickleError(f"the pickle calls {self.cls.__module__}.{self.cls.__name__}(...); refused")
+
+
+_TENSOR, _PARAMETER, _NDARRAY = _TypeToken(torch.Tensor), _TypeToken(torch.nn.Parameter), _TypeToken(np.ndarray)
 
 
 ALLOWED_GLOBALS: Dict[tuple, Any] = {
@@ -190,16 +201,16 @@ ALLOWED_GLOBALS: Dict[tuple, Any] = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
-    ("torch", "Tensor"): torch.Tensor,
-    ("torch.nn.parameter", "Parameter"): torch.nn.Parameter,
+    ("torch", "Tensor"): _TENSOR,
+    ("torch.nn.parameter", "Parameter"): _PARAMETER,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): _numeric_dtype,
     ("numpy.core.multiarray", "_reconstruct"): _ndarray_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _ndarray_reconstruct,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_record,
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentRecord,
     ("dnnlib.tflib.network", "Network"): TFNetworkRecord,
     ("dnnlib.util", "EasyDict"): EasyDict,
 }

@@ -220,17 +220,27 @@ def tf_discriminator_variables(D) -> dict:
     return {k: np.asarray(a, dtype=np.float32) for k, a in v.items()}
 
 
-def write_tf_pickle(path, G, D, Gs, G_static, D_static):
-    """A StyleGAN2 TensorFlow ``(G, D, Gs)`` pickle of these ganops networks (protocol 4, as TF's)."""
+def _as_lod(variables: dict, res: int) -> dict:
+    """Progressive-growing names of 'orig' networks: <res>x<res>/ToRGB|FromRGB -> ToRGB_lod0|FromRGB_lod0."""
+    return {re.sub(rf"(^|/){res}x{res}/(ToRGB|FromRGB)/", r"\1\2_lod0/", k): a for k, a in variables.items()}
+
+
+def write_tf_pickle(path, G, D, Gs, G_static, D_static, lod=False):
+    """A StyleGAN2 TensorFlow ``(G, D, Gs)`` pickle of these ganops networks (protocol 4, as TF's);
+    ``lod``: 'orig' networks stored with ToRGB_lod0/FromRGB_lod0 names (no architecture option)."""
+    res = G.resolution[0]
+
     def gen(net, name):
         variables = tf_generator_variables(net)
+        variables = _as_lod(variables, res) if lod else variables
         split = {"mapping": {}, "synthesis": {}, "": {}}
         for k, a in variables.items():
             scope, _, rest = k.partition("/")
             split[scope if rest else ""][rest or k] = a
         return Network(name, G_static, split[""], {"mapping": Network("G_mapping", {}, split["mapping"]),
                                                    "synthesis": Network("G_synthesis", {}, split["synthesis"])})
-    data = (gen(G, "G"), Network("D", D_static, tf_discriminator_variables(D)), gen(Gs, "Gs"))
+    d_vars = tf_discriminator_variables(D)
+    data = (gen(G, "G"), Network("D", D_static, _as_lod(d_vars, res) if lod else d_vars), gen(Gs, "Gs"))
     with nvidia_modules(), open(path, "wb") as f:
         pickle.dump(data, f, protocol=4)
     return path

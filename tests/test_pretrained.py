@@ -98,15 +98,18 @@ def test_truncation_to_w_avg(tmp_path):
     assert torch.allclose(images, at_avg.expand_as(images), atol=1e-6) and images.std() > 0
 
 
-@pytest.mark.parametrize("g_arch,d_arch,c_dim", [("skip", "resnet", 0), ("resnet", "skip", 2)])
+@pytest.mark.parametrize("g_arch,d_arch,c_dim", [("skip", "resnet", 0), ("resnet", "skip", 2), ("orig", "orig", 0)])
 def test_tensorflow_pickle_variables_are_converted(tmp_path, g_arch, d_arch, c_dim):
     G, D = _networks(c_dim=c_dim, g_arch=g_arch, d_arch=d_arch, d_mapping_layers=0)
     Gs, _ = _networks(c_dim=c_dim, g_arch=g_arch, d_arch=d_arch, seed=1)
     static = dict(latent_size=8, dlatent_size=8, label_size=c_dim, resolution=16, fmap_base=CB // 2, fmap_max=CM,
                   mapping_layers=2, architecture=g_arch, truncation_psi=0.5)
-    path = nv.write_tf_pickle(tmp_path / "stylegan2-toy-config-f.pkl", G, D, Gs, static,
-                              dict(label_size=c_dim, resolution=16, fmap_base=CB // 2, fmap_max=CM,
-                                   architecture=d_arch, mbstd_group_size=4))
+    d_static = dict(label_size=c_dim, resolution=16, fmap_base=CB // 2, fmap_max=CM, architecture=d_arch,
+                    mbstd_group_size=4)
+    if g_arch == "orig":    # 'orig' told by the ToRGB_lod/FromRGB_lod names alone
+        del static["architecture"], d_static["architecture"]
+    path = nv.write_tf_pickle(tmp_path / "stylegan2-toy-config-f.pkl", G, D, Gs, static, d_static,
+                              lod=g_arch == "orig")
     net = load_network(str(path))
     assert (net.source, net.c_dim, net.augment_p) == ("nvidia-tf", c_dim, None)
     z, c, img = _inputs(c_dim)
@@ -247,3 +250,11 @@ def test_safe_load_reads_numpy_and_tensors_only(tmp_path):
     (tmp_path / "o.pkl").write_bytes(pickle.dumps(np.array([{"x": 1}], dtype=object), protocol=2))
     with pytest.raises(UnsafePickleError, match="not numeric"):
         safe_load(str(tmp_path / "o.pkl"))
+    (tmp_path / "alloc.pkl").write_bytes(pickle.dumps(_Alloc(), protocol=2))
+    with pytest.raises(UnsafePickleError, match=r"calls numpy\.ndarray"):
+        safe_load(str(tmp_path / "alloc.pkl"))
+
+
+class _Alloc:
+    def __reduce__(self):
+        return np.ndarray, ((10 ** 6,),)
