@@ -249,12 +249,12 @@ def train_options(kwargs: dict) -> dict:
         if g[name] != d[name]:
             raise CheckpointError(f"G and D differ in {name} ({g[name]!r} vs {d[name]!r}); the StyleGAN2 recipe "
                                   f"builds both from one value")
-    if d["c_dim"] > 0 and (d["mapping_layers"] != 8 or d["cmap_dim"] not in (None, min(d["channel_base"] // 4,
-                                                                                          d["channel_max"]))):
-        raise CheckpointError("this conditional D's label mapping (as converted from TensorFlow, or a custom "
-                              "cmap_dim) cannot be trained by the StyleGAN2 recipe (8 layers, default cmap_dim)")
+    if d["c_dim"] > 0 and d["cmap_dim"] not in (None, min(d["channel_base"] // 4, d["channel_max"])):
+        raise CheckpointError(f"this conditional D's cmap_dim {d['cmap_dim']} cannot be trained by the StyleGAN2 "
+                              f"recipe, which uses the default (channels at 4x4)")
     return dict(model="stylegan2", resolution=(g["resolution"], g["resolution"]), cond=g["c_dim"] > 0, z_dim=g["z_dim"],
-                w_dim=g["w_dim"], map=g["mapping_layers"], cbase=g["channel_base"], cmax=g["channel_max"],
+                w_dim=g["w_dim"], map=g["mapping_layers"], d_map=d["mapping_layers"] if d["c_dim"] > 0 else 8,
+                cbase=g["channel_base"], cmax=g["channel_max"],
                 g_arch=g["architecture"], d_arch=d["architecture"], g_noise=g["use_noise"],
                 num_fp16_res=g["num_fp16_res"], conv_clamp=g["conv_clamp"])
 

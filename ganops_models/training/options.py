@@ -51,6 +51,7 @@ class TrainOptions:
     ema: float = 10.0                      # G EMA half-life in kimg
     ema_rampup: Optional[float] = None
     map: int = 8
+    d_map: int = 8                         # depth of a conditional D's label mapping (0 in networks from TF)
     mbstd_group: int = 4
     cbase: int = 32768
     cmax: int = 512

@@ -29,7 +29,8 @@ def build_networks(opts, data: DataInfo, device: torch.device):
                   img_channels=data.num_channels, mapping_layers=opts.map, architecture=opts.g_arch,
                   use_noise=opts.g_noise, **common)
     D = Discriminator(c_dim=c_dim, resolution=resolution, img_channels=data.num_channels,
-                      architecture=opts.d_arch, mbstd_group_size=opts.mbstd_group, **common)
+                      architecture=opts.d_arch, mbstd_group_size=opts.mbstd_group, mapping_layers=opts.d_map,
+                      **common)
     return G.to(device).train().requires_grad_(False), D.to(device).train().requires_grad_(False)
 
 
@@ -131,7 +132,9 @@ class StyleGAN2Recipe(Recipe):
                 "cmax": o.cmax, "g_arch": o.g_arch, "g_noise": o.g_noise, "d_arch": o.d_arch,
                 "num_fp16_res": o.num_fp16_res,
                 "precision": o.precision if o.num_fp16_res > 0 else "fp32", "conv_clamp": o.conv_clamp,
-                "mbstd_group": o.mbstd_group}
+                "mbstd_group": o.mbstd_group,
+                # only when not the default 8, so checkpoints written before d_map existed still match
+                **({"d_map": o.d_map} if o.d_map != 8 else {})}
 
     @property
     def augment_p(self) -> Optional[float]:

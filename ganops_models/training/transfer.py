@@ -51,7 +51,7 @@ def apply_transfer(opts, cli: dict, net: LoadedNetwork) -> None:
     for key, value in train_options(net.info["nvidia_kwargs"]).items():
         setattr(opts, key, value)
     for key, value in TRANSFER_DEFAULTS.items():
-        if key.replace("_", "-") not in cli and key not in cli:
+        if key not in cli:
             setattr(opts, key, value)
     opts.resume = net.path
 
