@@ -9,7 +9,8 @@ through an allow-list:
   ``torch._tensor._rebuild_from_type_v2`` (plain Tensor/Parameter only; the classes themselves may be
   named but not called) and
   ``torch.storage._load_from_bytes`` (read back with ``torch.load(weights_only=True)``);
-* numpy arrays and scalars of numeric dtypes (``_reconstruct``, ``ndarray``, ``dtype``, ``scalar``);
+* numpy arrays and scalars of numeric dtypes (``_reconstruct``, ``_frombuffer``, ``ndarray``, ``dtype``,
+  ``scalar``);
 * ``collections.OrderedDict``, ``builtins.set/frozenset``, ``_codecs.encode`` (latin-1 bytes);
 * the records of NVIDIA's code, mapped to inert stand-ins: ``torch_utils.persistence.
   _reconstruct_persistent_obj`` -> :class:`PersistentRecord` (class name, module source as text,
@@ -166,6 +167,13 @@ def _ndarray_reconstruct(subtype, shape, dtype_code):
     return np.ndarray.__new__(np.ndarray, shape, _numeric_dtype(dtype_code))
 
 
+def _ndarray_frombuffer(buffer, dtype, shape, order):
+    """numpy's protocol-5 array reconstructor (numeric dtypes only; the data is copied)."""
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc" or not isinstance(buffer, (bytes, bytearray)):
+        raise UnsafePickleError("a numpy array in the pickle is not numeric; refused")
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order).copy()
+
+
 def _numpy_scalar(dtype, data=None):
     if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc" or not isinstance(data, bytes):
         raise UnsafePickleError("a numpy scalar in the pickle is not numeric; refused")
@@ -208,6 +216,8 @@ ALLOWED_GLOBALS: Dict[tuple, Any] = {
     ("numpy", "dtype"): _numeric_dtype,
     ("numpy.core.multiarray", "_reconstruct"): _ndarray_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _ndarray_reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _ndarray_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _ndarray_frombuffer,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentRecord,

@@ -248,9 +248,11 @@ def test_fine_tune_from_pickle_then_resume(tmp_path, capsys):
 
 def test_safe_load_reads_numpy_and_tensors_only(tmp_path):
     payload = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "s": np.float64(0.5), "t": torch.arange(3.0)[1:]}
-    (tmp_path / "p.pkl").write_bytes(pickle.dumps(payload, protocol=2))
-    out = safe_load(str(tmp_path / "p.pkl"))
-    assert np.array_equal(out["a"], payload["a"]) and out["s"] == 0.5 and torch.equal(out["t"], torch.tensor([1., 2.]))
+    for protocol in (2, 5):
+        (tmp_path / "p.pkl").write_bytes(pickle.dumps(payload, protocol=protocol))
+        out = safe_load(str(tmp_path / "p.pkl"))
+        assert np.array_equal(out["a"], payload["a"]) and out["s"] == 0.5
+        assert torch.equal(out["t"], torch.tensor([1., 2.]))
     (tmp_path / "o.pkl").write_bytes(pickle.dumps(np.array([{"x": 1}], dtype=object), protocol=2))
     with pytest.raises(UnsafePickleError, match="not numeric"):
         safe_load(str(tmp_path / "o.pkl"))
