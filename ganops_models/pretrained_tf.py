@@ -39,9 +39,10 @@ def _check_network(net: TFNetworkRecord, known: set, what: str) -> dict:
     return kwargs
 
 
-def _arg(kwargs, name, default):
+def _arg(kwargs, name, default, none=None):
+    """kwargs[name], ``default`` when absent; an explicit None gives ``none`` (default: ``default``), as legacy.py."""
     value = kwargs.get(name, default)
-    return default if value is None else value
+    return value if value is not None else (default if none is None else none)
 
 
 class _Vars:
@@ -101,7 +102,8 @@ def convert_generator(net: TFNetworkRecord) -> Tuple[dict, Dict[str, torch.Tenso
         mapping_kwargs=dict(num_layers=_arg(kw, "mapping_layers", 8), embed_features=kw.get("label_fmaps"),
                             layer_features=kw.get("mapping_fmaps"),
                             activation=_arg(kw, "mapping_nonlinearity", "lrelu"),
-                            lr_multiplier=_arg(kw, "mapping_lrmul", 0.01), w_avg_beta=_arg(kw, "w_avg_beta", 0.995)),
+                            lr_multiplier=_arg(kw, "mapping_lrmul", 0.01),
+                            w_avg_beta=_arg(kw, "w_avg_beta", 0.995, none=1)),
         synthesis_kwargs=dict(channel_base=_arg(kw, "fmap_base", 16384) * 2, channel_max=_arg(kw, "fmap_max", 512),
                               num_fp16_res=_arg(kw, "num_fp16_res", 0), conv_clamp=kw.get("conv_clamp"),
                               architecture=arch or _arg(kw, "architecture", "skip"),
