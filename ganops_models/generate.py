@@ -44,11 +44,10 @@ def parse_seeds(text: str) -> List[int]:
     return seeds
 
 
-@torch.no_grad()
 def generate(net: LoadedNetwork, seeds: List[int], truncation_psi: float = 1.0, class_idx=None,
              noise_mode: str = "const", batch: int = 16) -> torch.Tensor:
     """Images in [-1, 1], one per seed, [len(seeds), C, H, W] float32 on the CPU."""
-    z = seed_latents(seeds, net.z_dim)
+    c = None
     if net.c_dim > 0:
         if class_idx is None or not 0 <= class_idx < net.c_dim:
             raise ValueError(f"--class: this network is conditional; give a class in [0, {net.c_dim}), got {class_idx}")
@@ -56,17 +55,7 @@ def generate(net: LoadedNetwork, seeds: List[int], truncation_psi: float = 1.0, 
         c[:, class_idx] = 1
     elif class_idx is not None:
         raise ValueError("--class: this network is unconditional; leave --class out")
-    else:
-        c = torch.zeros([len(seeds), 0])
-    if net.recipe is not None:   # ganops checkpoints of any model sample through their recipe
-        kwargs = {"noise_mode": noise_mode, "batch": batch}
-        if truncation_psi != 1:
-            kwargs["truncation_psi"] = truncation_psi
-        return net.recipe.sample(z, c if net.c_dim > 0 else None, **kwargs)
-    device = next(net.G_ema.parameters()).device
-    return torch.cat([net.G_ema(zb.to(device), cb.to(device), truncation_psi=truncation_psi,
-                                noise_mode=noise_mode).float().cpu()
-                      for zb, cb in zip(z.split(batch), c.split(batch))])
+    return net.sample(seed_latents(seeds, net.z_dim), c, truncation_psi, noise_mode, batch)
 
 
 def main(argv=None) -> int:

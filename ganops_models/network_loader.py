@@ -40,6 +40,22 @@ class LoadedNetwork:
     checkpoint: Optional[dict] = None
     info: dict = dataclasses.field(default_factory=dict)   # format-specific extras (e.g. training_set_kwargs)
 
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
+               noise_mode: str = "const", batch: int = 16) -> torch.Tensor:
+        """EMA-generator images in [-1, 1], float32 on the CPU, for z [N, z_dim] and one-hot c [N, c_dim]
+        (None when unconditional). ganops checkpoints sample through their recipe (any model)."""
+        if self.recipe is not None:
+            kwargs = {"noise_mode": noise_mode, "batch": batch}
+            if truncation_psi != 1:
+                kwargs["truncation_psi"] = truncation_psi
+            return self.recipe.sample(z, c, **kwargs)
+        c = c if c is not None else torch.zeros([z.shape[0], self.c_dim])
+        device = next(self.G_ema.parameters()).device
+        return torch.cat([self.G_ema(zb.to(device), cb.to(device), truncation_psi=truncation_psi,
+                                     noise_mode=noise_mode).float().cpu()
+                          for zb, cb in zip(z.split(batch), c.split(batch))])
+
     @property
     def has_w_space(self) -> bool:
         """True for style-based generators (mapping + synthesis, ``num_ws``, ``w_avg``)."""

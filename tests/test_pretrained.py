@@ -14,6 +14,7 @@ from PIL import Image
 import nvidia_pickles as nv
 
 from ganops_models import convert, generate, load_network
+from ganops_models.metrics.__main__ import network_generator_fn
 from ganops_models.networks.stylegan2 import Discriminator, Generator
 from ganops_models.safe_pickle import UnsafePickleError, safe_load
 from ganops_models.train import main as train_main
@@ -201,6 +202,8 @@ def test_generate_and_convert_use_the_pickle(tmp_path, capsys):
         img = G(z, torch.tensor([[0.0, 1.0]]), truncation_psi=0.7, noise_mode="const")
     expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / "seed0004.png")), expected)
+    images = network_generator_fn(str(pkl), "cpu", trunc=0.7)(3, 0)          # metrics --network X.pkl
+    assert images.shape == (3, 3, 16, 16) and images.dtype == torch.uint8 and images.float().std() > 0
     assert convert.main(["--network", str(pkl), "--out", str(tmp_path / "c.pt")]) == 0
     assert "NVIDIA pickle" in capsys.readouterr().out
     converted = load_network(str(tmp_path / "c.pt"))
