@@ -38,6 +38,8 @@ def checkpoint_recipe(net: LoadedNetwork) -> StyleGAN2Recipe:
 
 def convert(network: str, out: str) -> LoadedNetwork:
     """Write the ganops checkpoint of the pickle ``network`` to ``out`` (atomically); returns the pickle's networks."""
+    if not os.path.isfile(network):
+        raise ckpt_lib.CheckpointError(f"--network {network!r} does not exist (give the path of a .pkl file)")
     if not pretrained.is_pickle(network):
         raise ckpt_lib.CheckpointError(f"--network {network!r} is not a pickle (a ganops checkpoint needs no "
                                        f"conversion)")
