@@ -158,7 +158,7 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
     cli.pop("resume", None)
     resume = run_dir = init = None
     if args.resume is not None and os.path.isfile(args.resume) and pretrained.is_pickle(args.resume):
-        init = pretrained.load_pickle(args.resume, device)
+        init = pretrained.load_pickle(args.resume, "cpu")   # copied into the run's networks on its device
         opts = _new_options(transfer.transfer_cli(dict(cli), init, dist.world_size), device, dist.world_size)
         transfer.apply_transfer(opts, cli, init)
         validate(opts, dist.world_size)
