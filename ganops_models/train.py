@@ -17,6 +17,7 @@ import torch
 
 from . import pretrained
 from .data import DatasetError, open_dataset
+from .network_loader import load_network
 from .training import checkpoint as ckpt_lib
 from .training import distributed, transfer
 from .training.checkpoint import CheckpointError
@@ -158,7 +159,7 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
     cli.pop("resume", None)
     resume = run_dir = init = None
     if args.resume is not None and os.path.isfile(args.resume) and pretrained.is_pickle(args.resume):
-        init = pretrained.load_pickle(args.resume, "cpu")   # copied into the run's networks on its device
+        init = load_network(args.resume, "cpu")   # copied into the run's networks on their device
         opts = _new_options(transfer.transfer_cli(dict(cli), init, dist.world_size), device, dist.world_size)
         transfer.apply_transfer(opts, cli, init)
         validate(opts, dist.world_size)
