@@ -2,9 +2,9 @@
 and by ``train --resume``.
 
 ``load_network(spec, device)`` accepts a ganops checkpoint (``checkpoint-*.pt``), a run folder (its newest
-valid checkpoint) or ``latest`` (the newest run under ``outdir``) and returns a :class:`LoadedNetwork`
-holding the ganops modules ``G``, ``D`` and ``G_ema``. NVIDIA pickles are parsed by
-:mod:`ganops_models.pretrained` (when it recognises the file) through the same entry point.
+valid checkpoint) or ``latest`` (the newest run under ``outdir``), or an NVIDIA StyleGAN2 pickle (PyTorch or TensorFlow,
+read safely by :mod:`ganops_models.pretrained`) and returns a :class:`LoadedNetwork`
+holding the ganops modules ``G``, ``D`` and ``G_ema``. On the CPU the networks compute in float32.
 
 Seeds: the latent of seed ``s`` is ``np.random.RandomState(s).randn(1, z_dim)`` (NVIDIA's generate.py rule),
 so a seed names the same picture in every tool and for every network format.
@@ -40,6 +40,22 @@ class LoadedNetwork:
     checkpoint: Optional[dict] = None
     info: dict = dataclasses.field(default_factory=dict)   # format-specific extras (e.g. training_set_kwargs)
 
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
+               noise_mode: str = "const", batch: int = 16) -> torch.Tensor:
+        """EMA-generator images in [-1, 1], float32 on the CPU, for z [N, z_dim] and one-hot c [N, c_dim]
+        (None when unconditional). ganops checkpoints sample through their recipe (any model)."""
+        if self.recipe is not None:
+            kwargs = {"noise_mode": noise_mode, "batch": batch}
+            if truncation_psi != 1:
+                kwargs["truncation_psi"] = truncation_psi
+            return self.recipe.sample(z, c, **kwargs)
+        c = c if c is not None else torch.zeros([z.shape[0], self.c_dim])
+        device = next(self.G_ema.parameters()).device
+        return torch.cat([self.G_ema(zb.to(device), cb.to(device), truncation_psi=truncation_psi,
+                                     noise_mode=noise_mode).float().cpu()
+                          for zb, cb in zip(z.split(batch), c.split(batch))])
+
     @property
     def has_w_space(self) -> bool:
         """True for style-based generators (mapping + synthesis, ``num_ws``, ``w_avg``)."""
@@ -63,7 +79,10 @@ def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
     from .training.options import TrainOptions
     from .training.recipes import DataInfo, get_recipe
     ckpt = load_checkpoint(path)
-    opts = TrainOptions.from_dict({**ckpt["options"], "device": torch.device(device).type})
+    device = torch.device(device)
+    # float32 everywhere on the CPU (NVIDIA's force_fp32), as for pickles
+    cpu = {"precision": "fp32"} if device.type == "cpu" else {}
+    opts = TrainOptions.from_dict({**ckpt["options"], "device": device.type, **cpu})
     data = DataInfo(**{**ckpt["data"], "resolution": tuple(ckpt["data"]["resolution"])})
     recipe = get_recipe(ckpt["model"])(opts, data, torch.device(device), distributed.DistInfo())
     check_compatible(ckpt, ckpt["model"], recipe.arch_spec(), path)   # e.g. an older layout of the model
@@ -76,8 +95,13 @@ def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
 
 
 def load_network(spec: str, device="cpu", outdir: str = "runs", flag: str = "--network") -> LoadedNetwork:
-    """Load any supported network file (see the module docstring); errors are :class:`CheckpointError`."""
+    """Load any supported network file (see the module docstring); errors are :class:`CheckpointError`.
+    A file starting like a pickle is read as an NVIDIA pickle (never executed), anything else as a
+    ganops checkpoint."""
+    from . import pretrained
     path = resolve_network(spec, outdir, flag)
+    if pretrained.is_pickle(path):
+        return pretrained.load_pickle(path, device)
     return _from_ganops_checkpoint(path, device)
 
 

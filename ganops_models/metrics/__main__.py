@@ -22,7 +22,7 @@ def build_parser():
     p.add_argument("--real", required=True, help="folder or zip of real images")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--fake", help="folder or zip of generated images")
-    src.add_argument("--network", help="training checkpoint whose G_ema generates the images")
+    src.add_argument("--network", help="training checkpoint (or NVIDIA StyleGAN2 .pkl) whose G_ema generates the images")
     p.add_argument("--num", type=int, default=None, help="number of fake/generated images (default: per metric)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     p.add_argument("--inception", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
@@ -38,16 +38,15 @@ def build_parser():
 
 
 def network_generator_fn(path, device, trunc=1.0):
-    """generator_fn of a training checkpoint's EMA generator (random one-hot classes if conditional)."""
-    from ..generate import load_recipe
-    from ..training.checkpoint import CheckpointError
+    """generator_fn of a network's EMA generator (checkpoint or NVIDIA pickle; random one-hot classes
+    if conditional)."""
+    from ..network_loader import CheckpointError, load_network
     try:
-        recipe = load_recipe(path, device)
+        net = load_network(path, device)
     except CheckpointError as err:
         raise ValueError(f"--network: {err}") from None
-    kwargs = {} if trunc == 1 else {"truncation_psi": trunc}
-    label_dim = recipe.data.label_dim if recipe.opts.cond else 0
-    return make_generator_fn(lambda z, c: recipe.sample(z, c, **kwargs), recipe.latents, device, label_dim)
+    return make_generator_fn(lambda z, c: net.sample(z, c, truncation_psi=trunc),
+                             lambda n, gen: torch.randn([n, net.z_dim], generator=gen), device, net.c_dim)
 
 
 def main(argv=None):
