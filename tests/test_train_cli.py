@@ -32,7 +32,7 @@ def backend_flags():
 
 def _prepare(argv, tmp_path, world_size=1):
     args = train.build_parser().parse_args(argv + ["--outdir", str(tmp_path / "runs")])
-    opts, _, dataset, _ = train.prepare(args, DistInfo(world_size=world_size), CPU)
+    opts, _, dataset, _, _ = train.prepare(args, DistInfo(world_size=world_size), CPU)
     return opts, dataset
 
 
