@@ -130,7 +130,7 @@ def project(G, distance: Callable[[torch.Tensor], torch.Tensor], num_steps: int 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        dists.append(float(dist))
+        dists.append(float(dist.detach()))
         w_out.append(w_opt.detach()[0].expand(num_ws, -1).clone())
         with torch.no_grad():
             for buf in noise_bufs:
