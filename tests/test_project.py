@@ -10,6 +10,7 @@ from ganops_models import generate, latent_space, lpips, project
 from ganops_models.network_loader import load_network
 from ganops_models.projection_loss import LPIPSDistance, WeightFreeDistance
 
+from helpers import gpu
 from latent_helpers import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
@@ -132,3 +133,13 @@ def test_errors(ckpt, tmp_path, capsys):
         assert generate.main(["--network", ckpt, "--projected-w", str(path), "--outdir", str(tmp_path / "g"),
                               "--device", "cpu"]) == 2
         assert message in capsys.readouterr().err
+
+
+@gpu
+def test_projection_on_cuda(ckpt, tmp_path):
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(tmp_path / "red.png")
+    assert project.main(["--network", ckpt, "--target", str(tmp_path / "red.png"), "--steps", "20",
+                         "--outdir", str(tmp_path / "o"), "--device", "cuda"]) == 0
+    assert generate.main(["--network", ckpt, "--projected-w", str(tmp_path / "o" / "projected_w.npz"),
+                          "--outdir", str(tmp_path / "g"), "--device", "cuda"]) == 0
+    assert (tmp_path / "g" / "proj00.png").is_file()

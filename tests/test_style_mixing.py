@@ -6,6 +6,7 @@ from PIL import Image
 from ganops_models import latent_space, style_mixing
 from ganops_models.network_loader import load_network
 
+from helpers import gpu
 from latent_helpers import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
@@ -59,3 +60,11 @@ def test_errors(tmp_path, capsys):
         assert style_mixing.main(args + ["--out", str(tmp_path / "g.png"), "--device", "cpu"]) == 2, args
         assert message in capsys.readouterr().err, args
     assert not (tmp_path / "g.png").exists()
+
+
+@gpu
+def test_grid_on_cuda(tmp_path):
+    ckpt = save_checkpoint(tmp_path / "c.pt")
+    assert style_mixing.main(["--network", ckpt, "--rows", "0", "--cols", "1,2", "--out", str(tmp_path / "g.png"),
+                              "--device", "cuda"]) == 0
+    assert np.asarray(Image.open(tmp_path / "g.png")).shape == (2 * 16, 3 * 16, 3)

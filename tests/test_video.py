@@ -9,6 +9,7 @@ from ganops_models import interpolation, latent_space, video
 from ganops_models.network_loader import load_network, seed_latents
 from ganops_models.training.reporting import to_uint8
 
+from helpers import gpu
 from latent_helpers import save_checkpoint
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
@@ -124,3 +125,16 @@ def test_errors(ckpt, tmp_path, capsys):
     assert video.main(["--network", ckpt, "--seeds", "0,1", "--out", str(tmp_path / "v.avi"), "--device", "cpu"]) == 2
     assert ".mp4" in capsys.readouterr().err
     assert not (tmp_path / "v.mp4").exists()
+
+
+@gpu
+def test_tools_on_cuda(ckpt, tmp_path):
+    net = load_network(ckpt, "cuda")
+    keys = video.arrange_keyframes(latent_space.seed_ws(net, [3, 1]), 1)
+    frame0 = next(video.video_frames(net, keys, (1, 1), frames=2))
+    with torch.no_grad():
+        expect = to_uint8(net.G_ema(seed_latents([3], net.z_dim).cuda(), None, noise_mode="const"))[0].cpu()
+    assert np.array_equal(frame0, expect.permute(1, 2, 0).numpy())
+    assert video.main(["--network", ckpt, "--seeds", "0,1", "--frames", "2", "--out", str(tmp_path / "v.mp4"),
+                       "--device", "cuda"]) == 0
+    assert _decode(tmp_path / "v.mp4").shape == (3, 16, 16, 3)
