@@ -4,7 +4,7 @@
 --out grid.png``: a (rows+1) x (cols+1) grid of pictures; the top-left cell is black, the top row holds the
 column seeds' pictures, the left column the row seeds' pictures, and cell (r, c) the row seed's ws with the
 layers in ``--styles`` taken from the column seed (NVIDIA's layout and defaults; the per-cell PNGs
-NVIDIA also writes are left out).
+NVIDIA also writes are left out, and the default 0-6 is cut to the layers a small network has).
 """
 import argparse
 import os
@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(p)
     p.add_argument("--rows", required=True, help="row seeds, e.g. 0,1,2")
     p.add_argument("--cols", required=True, help="column seeds, e.g. 3,4,5")
-    p.add_argument("--styles", default="0-6", help="layers taken from the column seed (default 0-6)")
+    p.add_argument("--styles", help="layers taken from the column seed (default 0-6, NVIDIA's; on a network "
+                                    "with fewer layers, all of them up to 6)")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--out", required=True, help="output image (.png)")
     return p
@@ -71,7 +72,8 @@ def _run(args) -> int:
     rows, cols = _seed_list(args.rows, "--rows"), _seed_list(args.cols, "--cols")
     net = load_network(args.network, args.device)
     latent_space.require_w_space(net, "style_mixing")
-    styles = parse_styles(args.styles, net.G_ema.num_ws)
+    num_ws = net.G_ema.num_ws
+    styles = parse_styles(args.styles, num_ws) if args.styles is not None else list(range(min(7, num_ws)))
     grid = style_mixing_grid(net, rows, cols, styles, args.trunc, args.noise_mode, args.class_idx)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     Image.fromarray(grid).save(args.out)

@@ -62,6 +62,16 @@ def test_errors(tmp_path, capsys):
     assert not (tmp_path / "g.png").exists()
 
 
+def test_conditional_network_needs_a_class(tmp_path, capsys):
+    ckpt = save_checkpoint(tmp_path / "c.pt", label_dim=3)
+    args = ["--network", ckpt, "--rows", "0", "--cols", "1", "--device", "cpu"]
+    assert style_mixing.main(args + ["--out", str(tmp_path / "a.png")]) == 2
+    assert "conditional" in capsys.readouterr().err
+    for k in (0, 2):
+        assert style_mixing.main(args + ["--class", str(k), "--out", str(tmp_path / f"{k}.png")]) == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "0.png")), np.asarray(Image.open(tmp_path / "2.png")))
+
+
 @gpu
 def test_grid_on_cuda(tmp_path):
     ckpt = save_checkpoint(tmp_path / "c.pt")
