@@ -16,9 +16,11 @@ a pyramid down to 8x8). ``torch.manual_seed(seed)`` before starting.
 Differences: the distance is LPIPS-VGG16 from local weights (``--vgg``, see
 :mod:`ganops_models.projection_loss`; NVIDIA's TorchScript vgg16.pt is refused because it contains
 code), otherwise the documented weight-free distance; ``--w-plus`` optimises one w per layer (NVIDIA:
-one w for all layers, the default here too). ``proj.png`` uses the optimised noise maps (as NVIDIA);
-``generate --projected-w`` and ``video --projected`` use the network's own constant noise, as NVIDIA's tools
-do, so their pictures can differ slightly from ``proj.png``.
+one w for all layers, the default here too); conditional networks take ``--class`` (w_avg of that class).
+As NVIDIA's, the optimised noise maps stay inside the projection: ``proj.png`` and ``proj.mp4`` draw the
+ws with the network's own constant noise, so ``generate --projected-w`` gives exactly ``proj.png``
+(converted to uint8 as generate does, x * 127.5 + 128 truncated; NVIDIA's projector truncates
+(x + 1) * 127.5, half a level lower).
 """
 import argparse
 import copy
@@ -45,7 +47,6 @@ from .video_io import VideoWriter
 @dataclasses.dataclass
 class Projection:
     ws: torch.Tensor          # [steps, num_ws, w_dim]: w after every step
-    G: torch.nn.Module        # a copy of the generator holding the optimised noise maps
     dist: List[float]         # the distance at every step (before its update)
 
 
@@ -104,7 +105,8 @@ def project(G, distance: Callable[[torch.Tensor], torch.Tensor], num_steps: int 
             lr_rampdown_length: float = 0.25, lr_rampup_length: float = 0.05, noise_ramp_length: float = 0.75,
             regularize_noise_weight: float = 1e5, w_plus: bool = False, c: Optional[torch.Tensor] = None,
             progress: bool = True) -> Projection:
-    """Optimise w so that ``distance(G.synthesis(ws, noise_mode='const'))`` is small (module doc)."""
+    """Optimise w so that ``distance(G.synthesis(ws, noise_mode='const'))`` is small (module doc); ``G`` is
+    not changed (the noise maps are optimised on a copy)."""
     if num_steps < 1:
         raise ValueError(f"--steps must be >= 1, got {num_steps}")
     G = copy.deepcopy(G).eval().requires_grad_(False)
@@ -136,9 +138,7 @@ def project(G, distance: Callable[[torch.Tensor], torch.Tensor], num_steps: int 
             for buf in noise_bufs:
                 buf -= buf.mean()
                 buf *= buf.square().mean().rsqrt()
-    for buf in noise_bufs:
-        buf.requires_grad_(False)
-    return Projection(ws=torch.stack(w_out), G=G, dist=dists)
+    return Projection(ws=torch.stack(w_out), dist=dists)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,13 +175,13 @@ def _run(args) -> int:
     os.makedirs(args.outdir, exist_ok=True)
     Image.fromarray(target_u8).save(os.path.join(args.outdir, "target.png"))
     final = result.ws[-1:]
-    latent_space.save_image(latent_space.synthesize(result.G, final)[0], os.path.join(args.outdir, "proj.png"))
+    latent_space.save_image(latent_space.synthesize(net.G_ema, final)[0], os.path.join(args.outdir, "proj.png"))
     latent_space.save_projected_w(os.path.join(args.outdir, "projected_w.npz"), final)
     if args.save_video:
         target_rgb = np.broadcast_to(target_u8.reshape(*net.resolution, -1), (*net.resolution, 3))
         with VideoWriter(os.path.join(args.outdir, "proj.mp4"), fps=10, bitrate="16M") as video:
             for w in tqdm(result.ws, desc="proj.mp4", unit="frame"):
-                synth = latent_space.synthesize(result.G, w[None])[0].expand(3, -1, -1).permute(1, 2, 0)
+                synth = latent_space.synthesize(net.G_ema, w[None])[0].expand(3, -1, -1).permute(1, 2, 0)
                 video.append(np.concatenate([target_rgb, synth.numpy()], axis=1))
     print(f"distance {result.dist[0]:.4g} -> {result.dist[-1]:.4g} after {args.steps} steps; wrote {args.outdir}")
     return 0

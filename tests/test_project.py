@@ -33,7 +33,7 @@ def test_projection_recovers_a_picture_of_the_network(ckpt):
     result = project.project(net.G_ema, WeightFreeDistance(net.D, target), 60, w_avg_samples=500, progress=False)
     assert result.ws.shape == (60, net.G_ema.num_ws, net.G_ema.w_dim)
     assert np.mean(result.dist[-10:]) < 0.3 * np.mean(result.dist[:10])
-    proj = _as_float(latent_space.synthesize(result.G, result.ws[-1:]))
+    proj = _as_float(latent_space.synthesize(net.G_ema, result.ws[-1:]))     # what proj.png shows
     avg = _as_float(latent_space.synthesize(net.G_ema, latent_space.w_avg_ws(net)))
     err_proj, err_avg = (proj - target).square().mean(), (avg - target).square().mean()
     assert err_proj < 0.25 * err_avg, (err_proj, err_avg)
@@ -71,11 +71,13 @@ def test_cli_files_and_round_trip_through_generate(ckpt, tmp_path):
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
     reader = imageio_ffmpeg.read_frames(str(out / "proj.mp4"))
     assert reader.__next__()["size"] == (32, 16) and len(list(reader)) == 6
-    # generate --projected-w draws the w with the network's own noise
+    # generate --projected-w gives exactly proj.png
     assert generate.main(["--network", ckpt, "--projected-w", str(out / "projected_w.npz"),
                           "--outdir", str(tmp_path / "gen"), "--device", "cpu"]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "gen" / "proj00.png")),
+                          np.asarray(Image.open(out / "proj.png")))
     expect = latent_space.synthesize(net.G_ema, torch.from_numpy(w))[0].permute(1, 2, 0).numpy()
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "gen" / "proj00.png")), expect)
+    assert np.array_equal(np.asarray(Image.open(out / "proj.png")), expect)
 
 
 def test_generate_trunc_0_is_the_average_picture(ckpt, tmp_path):
