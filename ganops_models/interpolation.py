@@ -48,7 +48,8 @@ def path_length(num_keys: int, frames: int, loop: bool) -> int:
     return num_keys * frames if loop else (num_keys - 1) * frames + 1
 
 
-def interpolation_path(keys: torch.Tensor, frames: int, loop: bool = False, kind: str = "cubic") -> Iterator[torch.Tensor]:
+def interpolation_path(keys: torch.Tensor, frames: int, loop: bool = False,
+                       kind: str = "cubic") -> Iterator[torch.Tensor]:
     """Yield the ``path_length(len(keys), frames, loop)`` points of the path (see the module doc)."""
     if kind not in KINDS:
         raise ValueError(f"--interp must be one of {KINDS}, got {kind!r}")

@@ -27,7 +27,8 @@ def _seed_list(text: str, flag: str) -> List[int]:
     try:
         return parse_seeds(text)
     except ValueError:
-        raise ValueError(f"{flag} must be a comma list of non-negative seeds or ranges like 0-3, got {text!r}") from None
+        raise ValueError(f"{flag} must be a comma list of non-negative seeds or ranges like 0-3, "
+                         f"got {text!r}") from None
 
 
 def parse_styles(text: str, num_ws: int) -> List[int]:

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", choices=["z", "w"], default="w", help="interpolate latents z or ws")
     p.add_argument("--interp", choices=list(KINDS), default="cubic")
     p.add_argument("--grid", default="1x1", help="COLSxROWS videos side by side")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
+    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi of the seeds (1 = none)")
     p.add_argument("--fps", type=float, default=30)
     p.add_argument("--out", required=True, help="output .mp4 (H.264) or .gif")
     return p

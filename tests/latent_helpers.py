@@ -9,8 +9,11 @@ from ganops_models.training.recipes import DataInfo, get_recipe
 
 def save_checkpoint(path, model="stylegan2", resolution=(16, 16), label_dim=0, seed=0, **overrides):
     """A checkpoint of random (untrained) networks with a non-trivial w_avg and noise strengths."""
-    options = dict(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
-                   aug="noaug") if model == "stylegan2" else dict(batch=4, z_dim=8, precision="fp32", extra={"ngf": 4, "ndf": 4})
+    if model == "stylegan2":
+        options = dict(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
+                       aug="noaug")
+    else:
+        options = dict(batch=4, z_dim=8, precision="fp32", extra={"ngf": 4, "ndf": 4})
     options.update(overrides)
     opts = TrainOptions(model=model, device="cpu", cond=label_dim > 0, resolution=tuple(resolution), **options)
     data = DataInfo(tuple(resolution), label_dim=label_dim, name="toy")
