@@ -2,7 +2,9 @@
 
 ``python -m ganops_models.generate --network CKPT|RUN_DIR|latest|X.pkl --seeds 0-63 [--trunc 0.7]
 [--class K] [--noise-mode const|random|none] --outdir DIR [--grid]`` writes ``seed<NNNN>.png`` per seed, or one
-``grid.png`` (near-square tiling, seeds in order) with ``--grid``. Images use the EMA generator.
+``grid.png`` (near-square tiling, seeds in order) with ``--grid``; ``--trunc 0`` gives the w_avg picture
+for every seed. ``--projected-w FILE`` writes ``proj<NN>.png`` for the ws of a ``projected_w.npz`` instead
+(NVIDIA's generate.py). Images use the EMA generator.
 
 Seeds follow NVIDIA's generate.py for every format: the latent of seed s is
 ``np.random.RandomState(s).randn(1, z_dim)`` and pixels are ``(img * 127.5 + 128).clamp(0, 255)`` as uint8,
@@ -18,6 +20,7 @@ from typing import List
 import torch
 from PIL import Image
 
+from . import latent_space
 from .network_loader import CheckpointError, LoadedNetwork, load_network, seed_latents
 from .training.reporting import make_grid, to_uint8
 
@@ -58,6 +61,23 @@ def generate(net: LoadedNetwork, seeds: List[int], truncation_psi: float = 1.0, 
     return net.sample(seed_latents(seeds, net.z_dim), c, truncation_psi, noise_mode, batch)
 
 
+def write_projected_w(network: str, path: str, outdir: str, device, noise_mode: str = "const") -> int:
+    """``generate --projected-w``: proj<NN>.png for each w of a projected_w.npz (NVIDIA's generate.py)."""
+    try:
+        net = load_network(network, device)
+        latent_space.require_w_space(net, "--projected-w")
+        ws = latent_space.load_projected_w(path, net)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    os.makedirs(outdir, exist_ok=True)
+    for idx, w in enumerate(ws):
+        latent_space.save_image(latent_space.synthesize(net.G_ema, w[None], noise_mode)[0],
+                                os.path.join(outdir, f"proj{idx:02d}.png"))
+    print(f"wrote {len(ws)} image(s) of {path} to {outdir}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ganops_models.generate", description=__doc__.split("\n\n")[0])
     p.add_argument("--network", required=True,
@@ -70,7 +90,11 @@ def main(argv=None) -> int:
     p.add_argument("--outdir", required=True)
     p.add_argument("--grid", action="store_true", help="one grid.png instead of one file per seed")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--projected-w", help="projected_w.npz (ganops_models.project): write proj<NN>.png of its "
+                                         "ws instead of seed pictures (--seeds, --trunc, --class are ignored)")
     args = p.parse_args(argv)
+    if args.projected_w is not None:
+        return write_projected_w(args.network, args.projected_w, args.outdir, args.device, args.noise_mode)
     try:
         seeds = parse_seeds(args.seeds)
         net = load_network(args.network, args.device)
