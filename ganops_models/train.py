@@ -19,6 +19,7 @@ from .data import DatasetError, open_dataset
 from .training import checkpoint as ckpt_lib
 from .training import distributed
 from .training.checkpoint import CheckpointError
+from .training.guide import last_grid, next_steps
 from .training.loop import open_training_data, training_loop
 from .training.options import OptionsError, TrainOptions, parse_resolution, resolve, validate
 from .training.presets import PRESETS
@@ -128,9 +129,9 @@ def _resume_options(cli: dict, resume: dict, path: str, device: torch.device, wo
     return opts
 
 
-def _new_options(cli: dict, device: torch.device, world_size: int) -> TrainOptions:
+def _new_options(cli: dict, device: torch.device, world_size: int, opened) -> TrainOptions:
     """Options from the preset (default per model and device) and the explicitly given values; the
-    resolution defaults to the dataset's own."""
+    resolution defaults to the dataset's own (``opened``: the data, opened at --resolution or its own)."""
     model = cli.get("model") or (PRESETS[cli["cfg"]].model if "cfg" in cli else "stylegan2")
     recipe = get_recipe(model)
     cli.setdefault("cfg", recipe.default_cfg.get(device.type))
@@ -139,7 +140,7 @@ def _new_options(cli: dict, device: torch.device, world_size: int) -> TrainOptio
     cli["device"] = device.type
     cli.setdefault("precision", "fp16" if device.type == "cuda" else "fp32")
     if "resolution" not in cli:
-        native = open_dataset(cli.get("data")).resolution
+        native = opened.resolution
         cli["resolution"] = PRESETS[cli["cfg"]].values(tuple(native), world_size).get("resolution", tuple(native))
     resolution = parse_resolution(cli["resolution"])
     return resolve(cli, resolution, world_size, recipe_defaults=recipe.defaults)
@@ -156,9 +157,11 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
         opts = _resume_options(cli, resume, path, device, dist.world_size)
         if args.resume == "latest":
             run_dir = os.path.dirname(os.path.abspath(path))
+        dataset = open_training_data(opts)
     else:
-        opts = _new_options(cli, device, dist.world_size)
-    dataset = open_training_data(opts)
+        opened = open_dataset(cli.get("data"), resolution=cli.get("resolution"))
+        opts = _new_options(cli, device, dist.world_size, opened)
+        dataset = open_training_data(opts, opened)
     if run_dir is None:
         run_dir = distributed.broadcast_object(
             _new_run_dir(opts.outdir, _describe(opts, dataset[1].name, dist.world_size)) if dist.rank == 0 else None)
@@ -185,6 +188,8 @@ def main(argv=None) -> int:
         training_loop(opts, run_dir, dist, device, resume=resume, dataset=dataset)
     finally:
         distributed.shutdown()
+    if dist.rank == 0:
+        print("\n".join(next_steps(run_dir, opts, last_grid(run_dir))))
     return 0
 
 

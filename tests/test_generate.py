@@ -81,7 +81,9 @@ def test_errors(tmp_path, capsys):
     bad_file = tmp_path / "bad.pt"
     bad_file.write_bytes(b"not a checkpoint")
     assert generate.main(["--network", str(bad_file), "--outdir", str(tmp_path), "--device", "cpu"]) == 2
-    assert "corrupt or truncated" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is a text file, not a ganops checkpoint" in err and "a run folder" in err and "'latest'" in err
+    assert "weights_only" not in err
     ckpt = _checkpoint(tmp_path / "c.pt")
     assert generate.main(["--network", str(ckpt), "--class", "1", "--outdir", str(tmp_path), "--device", "cpu"]) == 2
     assert "unconditional" in capsys.readouterr().err
