@@ -15,6 +15,7 @@ import sys
 
 import torch
 
+from .cli import ArgumentParser
 from .data import DatasetError, open_dataset
 from .training import checkpoint as ckpt_lib
 from .training import distributed
@@ -28,7 +29,7 @@ from .training.recipes import RECIPES, get_recipe
 def build_parser() -> argparse.ArgumentParser:
     get_recipe("stylegan2")  # registers the built-in recipes so their options and presets are known
     presets = "\n".join(f"  {name:<14} {preset.model:<10} {preset.doc}" for name, preset in sorted(PRESETS.items()))
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m ganops_models.train", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Options left out take their value from the --cfg preset (then the model's defaults).\n"
