@@ -11,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import gpu
+
 from ganops_models import metrics
 from ganops_models.metrics import __main__ as cli
 from ganops_models.metrics import cache, features, inception, resize
@@ -430,7 +432,7 @@ def test_cli_real_and_fake_of_other_resolutions(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["swd"] > 0
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@gpu
 def test_gpu_matches_cpu(tmp_path, weights_file):
     """Features (TF32 off, flags restored), FID/KID/SWD on the GPU agree with the CPU."""
     images = (torch.rand(3, 3, 64, 48) * 255).to(torch.uint8)
