@@ -4,6 +4,7 @@ benchmarks. ``extra_info`` gets ``img_per_sec`` and ``speedup_vs_ref``."""
 import contextlib
 import os
 
+import pytest
 import torch
 
 from benchmarks.common import DEVICE, ON_GPU, bench
@@ -58,3 +59,16 @@ def bench_training_step(benchmark, case, precision):
     info = benchmark.extra_info
     info["img_per_sec"] = batch / (info["median_ms"] / 1e3)
     info["batch"], info["resolution"], info["precision"] = batch, res, precision
+
+
+def training_step_test(gpu_cases, cpu_cases):
+    """The parametrised ``test_training_step`` of a family: its GPU cases on a GPU, else its CPU cases."""
+    cases = gpu_cases if ON_GPU else cpu_cases
+
+    @pytest.mark.cpu_benchmark
+    @pytest.mark.parametrize("precision", PRECISIONS)
+    @pytest.mark.parametrize("case", cases, ids=[c[0] for c in cases])
+    def test_training_step(benchmark, case, precision):
+        bench_training_step(benchmark, case, precision)
+
+    return test_training_step
