@@ -86,10 +86,13 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0-7", help="e.g. 0-63 or 1,5,9")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--class", dest="class_idx", type=int, help="class index for conditional networks")
-    p.add_argument("--noise-mode", default="const", choices=["const", "random", "none"])
-    p.add_argument("--outdir", required=True)
+    p.add_argument("--noise-mode", default="const", choices=["const", "random", "none"],
+                   help="per-pixel noise of StyleGAN2 generators: const (the same for every image, the default), "
+                        "random (new noise each time) or none")
+    p.add_argument("--outdir", required=True, help="folder for the images (created if missing)")
     p.add_argument("--grid", action="store_true", help="one grid.png instead of one file per seed")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cuda or cpu (default: cuda if available)")
     p.add_argument("--projected-w", help="projected_w.npz (ganops_models.project): write proj<NN>.png of its "
                                          "ws instead of seed pictures (--seeds, --trunc, --class are ignored)")
     args = p.parse_args(argv)
@@ -98,22 +101,27 @@ def main(argv=None) -> int:
     try:
         seeds = parse_seeds(args.seeds)
         net = load_network(args.network, args.device)
+        path = net.path
         images = generate(net, seeds, args.trunc, args.class_idx, args.noise_mode)
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     os.makedirs(args.outdir, exist_ok=True)
+    if path != args.network:
+        print(f"network: {path}")
     if args.grid:
         cols = math.ceil(math.sqrt(len(seeds)))
         rows = math.ceil(len(seeds) / cols)
         pad = images.new_full([cols * rows - len(seeds), *images.shape[1:]], -1.0)
-        Image.fromarray(make_grid(torch.cat([images, pad]), (cols, rows))).save(os.path.join(args.outdir, "grid.png"))
+        grid_path = os.path.join(args.outdir, "grid.png")
+        Image.fromarray(make_grid(torch.cat([images, pad]), (cols, rows))).save(grid_path)
+        print(f"wrote {grid_path}: a {cols}x{rows} grid of {len(seeds)} image(s), seeds {args.seeds}")
     else:
         for seed, img in zip(seeds, to_uint8(images)):
             arr = img.permute(1, 2, 0).numpy()
             Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(
                 os.path.join(args.outdir, f"seed{seed:04d}.png"))
-    print(f"wrote {len(seeds)} image(s) to {args.outdir}")
+        print(f"wrote {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)")
     return 0
 
 
