@@ -157,7 +157,10 @@ def test_broken_and_foreign_files_give_clear_errors(tmp_path):
     (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
     with pytest.raises(CheckpointError, match="not an NVIDIA StyleGAN2 network pickle"):
         load_network(str(tmp_path / "list.pkl"))
-    (tmp_path / "noise.pkl").write_bytes(b"GIF89a" + bytes(100))
+    (tmp_path / "image.pkl").write_bytes(b"GIF89a" + bytes(100))
+    with pytest.raises(CheckpointError, match="is a GIF image, not a network; expected a ganops checkpoint"):
+        load_network(str(tmp_path / "image.pkl"))
+    (tmp_path / "noise.pkl").write_bytes(bytes([7, 0, 200, 13]) * 50)
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_network(str(tmp_path / "noise.pkl"))
     # StyleGAN3 networks are recognised but have no builder here
@@ -202,7 +205,7 @@ def test_generate_and_convert_use_the_pickle(tmp_path, capsys):
         img = G(z, torch.tensor([[0.0, 1.0]]), truncation_psi=0.7, noise_mode="const")
     expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / "seed0004.png")), expected)
-    images = network_generator_fn(str(pkl), "cpu", trunc=0.7)(3, 0)          # metrics --network X.pkl
+    images = network_generator_fn(load_network(str(pkl)), trunc=0.7)(3, 0)    # metrics --network X.pkl
     assert images.shape == (3, 3, 16, 16) and images.dtype == torch.uint8 and images.float().std() > 0
     assert convert.main(["--network", str(pkl), "--out", str(tmp_path / "c.pt")]) == 0
     assert "NVIDIA pickle" in capsys.readouterr().out

@@ -81,7 +81,8 @@ def save_checkpoint(path: str, *, model: str, arch: dict, options: dict, data: d
 
 
 EXPECTED = ("a ganops checkpoint (checkpoint-*.pt written by `python -m ganops_models.train`), "
-            "a run folder holding one, or 'latest'")
+            "a run folder holding one, 'latest', or an NVIDIA StyleGAN2(-ADA) network pickle (.pkl)")
+_IMAGE_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP", b"RIFF": "WebP"}
 
 
 def describe_unloadable(path: str) -> str:
@@ -91,14 +92,19 @@ def describe_unloadable(path: str) -> str:
     if head.startswith(b"PK"):
         return "a zip archive that is corrupt or truncated (an interrupted copy or download?)"
     if head[:1] == b"\x80":
-        return ("a Python pickle (e.g. an NVIDIA network-snapshot-*.pkl or a pickled model), not a ganops "
-                "checkpoint; pickles that hold Python objects are not loaded because unpickling them can run code")
+        return ("a Python pickle but not a ganops checkpoint (NVIDIA network pickles are read where a network is "
+                "taken: --network, train --resume X.pkl; other pickles are never loaded, as unpickling can run code)")
     if not head:
         return "empty"
+    kind = next((name for magic, name in _IMAGE_MAGIC.items() if head.startswith(magic)), None)
+    if kind is not None:
+        return f"a {kind} image, not a network"
     try:
+        if b"\x00" in head:
+            raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
         head.decode("utf-8")
     except UnicodeDecodeError:
-        return "neither a ganops checkpoint nor any file written by torch.save"
+        return "binary data that is neither a ganops checkpoint nor an NVIDIA pickle (corrupt or truncated?)"
     return "a text file, not a ganops checkpoint"
 
 
