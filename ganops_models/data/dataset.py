@@ -174,5 +174,8 @@ def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: b
                                f"two; pass a resolution (e.g. --resolution 256) to resize them on the fly, or "
                                f"prepare them with `python -m ganops_models.dataset_tool --resolution 256`")
         hw = (h, w)
+    upscaled = im.upscaled_message(names, sizes, hw, transform)
+    if upscaled:
+        log.warning("%s: %s", source.name, upscaled)
     labels = _labels(source, names) if use_labels else None
     return ImageDataset(source, names, hw, transform=transform, mirror=mirror, labels=labels, skipped=skipped)
