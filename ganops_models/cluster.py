@@ -45,7 +45,7 @@ def run(source: str, outdir: str, k="auto", features: str = "auto", inception_pa
     if k != "auto":
         kmeans.check_k(k, len(names))
     kind = _feature_kind(features, inception_path, log)
-    result = scan(src, names, thumb=128 if kind == "inception" else 64, workers=workers)
+    result = scan(src, names, thumb=128 if kind == "inception" else 64, workers=workers, hashes=False)
     for name, reason in result.failed:
         log(f"skipping unreadable {name!r}: {reason}")
     if not result.names:

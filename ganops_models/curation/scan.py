@@ -34,12 +34,12 @@ class Scan:
     names: List[str]
     sizes: List[Tuple[int, int]]
     sha1: List[str]
-    phash: np.ndarray       # bool [N, len(CROPS), 64]
+    phash: np.ndarray       # bool [N, len(CROPS), 64] (or [N, 0, 64] without hashes)
     thumbs: np.ndarray      # uint8 [N, thumb, thumb, 3]
     failed: List[Tuple[str, str]] = field(default_factory=list)
 
 
-def _scan_one(source, thumb: int, name: str):
+def _scan_one(source, thumb: int, hashes: bool, name: str):
     """(name, size, sha1, phash bits, thumbnail) or (name, reason) when the file cannot be decoded."""
     try:
         with source.open(name) as fh:
@@ -50,7 +50,7 @@ def _scan_one(source, thumb: int, name: str):
             img.load()
             rgb = to_rgb(img)
         w, h = rgb.size
-        bits = np.stack([imagehash.phash(rgb.crop((round(l * w), round(t * h), round(r * w), round(b * h))))
+        bits = np.zeros([0, HASH_BITS], bool) if not hashes else np.stack([imagehash.phash(rgb.crop((round(l * w), round(t * h), round(r * w), round(b * h))))
                          .hash.reshape(-1) for l, t, r, b in CROPS])
         small = np.asarray(rgb.resize((thumb, thumb), Image.Resampling.BILINEAR, reducing_gap=2.0), np.uint8)
         return name, size, hashlib.sha1(data).hexdigest(), bits, small
@@ -58,9 +58,10 @@ def _scan_one(source, thumb: int, name: str):
         return name, f"{type(exc).__name__}: {exc}"
 
 
-def scan(source, names, thumb: int = 64, workers: int = 2) -> Scan:
-    """Scan ``names`` of ``source`` with ``workers`` processes (0 or 1: in this process)."""
-    work = functools.partial(_scan_one, source, thumb)
+def scan(source, names, thumb: int = 64, workers: int = 2, hashes: bool = True) -> Scan:
+    """Scan ``names`` of ``source`` with ``workers`` processes (0 or 1: in this process); ``hashes=False``
+    skips the perceptual hashes (``phash`` is then [N, 0, 64])."""
+    work = functools.partial(_scan_one, source, thumb, hashes)
     if workers > 1 and len(names) > 1:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(work, names, chunksize=max(1, min(64, len(names) // (4 * workers)))))
@@ -69,5 +70,5 @@ def scan(source, names, thumb: int = 64, workers: int = 2) -> Scan:
     ok = [r for r in results if len(r) == 5]
     failed = [r for r in results if len(r) == 2]
     return Scan(names=[r[0] for r in ok], sizes=[r[1] for r in ok], sha1=[r[2] for r in ok],
-                phash=np.array([r[3] for r in ok], bool).reshape(len(ok), len(CROPS), HASH_BITS),
+                phash=np.array([r[3] for r in ok], bool).reshape(len(ok), len(CROPS) if hashes else 0, HASH_BITS),
                 thumbs=np.array([r[4] for r in ok], np.uint8).reshape(len(ok), thumb, thumb, 3), failed=failed)
