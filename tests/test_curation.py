@@ -238,3 +238,14 @@ def test_monet_cluster_and_dedupe(tmp_path):
     assert len(result.names) == 1072 and not result.failed
     assert sorted(np.bincount(labels, minlength=4))[0] > 20   # no degenerate cluster
     assert time.perf_counter() - start < 60
+
+
+def test_training_crop_option_reaches_the_dataset(tmp_path):
+    from ganops_models import train
+    from ganops_models.training.loop import open_training_data
+    from ganops_models.training.options import TrainOptions
+    Image.fromarray(np.full((16, 32, 3), 90, np.uint8)).save(tmp_path / "wide.png")
+    assert train.build_parser().parse_args(["--crop", "letterbox"]).crop == "letterbox"
+    dataset, _ = open_training_data(TrainOptions(data=str(tmp_path), resolution=(16, 16), crop="letterbox"))
+    image, _ = dataset[0]
+    assert dataset.transform == "center-crop-wide" and (image[:, :4] == 0).all() and (image[:, 4:12] == 90).all()

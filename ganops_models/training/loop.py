@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from ..data import images_to_float, make_loader, open_dataset
+from ..data import CROP_MODES, images_to_float, make_loader, open_dataset
 from . import checkpoint as ckpt_lib
 from . import distributed, guard
 from .recipes import DataInfo, get_recipe
@@ -22,7 +22,7 @@ GRID_SEED = 1234567
 
 def open_training_data(opts):
     dataset = open_dataset(opts.data, resolution=opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
-                           max_images=opts.subset)
+                           max_images=opts.subset, transform=CROP_MODES[opts.crop])
     info = DataInfo(resolution=tuple(dataset.resolution), num_channels=dataset.num_channels,
                     label_dim=dataset.label_dim, name=dataset.name)
     return dataset, info
