@@ -81,7 +81,7 @@ def _keep_clusters(dataset, clusters_csv: str, keep_clusters: str, log) -> None:
 
 def _dedupe(dataset, dest: str, threshold: int, workers: int, log) -> None:
     """Drop the near duplicates from ``dataset.names``; writes the report beside ``dest``."""
-    result = scan(dataset.source, dataset.names, workers=workers)
+    result = scan(dataset.source, dataset.names, thumb=0, workers=workers)
     for name, reason in result.failed:
         log(f"skipping unreadable {name!r}: {reason}")
     rows = dedupe.find_duplicates(result, threshold)
@@ -106,6 +106,9 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
     dataset = open_dataset(source, resolution=resolution, transform=transform, max_images=max_images)
     if os.path.abspath(dest) == os.path.abspath(source):
         raise DatasetError("--dest must differ from --source")
+    is_zip = _is_zip_dest(dest)
+    if not is_zip and os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
+        raise DatasetError(f"--dest {dest!r} exists and is not an empty folder; choose a new path")
     if (clusters_csv is None) != (keep_clusters is None):
         raise DatasetError("--clusters and --keep-clusters go together: give both, e.g. "
                            "--clusters DIR/clusters.csv --keep-clusters 0,3")
@@ -114,9 +117,6 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
     if dedupe_threshold is not None:
         _dedupe(dataset, dest, dedupe_threshold, workers, log)
     labels = _raw_labels(dataset)
-    is_zip = _is_zip_dest(dest)
-    if not is_zip and os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
-        raise DatasetError(f"--dest {dest!r} exists and is not an empty folder; choose a new path")
     with contextlib.ExitStack() as stack:
         archive = None
         if not is_zip:

@@ -2,7 +2,6 @@
 import csv
 import io
 import os
-import time
 import zipfile
 
 import numpy as np
@@ -231,13 +230,11 @@ def test_inception_features_when_weights_are_given(kinds_source, tmp_path, monke
 
 @pytest.mark.skipif(not os.path.isdir(MONET), reason=f"the shared Monet paintings are not at {MONET} (only on the "
                                                      f"project machine; CI clones have no ../shared)")
-def test_monet_cluster_and_dedupe(tmp_path):
-    start = time.perf_counter()
+def test_monet_colour_clusters():
     result = scan(open_source(MONET), open_source(MONET).list_images(), thumb=32, workers=2, hashes=False)
     labels = cluster.kmeans.kmeans(feats.color_features(result.thumbs), 4).labels
     assert len(result.names) == 1072 and not result.failed
     assert sorted(np.bincount(labels, minlength=4))[0] > 20   # no degenerate cluster
-    assert time.perf_counter() - start < 60
 
 
 def test_training_crop_option_reaches_the_dataset(tmp_path):

@@ -46,13 +46,14 @@ def _scan_one(source, thumb: int, hashes: bool, name: str):
             data = fh.read()
         with Image.open(io.BytesIO(data)) as img:
             size = img.size
-            img.draft("RGB", (max(thumb, 32) * 2, max(thumb, 32) * 2))
+            img.draft("RGB", (max(thumb or 0, 32) * 2,) * 2)
             img.load()
             rgb = to_rgb(img)
         w, h = rgb.size
         bits = np.zeros([0, HASH_BITS], bool) if not hashes else np.stack([imagehash.phash(rgb.crop((round(l * w), round(t * h), round(r * w), round(b * h))))
                          .hash.reshape(-1) for l, t, r, b in CROPS])
-        small = np.asarray(rgb.resize((thumb, thumb), Image.Resampling.BILINEAR, reducing_gap=2.0), np.uint8)
+        small = None if not thumb else np.asarray(rgb.resize((thumb, thumb), Image.Resampling.BILINEAR,
+                                                             reducing_gap=2.0), np.uint8)
         return name, size, hashlib.sha1(data).hexdigest(), bits, small
     except Exception as exc:  # noqa: BLE001 - every unreadable file is listed, never a crash halfway
         return name, f"{type(exc).__name__}: {exc}"
@@ -60,7 +61,7 @@ def _scan_one(source, thumb: int, hashes: bool, name: str):
 
 def scan(source, names, thumb: int = 64, workers: int = 2, hashes: bool = True) -> Scan:
     """Scan ``names`` of ``source`` with ``workers`` processes (0 or 1: in this process); ``hashes=False``
-    skips the perceptual hashes (``phash`` is then [N, 0, 64])."""
+    skips the perceptual hashes (``phash`` is then [N, 0, 64]), ``thumb=0`` the thumbnails ([N, 0, 0, 3])."""
     work = functools.partial(_scan_one, source, thumb, hashes)
     if workers > 1 and len(names) > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -71,4 +72,5 @@ def scan(source, names, thumb: int = 64, workers: int = 2, hashes: bool = True) 
     failed = [r for r in results if len(r) == 2]
     return Scan(names=[r[0] for r in ok], sizes=[r[1] for r in ok], sha1=[r[2] for r in ok],
                 phash=np.array([r[3] for r in ok], bool).reshape(len(ok), len(CROPS) if hashes else 0, HASH_BITS),
-                thumbs=np.array([r[4] for r in ok], np.uint8).reshape(len(ok), thumb, thumb, 3), failed=failed)
+                thumbs=np.array([r[4] for r in ok] if thumb else [], np.uint8).reshape(len(ok), thumb, thumb, 3),
+                failed=failed)
