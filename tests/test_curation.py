@@ -85,14 +85,16 @@ def test_dedupe_finds_each_kind_and_drops_nothing_else(dup_source, tmp_path, cap
     assert len(zip_images(dest)) == 12
 
 
-def test_dedupe_threshold_zero_keeps_near_duplicates(dup_source, tmp_path):
-    source, _ = dup_source
+def test_dedupe_threshold_zero_drops_only_identical_hashes(dup_source, tmp_path):
+    source, expected = dup_source
     dest = tmp_path / "out"
     assert dataset_tool.main(["--source", source, "--dest", str(dest), "--resolution", "32", "--dedupe",
                               "--dedupe-threshold", "0", "--workers", "1"]) == 0
     rows = read_csv(str(dest) + ".duplicates.csv")
-    assert [r[1] for r in rows[1:]] == ["x_exact.png"]
-    assert sum(len(f) for _, _, f in os.walk(dest)) == 12 + 6 + 1   # images + dataset.json
+    dropped = {r[1] for r in rows[1:]}
+    assert "x_exact.png" in dropped and dropped < set(expected) and all(r[2] == "0" for r in rows[1:])
+    assert "x_crop_corner.png" not in dropped
+    assert sum(len(f) for _, _, f in os.walk(dest)) == 12 + 7 - len(dropped) + 1   # images + dataset.json
 
 
 # ---------------------------------------------------------------- crop modes
