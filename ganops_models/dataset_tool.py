@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dedupe", action="store_true",
                         help="keep one (the largest) of each group of exact/near duplicates; writes OUT.duplicates.csv")
     parser.add_argument("--dedupe-threshold", type=int, default=dedupe.DEFAULT_THRESHOLD,
-                        help="max perceptual-hash distance in bits (of 64) for near duplicates (default: %(default)s; "
+                        help="max perceptual-hash distance in bits (0..12 of 64) for near duplicates (default: %(default)s; "
                              "8 also catches one-sided crops of ~3%%)")
     parser.add_argument("--clusters", default=None, help="clusters.csv from python -m ganops_models.cluster")
     parser.add_argument("--keep-clusters", default=None, help="with --clusters: pack only these clusters, e.g. 0,3")
