@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--subset", type=int, help="train on the first N images only, in path order (NVIDIA's picks N at "
       "random) (default: all)")
     a("--resolution", help="R or WxH; images are resized on the fly if needed")
+    a("--crop", choices=["center", "letterbox", "pad", "none"], help="fit of images of another aspect when resized "
+      "on the fly: center crop, letterbox (NVIDIA's wide), pad with the edge colour, none (stretch) (default: center)")
     a("--metrics", help="comma list, e.g. fid50k_full,kid50k_full,swd, or none")
     a("--inception", help="Inception weights file for FID/KID")
     a("--gamma", type=float, help="R1 weight")

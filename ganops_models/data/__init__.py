@@ -6,8 +6,8 @@ uint8 images [B, 3, H, W] and float32 labels [B, label_dim] (see :func:`images_t
 """
 from .dataset import ImageDataset, open_dataset, reconfigure, resized_count
 from .errors import DatasetError
-from .image import TRANSFORMS, parse_resolution
+from .image import CROP_MODES, TRANSFORMS, parse_resolution
 from .loader import InfiniteSampler, images_to_float, make_loader
 
-__all__ = ["DatasetError", "ImageDataset", "InfiniteSampler", "TRANSFORMS", "images_to_float", "make_loader",
-           "open_dataset", "parse_resolution", "reconfigure", "resized_count"]
+__all__ = ["CROP_MODES", "DatasetError", "ImageDataset", "InfiniteSampler", "TRANSFORMS", "images_to_float",
+           "make_loader", "open_dataset", "parse_resolution", "reconfigure", "resized_count"]

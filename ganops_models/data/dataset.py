@@ -175,22 +175,25 @@ def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: b
                                f"two; pass a resolution (e.g. --resolution 256) to resize them on the fly, or "
                                f"prepare them with `python -m ganops_models.dataset_tool --resolution 256`")
         hw = (h, w)
+    upscaled = im.upscaled_message(names, sizes, hw, transform)
+    if upscaled:
+        log.warning("%s: %s", source.name, upscaled)
     labels = _labels(source, names) if use_labels else None
     return ImageDataset(source, names, hw, transform=transform, mirror=mirror, labels=labels, skipped=skipped,
                         sizes=sizes)
 
 
 def reconfigure(dataset: ImageDataset, resolution=None, mirror: bool = False, use_labels: bool = False,
-                max_images: Optional[int] = None) -> ImageDataset:
+                max_images: Optional[int] = None, transform: Optional[str] = None) -> ImageDataset:
     """The images of an opened dataset with other settings, without indexing the files again (so
-    unreadable files are reported once). resolution, max_images: as for :func:`open_dataset`; None keeps
-    the dataset's."""
+    unreadable files are reported once). resolution, max_images, transform: as for :func:`open_dataset`;
+    None keeps the dataset's."""
     hw = im.parse_resolution(resolution) or dataset.resolution
     names, sizes = dataset.names, dataset.sizes
     if max_images is not None:
         names, sizes = names[:max_images], (sizes[:max_images] if sizes is not None else None)
     labels = _labels(dataset.source, names) if use_labels else None
-    return ImageDataset(dataset.source, names, hw, transform=dataset.transform, mirror=mirror, labels=labels,
+    return ImageDataset(dataset.source, names, hw, transform=transform or dataset.transform, mirror=mirror, labels=labels,
                         skipped=dataset.skipped, sizes=sizes)
 
 

@@ -4,7 +4,10 @@ Resolutions are (H, W) tuples; on the command line they are written 'W' (square)
 Fitting: ``center-crop`` crops the largest centred box with the target aspect and resizes it to
 (W, H) (Lanczos, with an area pre-reduction for large downscales); ``center-crop-wide`` crops a
 centred box of aspect W:(H/2), resizes it to W x H/2 and letterboxes it on black (StyleGAN2-ADA's
-wide crop for e.g. cars). Images already at the target size are left untouched.
+wide crop for e.g. cars); ``pad`` pads the image to the target aspect with its edge colour (the mean
+colour of its outermost pixel ring), centred, then resizes; ``none`` resizes the whole image to (W, H)
+without cropping (NVIDIA's dataset_tool with no --transform). Images already at the target size are
+left untouched. ``--crop center|letterbox|pad|none`` on the command line names them (:data:`CROP_MODES`).
 """
 from typing import Tuple, Union
 
@@ -13,7 +16,8 @@ from PIL import Image
 
 from .errors import DatasetError
 
-TRANSFORMS = ("center-crop", "center-crop-wide")
+TRANSFORMS = ("center-crop", "center-crop-wide", "pad", "none")
+CROP_MODES = {"center": "center-crop", "letterbox": "center-crop-wide", "pad": "pad", "none": "none"}
 Resolution = Tuple[int, int]
 
 
@@ -98,15 +102,76 @@ def _resize(img: Image.Image, size, box) -> Image.Image:
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
+def _edge_colour(img: Image.Image):
+    """Mean RGB of the outermost pixel ring, rounded."""
+    arr = np.asarray(img, dtype=np.float64)
+    ring = np.concatenate([arr[0], arr[-1], arr[1:-1, 0], arr[1:-1, -1]])
+    return tuple(int(round(v)) for v in ring.mean(0))
+
+
+def _pad_to_aspect(img: Image.Image, aspect: float) -> Image.Image:
+    """The image centred on the smallest canvas of width/height ``aspect`` that holds it, filled with
+    its edge colour."""
+    w, h = img.size
+    cw, ch = (max(w, int(round(h * aspect))), h) if w / h < aspect else (w, max(h, int(round(w / aspect))))
+    if (cw, ch) == (w, h):
+        return img
+    canvas = Image.new("RGB", (cw, ch), _edge_colour(img))
+    canvas.paste(img, ((cw - w) // 2, (ch - h) // 2))
+    return canvas
+
+
+def _source_box_size(size, hw: Resolution, transform: str):
+    """(width, height) of the part of a ``size`` = (w, h) image that is scaled to the output picture."""
+    w, h = size
+    th, tw = hw
+    if transform == "center-crop":
+        box = _crop_box(w, h, tw / th)
+    elif transform == "center-crop-wide":
+        box = _crop_box(w, h, tw / (th // 2))
+    else:
+        return w, h
+    return box[2] - box[0], box[3] - box[1]
+
+
+def upscale_factor(size, hw: Resolution, transform: str) -> float:
+    """How much an image of ``size`` = (w, h) is enlarged by :func:`fit` (the larger of both axes;
+    < 1 for a downscale)."""
+    th, tw = hw
+    bw, bh = _source_box_size(size, hw, transform)
+    if transform == "pad":
+        return min(tw / bw, th / bh)
+    if transform == "center-crop-wide":
+        th = th // 2
+    return max(tw / bw, th / bh)
+
+
+def upscaled_message(names, sizes, hw: Resolution, transform: str, limit: float = 2.0, shown: int = 20):
+    """A warning naming the images that :func:`fit` enlarges by more than ``limit`` (they will look
+    blurry), or None when there are none."""
+    hits = [(n, upscale_factor(s, hw, transform)) for n, s in zip(names, sizes)]
+    hits = [(n, f) for n, f in hits if f > limit]
+    if not hits:
+        return None
+    th, tw = hw
+    listed = ", ".join(f"{n} ({f:.1f}x)" for n, f in hits[:shown])
+    more = f" and {len(hits) - shown} more" if len(hits) > shown else ""
+    return (f"{len(hits)} image(s) had to be upscaled by more than {limit:g}x to {tw}x{th} and will look blurry: "
+            f"{listed}{more}; use a lower --resolution or drop them")
+
+
 def fit(img: Image.Image, hw: Resolution, transform: str = "center-crop") -> np.ndarray:
     """RGB PIL image -> uint8 array [H, W, 3] at resolution hw with the given transform."""
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
     th, tw = hw
     w, h = img.size
-    if transform == "center-crop":
-        if (w, h) != (tw, th):
-            img = _resize(img, (tw, th), _crop_box(w, h, tw / th))
+    if transform in ("center-crop", "pad", "none"):
+        if transform == "pad":
+            img = _pad_to_aspect(img, tw / th)
+        if img.size != (tw, th):
+            box = _crop_box(*img.size, tw / th) if transform == "center-crop" else (0, 0) + img.size
+            img = _resize(img, (tw, th), box)
         return np.asarray(img, dtype=np.uint8)
     band_h = th // 2
     band = _resize(img, (tw, band_h), _crop_box(w, h, tw / band_h))

@@ -22,7 +22,8 @@ def _fmt(v):
     return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
 
 
-def _panel(draw, font, ox, oy, name, points, std, color):
+def panel(draw, font, ox, oy, name, points, std, color, xlabel="kimg"):
+    """One line plot of ``points`` [(x, y)] with +-``std`` {x: s} whiskers, at (ox, oy)."""
     x0, y0 = ox + MARGIN_L, oy + MARGIN_T
     x1, y1 = ox + PANEL_W - MARGIN_R, oy + PANEL_H - MARGIN_B
     draw.text((ox + MARGIN_L, oy + 8), name, fill=(0, 0, 0), font=font)
@@ -49,7 +50,7 @@ def _panel(draw, font, ox, oy, name, points, std, color):
         draw.line([x, y1, x, y1 + 4], fill=(0, 0, 0))
         draw.text((x - 12, y1 + 6), _fmt(t), fill=(0, 0, 0), font=font)
     draw.rectangle([x0, y0, x1, y1], outline=(0, 0, 0))
-    draw.text((x1 - 30, y1 + 22), "kimg", fill=(0, 0, 0), font=font)
+    draw.text((x1 - 30, y1 + 22), xlabel, fill=(0, 0, 0), font=font)
     coords = [px(k, v) for k, v in points]
     for (k, v), (x, _) in zip(points, coords):
         if k in std:
@@ -74,7 +75,7 @@ def plot_metrics(jsonl_path, png_path):
         draw.text((20, PANEL_H // 2), f"no metric values in {os.path.basename(jsonl_path)} yet", fill=(0, 0, 0), font=font)
     for i, name in enumerate(names):
         std = dict(all_series.get(name + "/std", []))
-        _panel(draw, font, (i % cols) * PANEL_W, (i // cols) * PANEL_H, name, all_series[name], std,
+        panel(draw, font, (i % cols) * PANEL_W, (i // cols) * PANEL_H, name, all_series[name], std,
                COLORS[i % len(COLORS)])
     with atomic_write(png_path) as fh:
         img.save(fh, format="PNG")

@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from ..data import images_to_float, make_loader, open_dataset, reconfigure
+from ..data import CROP_MODES, images_to_float, make_loader, open_dataset, reconfigure
 from ..data.notes import data_notes
 from . import checkpoint as ckpt_lib
 from . import distributed, guard, transfer
@@ -25,12 +25,13 @@ GRID_SEED = 1234567
 def open_training_data(opts, opened=None):
     """(dataset, DataInfo) of the run. ``opened``: the same data already opened (e.g. to find its
     resolution), reused so that the files are indexed, and unreadable ones reported, only once."""
+    transform = CROP_MODES[opts.crop]
     if opened is None:
         dataset = open_dataset(opts.data, resolution=opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
-                               max_images=opts.subset)
+                               max_images=opts.subset, transform=transform)
     else:
         dataset = reconfigure(opened, opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
-                              max_images=opts.subset)
+                              max_images=opts.subset, transform=transform)
     info = DataInfo(resolution=tuple(dataset.resolution), num_channels=dataset.num_channels,
                     label_dim=dataset.label_dim, name=dataset.name)
     return dataset, info

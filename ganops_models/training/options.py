@@ -30,6 +30,7 @@ class TrainOptions:
     desc: Optional[str] = None
     resolution: Optional[Tuple[int, int]] = None   # (H, W); None: the dataset's own
     mirror: bool = False
+    crop: str = "center"                   # how images of another aspect are fitted: data.CROP_MODES
     cond: bool = False                     # class-conditioning from dataset labels
     # length and intervals
     kimg: float = 25000
