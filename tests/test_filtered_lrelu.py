@@ -1,0 +1,142 @@
+"""filtered_lrelu family: the reference against a direct composition of the definition, gradients of
+the reference, every backend against the float64 reference (forward and first-order backward),
+bad arguments and the StyleGAN3 drop-in."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ganops
+from ganops.compat.stylegan2_ada import filtered_lrelu as compat
+from helpers import assert_close, make_input
+from test_upfirdn2d import naive_upfirdn2d
+
+
+def rand_filter(taps, ndim):
+    """A random lowpass-like float32 filter: [taps] (separable) or [taps, taps]."""
+    f = torch.rand(taps) + 0.2
+    f = f / f.sum()
+    return f if ndim == 1 else torch.outer(f, torch.rand(taps) + 0.2) / 0.7 / taps
+
+
+def composed(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip):
+    """upfirdn2d(x + b) -> lrelu * gain -> clamp -> upfirdn2d, tap by tap in float64 numpy."""
+    v = x.double() + (0 if b is None else b.double().reshape(1, -1, 1, 1))
+    v = naive_upfirdn2d(v, fu, up, 1, padding, flip, up * up)
+    v = F.leaky_relu(v, slope) * gain
+    if clamp is not None:
+        v = v.clamp(-clamp, clamp)
+    return naive_upfirdn2d(v, fd, 1, down, 0, flip, 1)
+
+
+# (up, down, fu taps/ndim, fd taps/ndim, padding, clamp, flip, (N, C, H, W))
+REF_CASES = [
+    (1, 1, None, None, 0, None, False, (2, 3, 5, 7)),
+    (2, 2, (6, 1), (6, 1), (5, 4), 0.5, False, (1, 2, 7, 6)),
+    (2, 1, (12, 1), (6, 2), (7, 6, 5, 8), None, True, (2, 1, 5, 4)),
+    (4, 2, (24, 1), (12, 1), 20, 1.0, False, (1, 2, 4, 3)),
+    (1, 4, (6, 2), (24, 1), (-1, 12, 11, -2), 0.3, True, (1, 3, 29, 27)),
+    (4, 4, (8, 2), (8, 2), (3, 4, 2, 5), None, False, (1, 1, 3, 5)),
+]
+
+
+def _case_id(c):
+    return f"up{c[0]}-down{c[1]}-fu{c[2] and c[2][0]}-fd{c[3] and c[3][0]}-clamp{c[5]}-flip{int(c[6])}"
+
+
+@pytest.mark.parametrize("case", REF_CASES, ids=_case_id)
+def test_reference_matches_composition(case):
+    up, down, fu_spec, fd_spec, padding, clamp, flip, shape = case
+    fu = None if fu_spec is None else rand_filter(*fu_spec)
+    fd = None if fd_spec is None else rand_filter(*fd_spec)
+    x = make_input(shape, torch.float64, scale=2.0)
+    b = torch.randn(shape[1], dtype=torch.float64)
+    out = ganops.filtered_lrelu(x, fu, fd, b, up=up, down=down, padding=padding, gain=1.3, slope=0.25, clamp=clamp,
+                                flip_filter=flip, impl="ref")
+    assert_close(out, composed(x, fu, fd, b, up, down, padding, 1.3, 0.25, clamp, flip), torch.float64)
+
+
+def test_output_size_rule_and_stylegan3_layer_shape():
+    # A StyleGAN3-T layer: 36x36 in, up 2 with 12-tap filters, 2x lrelu oversampling, down 2, 36x36 out
+    # (padding from NVIDIA's SynthesisLayer for in_size 36, out_size 36).
+    x = make_input((1, 2, 36, 36))
+    f12 = rand_filter(12, 1)
+    y = ganops.filtered_lrelu(x, f12, f12, up=2, down=2, padding=(11, 11, 11, 11), impl="ref")
+    assert y.shape == (1, 2, 36, 36)
+    y = ganops.filtered_lrelu(make_input((1, 1, 9, 5)), rand_filter(6, 2), rand_filter(8, 1), up=4, down=2,
+                              padding=(3, -2, 1, 0), impl="ref")
+    assert y.shape == (1, 1, (9 * 4 + 1 - 5 - 7 + 1) // 2, (5 * 4 + 1 - 5 - 7 + 1) // 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_reference_half_precision_computes_in_float32(dtype):
+    x = make_input((1, 2, 6, 5), dtype)
+    b = torch.randn(2).to(dtype)
+    f = rand_filter(6, 1)
+    out = ganops.filtered_lrelu(x, f, f, b, up=2, down=2, padding=5, clamp=0.8, impl="ref")
+    expected = ganops.filtered_lrelu(x.double(), f, f, b.double(), up=2, down=2, padding=5, clamp=0.8, impl="ref")
+    assert out.dtype == dtype
+    assert_close(out, expected, dtype)
+
+
+def test_reference_gradcheck_gradgradcheck():
+    fu, fd = rand_filter(4, 1).double(), rand_filter(3, 2).double()
+    x = make_input((1, 2, 3, 4), torch.float64, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+
+    def fn(x, b):
+        return ganops.filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=(2, 1, 3, 2), gain=1.2, slope=0.3,
+                                     clamp=0.9, flip_filter=True, impl="ref")
+    m = ganops.upfirdn2d(x + b.reshape(1, -1, 1, 1), fu, up=2, padding=(2, 1, 3, 2), flip_filter=True, gain=4.0)
+    m = F.leaky_relu(m, 0.3) * 1.2
+    assert (m.abs() > 0.9).any() and (m.abs() < 0.9).any(), "the case must exercise clamped and free values"
+    assert torch.autograd.gradcheck(fn, (x, b))
+    assert torch.autograd.gradgradcheck(fn, (x, b))
+
+
+# --- bad arguments ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(x=torch.randn(2, 3, 4)), ValueError, "4-D"),
+    (dict(x=torch.ones(1, 1, 4, 4, dtype=torch.int32)), TypeError, "float16, bfloat16"),
+    (dict(fu=torch.ones(3, dtype=torch.float16)), TypeError, "float32"),
+    (dict(fd=torch.ones(2, 2, 2)), ValueError, "1-D .* or 2-D"),
+    (dict(b=torch.ones(4)), ValueError, "x.shape\\[1\\] = 3"),
+    (dict(b=torch.ones(3, dtype=torch.float64)), TypeError, "dtype of x"),
+    (dict(up=2.0), ValueError, "up must be an int"),
+    (dict(down=0), ValueError, "down must be an int >= 1"),
+    (dict(up=(2, 1)), ValueError, "one factor for both axes"),
+    (dict(padding=(1, 2, 3)), TypeError, "padding must be"),
+    (dict(gain=0.0), ValueError, "gain must be > 0"),
+    (dict(slope=-0.1), ValueError, "slope must be >= 0"),
+    (dict(clamp=-1.0), ValueError, "clamp must be >= 0"),
+    (dict(clamp=float("nan")), TypeError, "clamp must be a finite"),
+    (dict(flip_filter=1), TypeError, "flip_filter must be a bool"),
+    (dict(padding=-3), ValueError, "empty output"),
+    (dict(impl="gpu"), ValueError, "impl must be"),
+])
+def test_bad_arguments(kwargs, error, match):
+    args = dict(x=torch.randn(1, 3, 4, 4), fu=rand_filter(4, 1), fd=rand_filter(4, 1), up=2, down=2, padding=3)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        ganops.filtered_lrelu(**args)
+
+
+# --- StyleGAN3 drop-in -----------------------------------------------------------------------------
+
+def test_compat_matches_stylegan3_call():
+    """networks_stylegan3.SynthesisLayer's call: numpy-int padding, np.sqrt(2) gain, impl='cuda'."""
+    x = make_input((2, 3, 6, 6))
+    b = torch.randn(3)
+    f = rand_filter(12, 1)
+    padding = [np.int64(11), np.int64(10), np.int64(11), np.int64(10)]
+    y = compat.filtered_lrelu(x=x, fu=f, fd=f, b=b, up=2, down=2, padding=padding, gain=np.sqrt(2), slope=0.2,
+                              clamp=256, flip_filter=False)
+    expected = ganops.filtered_lrelu(x, f, f, b, up=2, down=2, padding=(11, 10, 11, 10), gain=math.sqrt(2), clamp=256.0,
+                                     impl="ref")
+    assert_close(y, expected.double(), torch.float32)
+    assert_close(compat.filtered_lrelu(x, impl="ref"), F.leaky_relu(x.double(), 0.2) * math.sqrt(2), torch.float32)
+    with pytest.raises(ValueError, match="impl must be 'cuda' or 'ref'"):
+        compat.filtered_lrelu(x, impl="triton")
