@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import ganops
 from ganops.compat.stylegan2_ada import filtered_lrelu as compat
-from helpers import assert_close, make_input
+from helpers import assert_close, backend_cases, make_input
 from test_upfirdn2d import naive_upfirdn2d
 
 
@@ -94,6 +94,56 @@ def test_reference_gradcheck_gradgradcheck():
     assert (m.abs() > 0.9).any() and (m.abs() < 0.9).any(), "the case must exercise clamped and free values"
     assert torch.autograd.gradcheck(fn, (x, b))
     assert torch.autograd.gradgradcheck(fn, (x, b))
+
+
+# --- every backend vs the float64 reference ---------------------------------------------------------
+
+# (up, down, fu taps/ndim, fd taps/ndim, padding, clamp, flip, (N, C, H, W)) - tiny, for the interpreter
+# and the emulator.
+FAST_CASES = [
+    (2, 2, (6, 1), (6, 1), (5, 4, 5, 6), 0.4, False, (1, 2, 5, 6)),
+    (2, 1, (12, 1), (7, 2), (7, 6, 5, 8), None, True, (2, 3, 3, 4)),
+    (1, 4, (6, 2), (8, 1), (3, 6, 4, 2), 0.3, True, (1, 2, 11, 9)),
+    (4, 2, (8, 1), (6, 2), 4, 1.0, False, (1, 1, 3, 2)),
+    (1, 1, None, None, 0, None, False, (1, 3, 4, 5)),
+]
+
+
+@pytest.mark.parametrize("backend", backend_cases())
+@pytest.mark.parametrize("case", FAST_CASES, ids=_case_id)
+def test_forward_backward_vs_reference(backend, case):
+    impl, device = backend
+    up, down, fu_spec, fd_spec, padding, clamp, flip, shape = case
+    fu = None if fu_spec is None else rand_filter(*fu_spec).to(device)
+    fd = None if fd_spec is None else rand_filter(*fd_spec).to(device)
+    for dtype, layout in [(torch.float32, "contiguous"), (torch.float16, "channels_last"),
+                          (torch.bfloat16, "noncontig")]:
+        x = make_input(shape, dtype, device, layout, requires_grad=True, scale=2.0)
+        b = torch.randn(shape[1], device=device).to(dtype).requires_grad_(True)
+        x64, b64 = (t.detach().double().requires_grad_(True) for t in (x, b))
+        kw = dict(up=up, down=down, padding=padding, gain=1.3, slope=0.25, clamp=clamp, flip_filter=flip)
+        out = ganops.filtered_lrelu(x, fu, fd, b, impl=impl, **kw)
+        ref = ganops.filtered_lrelu(x64, fu, fd, b64, impl="ref", **kw)
+        assert out.dtype == dtype
+        assert_close(out, ref, dtype, f"forward {dtype} {layout}")
+        if layout == "channels_last" and impl != "ref" and shape[1] > 1:
+            assert out.is_contiguous(memory_format=torch.channels_last)
+        dy = torch.randn_like(ref)
+        gx, gb = torch.autograd.grad(out, [x, b], dy.to(dtype))
+        gx64, gb64 = torch.autograd.grad(ref, [x64, b64], dy)
+        assert_close(gx, gx64, dtype, f"dx {dtype} {layout}")
+        assert_close(gb, gb64, dtype, f"db {dtype} {layout}", factor=4)
+
+
+@pytest.mark.parametrize("backend", [c for c in backend_cases() if c.id != "ref"])
+def test_fast_backends_refuse_double_backward(backend):
+    impl, device = backend
+    f = rand_filter(4, 1).to(device)
+    x = make_input((1, 2, 3, 3), device=device, requires_grad=True)
+    y = ganops.filtered_lrelu(x, f, f, up=2, down=2, padding=3, impl=impl)
+    (g,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="first-order gradients only.*impl='ref'"):
+        g.sum().backward()
 
 
 # --- bad arguments ---------------------------------------------------------------------------------

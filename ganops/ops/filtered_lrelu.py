@@ -22,10 +22,14 @@ import torch
 
 from .. import _registry
 from ..ref.filtered_lrelu import filtered_lrelu_ref
+from . import _filtered_lrelu_fast
 from . import _upfirdn2d_args as A
+from ._fast_path import unsupported_reason
 
 OP = "filtered_lrelu"
 _registry.register(OP, "ref")
+_registry.register(OP, "triton", check=unsupported_reason)
+_registry.register(OP, "cuda", check=_filtered_lrelu_fast.cuda_check)
 
 __all__ = ["filtered_lrelu"]
 
@@ -97,5 +101,8 @@ def filtered_lrelu(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optio
     clamp = None if clamp is None else _check_real(clamp, "clamp", 0.0, strict=False)
     flip_filter = A.check_flip(flip_filter)
     _check_output_size(x, fu, fd, up, down, px0, px1, py0, py1)
-    _registry.choose(OP, impl, x)  # only 'ref' is registered so far; raises for an unavailable impl
-    return filtered_lrelu_ref(x, fu, fd, b, up, down, px0, px1, py0, py1, gain, slope, clamp, flip_filter)
+    backend = _registry.choose(OP, impl, x)
+    if backend == "ref":
+        return filtered_lrelu_ref(x, fu, fd, b, up, down, px0, px1, py0, py1, gain, slope, clamp, flip_filter)
+    return _filtered_lrelu_fast.apply(backend, x, fu, fd, b, up, down, px0, px1, py0, py1, gain, slope, clamp,
+                                      flip_filter)

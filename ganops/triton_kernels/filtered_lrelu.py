@@ -1,0 +1,160 @@
+"""Triton filtered_lrelu: one fused pass per output tile (up-FIR, bias, lrelu, clamp, down-FIR).
+
+Each program loops over (image, channel, output tile) work items. Per item it
+  1. computes the intermediate tile m[i, j] = sum_{a,b} fu[a, b] * xu[i + a - py0, j + b - px0] for the
+     [MY, MX] window of intermediate pixels the output tile reads, visiting only the taps that land on
+     real samples of the zero-inserted input xu (xu = x + bias at multiples of ``up``, else 0);
+  2. applies v = m * gain, leaky ReLU and clamp, and with SIGNS == 1 writes the bit-packed 2-bit code
+     (bit 0: negative, bit 1: clamped) of each value, or with SIGNS == 2 reads that code at
+     (i + sy, j + sx) instead and multiplies by the derivative gain * {1, slope, 0} (the backward;
+     codes outside the sign plane read as "clamped", i.e. zero derivative);
+  3. keeps the tile in a per-program float32 scratch slot (on-chip cache resident) and computes
+     y[oy, ox] = sum_{a,b} fd[a, b] * v[oy*down + a, ox*down + b] for its TY x TX outputs.
+Filters are float32 correlation filters (the caller flips them and folds up**2 into fu). Tiles start
+at intermediate columns that are multiples of 4, so every program writes whole sign bytes (the
+overlapping halos of neighbouring tiles write identical bytes).
+"""
+import torch
+import triton
+import triton.language as tl
+
+SIGNS_NONE, SIGNS_WRITE, SIGNS_READ = 0, 1, 2
+
+
+@triton.jit
+def _filtered_lrelu_kernel(x_ptr, fu_ptr, fd_ptr, b_ptr, s_ptr, y_ptr, scratch_ptr,
+                           C, H, W, OH, OW, SH, SW, SWB,
+                           sxn, sxc, sxh, sxw, syn, syc, syh, syw,
+                           px0, py0, sgx, sgy, tiles_x, tiles_per_plane, total,
+                           gain, slope, clamp,
+                           UP: tl.constexpr, DOWN: tl.constexpr, FUH: tl.constexpr, FUW: tl.constexpr,
+                           FDH: tl.constexpr, FDW: tl.constexpr, MY: tl.constexpr, MX: tl.constexpr,
+                           TY: tl.constexpr, TX: tl.constexpr, TYP: tl.constexpr, TXP: tl.constexpr,
+                           HAS_BIAS: tl.constexpr, SIGNS: tl.constexpr, CLAMP: tl.constexpr):
+    pid = tl.program_id(0)
+    scratch = scratch_ptr + pid.to(tl.int64) * (MY * MX)
+    r = tl.arange(0, MY)
+    q = tl.arange(0, MX)
+    ty = tl.arange(0, TYP)
+    tx = tl.arange(0, TXP)
+    for t in range(pid, total, tl.num_programs(0)):
+        plane = t // tiles_per_plane
+        tile = t % tiles_per_plane
+        n = (plane // C).to(tl.int64)
+        c = plane % C
+        oy0 = (tile // tiles_x) * TY
+        ox0 = (tile % tiles_x) * TX
+        i = oy0 * DOWN + r
+        j = ox0 * DOWN + q
+        # 1. up-FIR (polyphase: first tap that hits a real sample, then every UP-th)
+        uy = i - py0
+        ux = j - px0
+        ay0 = ((-uy) % UP + UP) % UP
+        ax0 = ((-ux) % UP + UP) % UP
+        x_base = x_ptr + n * sxn + c.to(tl.int64) * sxc
+        bias = 0.0
+        if HAS_BIAS:
+            bias = tl.load(b_ptr + c).to(tl.float32)
+        acc = tl.zeros((MY, MX), dtype=tl.float32)
+        for ka in range((FUH + UP - 1) // UP):
+            a = ay0 + ka * UP
+            iy = (uy + a) // UP
+            vy = (a < FUH) & (iy >= 0) & (iy < H)
+            for kb in range((FUW + UP - 1) // UP):
+                b = ax0 + kb * UP
+                ix = (ux + b) // UP
+                m = vy[:, None] & ((b < FUW) & (ix >= 0) & (ix < W))[None, :]
+                w = tl.load(fu_ptr + a[:, None] * FUW + b[None, :], mask=m, other=0.0)
+                xv = tl.load(x_base + iy.to(tl.int64)[:, None] * sxh + ix.to(tl.int64)[None, :] * sxw,
+                             mask=m, other=0.0)
+                acc += w * (xv.to(tl.float32) + bias)
+        # 2. gain, leaky ReLU, clamp, sign codes
+        v = acc * gain
+        if SIGNS == 2:
+            si = i + sgy
+            sj = j + sgx
+            ok = ((si >= 0) & (si < SH))[:, None] & ((sj >= 0) & (sj < SW))[None, :]
+            si = tl.where(si >= 0, si, 0)
+            sj = tl.where(sj >= 0, sj, 0)
+            byte = tl.load(s_ptr + plane.to(tl.int64) * SH * SWB + si[:, None] * SWB + (sj // 4)[None, :],
+                           mask=ok, other=2).to(tl.int32)
+            code = (byte >> ((sj % 4) * 2)[None, :]) & 3
+            v = tl.where(code == 0, v, tl.where(code == 1, v * slope, 0.0))
+        else:
+            neg = v < 0
+            v = tl.where(neg, v * slope, v)
+            code = neg.to(tl.int32)
+            if CLAMP:
+                clamped = tl.abs(v) > clamp
+                v = tl.where(clamped, tl.where(v < 0, -clamp, clamp), v)
+                code = code | (clamped.to(tl.int32) << 1)
+            if SIGNS == 1:
+                inside = (i < SH)[:, None] & (j < SW)[None, :]
+                code = tl.where(inside, code, 0) << ((q % 4) * 2)[None, :]
+                packed = tl.sum(tl.reshape(code, (MY, MX // 4, 4)), axis=2)
+                col = (ox0 * DOWN) // 4 + tl.arange(0, MX // 4)
+                smask = (i < SH)[:, None] & (col < SWB)[None, :]
+                tl.store(s_ptr + plane.to(tl.int64) * SH * SWB + i[:, None] * SWB + col[None, :],
+                         packed.to(tl.uint8), mask=smask)
+        tl.store(scratch + r[:, None] * MX + q[None, :], v)
+        tl.debug_barrier()
+        # 3. down-FIR of the tile
+        oy = oy0 + ty
+        ox = ox0 + tx
+        om = ((ty < TY) & (oy < OH))[:, None] & ((tx < TX) & (ox < OW))[None, :]
+        out = tl.zeros((TYP, TXP), dtype=tl.float32)
+        for a in range(FDH):
+            row = scratch + (ty * DOWN + a)[:, None] * MX
+            for b in range(FDW):
+                w = tl.load(fd_ptr + a * FDW + b)
+                out += w * tl.load(row + (tx * DOWN + b)[None, :], mask=om, other=0.0)
+        y_off = n * syn + c.to(tl.int64) * syc + oy.to(tl.int64)[:, None] * syh + ox.to(tl.int64)[None, :] * syw
+        tl.store(y_ptr + y_off, out.to(y_ptr.dtype.element_ty), mask=om)
+        tl.debug_barrier()
+
+
+def tile_shape(fd_h: int, fd_w: int, down: int):
+    """(MY, MX, TY, TX): the intermediate window and the output tile it serves.
+
+    The window is 32 or 64 pixels per axis, TY = (MY - fd_h) // down + 1 outputs, and TX*down is a
+    multiple of 4 so tiles start on whole sign bytes."""
+    my = 32 if fd_h + 8 * down <= 32 else 64
+    mx = 32 if fd_w + 8 * down <= 32 else 64
+    ty = (my - fd_h) // down + 1
+    tx = (mx - fd_w) // down + 1
+    step = max(4 // down, 1)
+    return my, mx, ty, tx - tx % step
+
+
+def _programs(total: int, device: torch.device) -> int:
+    if device.type != "cuda":
+        return total
+    return min(total, torch.cuda.get_device_properties(device).multi_processor_count * 8)
+
+
+def filtered_lrelu(x, fu, fd, b, signs, sign_w, y, mode, up, down, px0, py0, sx, sy, gain, slope, clamp):
+    """Write the fused pass into ``y`` (preallocated [N, C, OH, OW], any strides); returns y.
+
+    fu, fd: contiguous float32 2-D correlation filters (fu carries the up**2 gain); b: None or [C].
+    mode SIGNS_WRITE writes the codes of the intermediate plane [SH, sign_w] into ``signs``
+    ([N, C, SH, ceil(sign_w / 4)] uint8), SIGNS_READ reads them at offset (sx, sy), SIGNS_NONE
+    ignores ``signs``. clamp < 0 means no clamp."""
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    fuh, fuw = fu.shape
+    fdh, fdw = fd.shape
+    my, mx, ty, tx = tile_shape(fdh, fdw, down)
+    tiles_x = triton.cdiv(ow, tx)
+    tiles_per_plane = tiles_x * triton.cdiv(oh, ty)
+    total = n * c * tiles_per_plane
+    programs = _programs(total, x.device)
+    scratch = torch.empty(programs * my * mx, dtype=torch.float32, device=x.device)
+    sh, swb = (signs.shape[2], signs.shape[3]) if mode != SIGNS_NONE else (0, 0)
+    _filtered_lrelu_kernel[(programs,)](
+        x, fu, fd, x if b is None else b, signs if mode != SIGNS_NONE else y, y, scratch,
+        c, h, w, oh, ow, sh, sign_w, swb, *x.stride(), *y.stride(), px0, py0, sx, sy, tiles_x, tiles_per_plane,
+        total, float(gain), float(slope), float(clamp),
+        UP=up, DOWN=down, FUH=fuh, FUW=fuw, FDH=fdh, FDW=fdw, MY=my, MX=mx, TY=ty, TX=tx,
+        TYP=triton.next_power_of_2(ty), TXP=triton.next_power_of_2(tx), HAS_BIAS=b is not None, SIGNS=mode,
+        CLAMP=clamp >= 0, num_warps=4)
+    return y
