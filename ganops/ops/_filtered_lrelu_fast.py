@@ -4,9 +4,9 @@
 filtered_lrelu.cpp) share one schema:
     (Tensor x, Tensor fu, Tensor fd, Tensor? b, Tensor si, int up, int down, int px0, int px1, int py0,
      int py1, int sx, int sy, float gain, float slope, float clamp, bool write_signs) -> (Tensor y, Tensor so)
-x: fp16/bf16/fp32 [N, C, H, W] of any strides; fu, fd: contiguous float32 2-D *correlation* filters
-(flipped by the caller for a convolution; fu carries the up**2 gain); b: None or [C]; clamp < 0: no
-clamp. The intermediate m = fu (*) (x + b) zero-inserted and padded has size
+x: fp16/bf16/fp32 [N, C, H, W] of any strides; fu, fd: contiguous float32 *correlation* filters
+(flipped by the caller for a convolution; fu carries the up**2 gain), 2-D [fh, fw] or 1-D [k]
+(separable: applied once per axis); b: None or [C]; clamp < 0: no clamp. The intermediate m = fu (*) (x + b) zero-inserted and padded has size
 [H*up + py0 + py1 - fuh + 1, W*up + px0 + px1 - fuw + 1]; y = fd (*) act(m) strided by ``down``, in
 x's dtype and memory format. With write_signs, so = [N, C, MH, ceil(MW / 4)] uint8 holds 2 bits per
 m value (bit 0: negative, bit 1: clamped); with a non-empty si the activation is replaced by the
@@ -36,8 +36,8 @@ def mid_size(x_size: int, up: int, pad0: int, pad1: int, fu_taps: int) -> int:
 
 def _shapes(x, fu, fd, up, down, px0, px1, py0, py1, write_signs):
     n, c, h, w = x.shape
-    mh, mw = mid_size(h, up, py0, py1, fu.shape[0]), mid_size(w, up, px0, px1, fu.shape[1])
-    out = (n, c, (mh - fd.shape[0]) // down + 1, (mw - fd.shape[1]) // down + 1)
+    mh, mw = mid_size(h, up, py0, py1, fu.shape[0]), mid_size(w, up, px0, px1, fu.shape[-1])
+    out = (n, c, (mh - fd.shape[0]) // down + 1, (mw - fd.shape[-1]) // down + 1)
     signs = (n, c, mh, (mw + 3) // 4) if write_signs else (0,)
     return out, signs, mw
 
@@ -95,15 +95,19 @@ def _make_backward(op):
                                "time; call the op with x (or b) requiring grad")
         up, down, px0, py0, gain, slope = ctx.params
         h, w, oh, ow = ctx.sizes
-        (fuh, fuw), (fdh, fdw) = fu.shape, fd.shape
+        (fuh, fuw), (fdh, fdw) = (fu.shape[0], fu.shape[-1]), (fd.shape[0], fd.shape[-1])
         pad = ((fuw - 1) + (fdw - 1) - px0, w * up - ow * down + px0 - (up - 1),
                (fuh - 1) + (fdh - 1) - py0, h * up - oh * down + py0 - (up - 1))
-        dx, _ = op(dy, fd.flip([0, 1]).contiguous(), fu.flip([0, 1]).contiguous(), None, so, down, up, *pad,
+        dx, _ = op(dy, _flip(fd), _flip(fu), None, so, down, up, *pad,
                    px0 - (fuw - 1), py0 - (fuh - 1), gain, slope, NO_CLAMP, False)
         db = dx.sum(dim=(0, 2, 3), dtype=torch.float32).to(dx.dtype) if ctx.has_bias and ctx.needs_input_grad[3] \
             else None
         return (dx if ctx.needs_input_grad[0] else None, None, None, db) + (None,) * 13
     return backward
+
+
+def _flip(f: torch.Tensor) -> torch.Tensor:
+    return f.flip(list(range(f.ndim))).contiguous()
 
 
 def _register(op, name: str) -> None:
@@ -121,13 +125,12 @@ if CUDA_DEFINED:
 
 
 def correlation_filter(f: torch.Tensor, flip_filter: bool, gain: float) -> torch.Tensor:
-    """A validated 1-D/2-D filter as the contiguous float32 2-D correlation filter the kernels take."""
+    """A validated filter as the contiguous float32 correlation filter the kernels take, with ``gain``
+    (split evenly over the axes of a separable filter)."""
     f = f.float()
-    if f.ndim == 1:
-        f = torch.outer(f, f)
     if not flip_filter:
-        f = f.flip([0, 1])
-    return (f * gain).contiguous()
+        f = f.flip(list(range(f.ndim)))
+    return (f * gain ** (f.ndim / 2)).contiguous()
 
 
 def apply(backend: str, x, fu, fd, b, up, down, px0, px1, py0, py1, gain, slope, clamp, flip_filter):
