@@ -14,6 +14,8 @@ Filters are float32 correlation filters (the caller flips them and folds up**2 i
 at intermediate columns that are multiples of 4, so every program writes whole sign bytes (the
 overlapping halos of neighbouring tiles write identical bytes).
 """
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -172,17 +174,25 @@ def _filtered_lrelu_kernel(x_ptr, fu_ptr, fd_ptr, b_ptr, s_ptr, y_ptr, scratch_p
         tl.debug_barrier()
 
 
-def tile_shape(fd_h: int, fd_w: int, down: int):
-    """(MY, MX, TY, TX): the intermediate window and the output tile it serves.
+def _window(taps: int, down: int, out: int, step: int):
+    """(window, outputs) along one axis: 64 intermediate pixels (less halo overhead per output) unless
+    32 already cover the whole output axis; outputs = (window - taps) // down + 1, rounded down to a
+    multiple of ``step``."""
+    for window in (32, 64):
+        tile = (window - taps) // down + 1
+        tile -= tile % step
+        if tile >= 1 and (window > 32 or tile >= out):
+            return window, tile
+    raise ValueError(f"filtered_lrelu: a {taps}-tap down filter with down={down} does not fit the Triton kernel's "
+                     f"64-pixel tile; use impl='ref'")
 
-    The window is 32 or 64 pixels per axis, TY = (MY - fd_h) // down + 1 outputs, and TX*down is a
-    multiple of 4 so tiles start on whole sign bytes."""
-    my = 32 if fd_h + 8 * down <= 32 else 64
-    mx = 32 if fd_w + 8 * down <= 32 else 64
-    ty = (my - fd_h) // down + 1
-    tx = (mx - fd_w) // down + 1
-    step = max(4 // down, 1)
-    return my, mx, ty, tx - tx % step
+
+def tile_shape(fd_h: int, fd_w: int, down: int, oh: int, ow: int):
+    """(MY, MX, TY, TX): the intermediate window and the output tile it serves. TX*down is a multiple
+    of 4 so that tiles start on whole sign bytes."""
+    my, ty = _window(fd_h, down, oh, 1)
+    mx, tx = _window(fd_w, down, ow, max(4 // down, 1))
+    return my, mx, ty, tx
 
 
 def _programs(total: int, device: torch.device) -> int:
@@ -198,12 +208,12 @@ def filtered_lrelu(x, fu, fd, b, signs, sign_w, y, mode, up, down, px0, py0, sx,
     carries the up**2 gain); b: None or [C].
     mode SIGNS_WRITE writes the codes of the intermediate plane [SH, sign_w] into ``signs``
     ([N, C, SH, ceil(sign_w / 4)] uint8), SIGNS_READ reads them at offset (sx, sy), SIGNS_NONE
-    ignores ``signs``. clamp < 0 means no clamp."""
+    ignores ``signs``. clamp < 0 means no clamp. Runs on x's device (device guard)."""
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     fuh, fuw = fu.shape if fu.ndim == 2 else (fu.shape[0], fu.shape[0])
     fdh, fdw = fd.shape if fd.ndim == 2 else (fd.shape[0], fd.shape[0])
-    my, mx, ty, tx = tile_shape(fdh, fdw, down)
+    my, mx, ty, tx = tile_shape(fdh, fdw, down, oh, ow)
     xr = triton.next_power_of_2((my + fuh - 2) // up + 3) if fu.ndim == 1 else 1
     tiles_x = triton.cdiv(ow, tx)
     tiles_per_plane = tiles_x * triton.cdiv(oh, ty)
@@ -212,12 +222,13 @@ def filtered_lrelu(x, fu, fd, b, signs, sign_w, y, mode, up, down, px0, py0, sx,
     scratch = torch.empty(programs * (my * mx + xr * mx + my * triton.next_power_of_2(tx)), dtype=torch.float32,
                           device=x.device)
     sh, swb = (signs.shape[2], signs.shape[3]) if mode != SIGNS_NONE else (0, 0)
-    _filtered_lrelu_kernel[(programs,)](
-        x, fu, fd, x if b is None else b, signs if mode != SIGNS_NONE else y, y, scratch,
-        c, h, w, oh, ow, sh, sign_w, swb, *x.stride(), *y.stride(), px0, py0, sx, sy, tiles_x, tiles_per_plane,
-        total, float(gain), float(slope), float(clamp),
-        UP=up, DOWN=down, FUH=fuh, FUW=fuw, FDH=fdh, FDW=fdw, SEP_U=fu.ndim == 1, SEP_D=fd.ndim == 1,
-        MY=my, MX=mx, XR=xr, TY=ty, TX=tx,
-        TYP=triton.next_power_of_2(ty), TXP=triton.next_power_of_2(tx), HAS_BIAS=b is not None, SIGNS=mode,
-        CLAMP=clamp >= 0, num_warps=4)
+    guard = torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext()
+    with guard:
+        _filtered_lrelu_kernel[(programs,)](
+            x, fu, fd, x if b is None else b, signs if mode != SIGNS_NONE else y, y, scratch,
+            c, h, w, oh, ow, sh, sign_w, swb, *x.stride(), *y.stride(), px0, py0, sx, sy, tiles_x, tiles_per_plane,
+            total, float(gain), float(slope), float(clamp),
+            UP=up, DOWN=down, FUH=fuh, FUW=fuw, FDH=fdh, FDW=fdw, SEP_U=fu.ndim == 1, SEP_D=fd.ndim == 1,
+            MY=my, MX=mx, XR=xr, TY=ty, TX=tx, TYP=triton.next_power_of_2(ty), TXP=triton.next_power_of_2(tx),
+            HAS_BIAS=b is not None, SIGNS=mode, CLAMP=clamp >= 0, num_warps=8 if my * mx >= 4096 else 4)
     return y
