@@ -14,6 +14,7 @@
 // Tiles start at intermediate columns that are multiples of 4, so each sign byte is written whole; the
 // overlapping halos of neighbouring tiles write identical bytes. Accumulation is float32.
 #include "filtered_lrelu.h"
+#include "index_math.cuh"
 #include "numeric.cuh"
 
 #include <cuda_bf16.h>
@@ -25,15 +26,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr size_t kMaxSharedBytes = 48 * 1024;
-
-__host__ __device__ __forceinline__ int floor_div(int a, int b) {  // b > 0
-  const int q = a / b;
-  return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-__device__ __forceinline__ int pos_mod(int a, int b) {  // b > 0, result in [0, b)
-  const int r = a % b;
-  return r < 0 ? r + b : r;
-}
 
 // The shared-memory tile: an MY x MX window of m serving TY x TX outputs, the XR x XC input window
 // it reads, and the offsets (in floats) of the buffers in dynamic shared memory.
