@@ -43,3 +43,44 @@ def synthesis_layers(channels=PAPER256_CHANNELS, batch=BATCH, img_channels=3):
 
 
 CPU_SYNTHESIS_CHANNELS = {4: 16, 8: 16, 16: 8}
+
+
+def stylegan3_layers(resolution, channel_base=32768, channel_max=512, radial=False, batch=BATCH):
+    """The filtered_lrelu call of every SynthesisLayer of NVIDIA's StyleGAN3 generator (the schedule of
+    networks_stylegan3.SynthesisNetwork: 14 layers + ToRGB, 2 critically sampled, first cutoff 2,
+    first stopband 2**2.1, last stopband 2**0.3 x cutoff, margin 10, filter_size 6, lrelu upsampling 2,
+    3x3 convolutions, ToRGB 1x1 with gain 1 and slope 1). StyleGAN3-T: channel_base 32768, channel_max
+    512; -R: 65536, 1024 and radial down filters outside the critically sampled layers.
+
+    Returns dicts with name, shape (the op's input [N, C, H, W]), up, down, up_taps, down_taps, padding
+    (x0, x1, y0, y1), radial, fp16, gain, slope.
+    """
+    import numpy as np
+
+    num_layers, num_critical = 14, 2
+    last_cutoff = resolution / 2
+    exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
+    cutoffs = 2 * (last_cutoff / 2) ** exponents
+    stopbands = 2 ** 2.1 * (last_cutoff * 2 ** 0.3 / 2 ** 2.1) ** exponents
+    rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, resolution))))
+    sizes = rates + 20
+    sizes[-2:] = resolution
+    channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+    channels[-1] = 3
+    layers = []
+    for idx in range(num_layers + 1):
+        prev, torgb = max(idx - 1, 0), idx == num_layers
+        tmp_rate = max(rates[prev], rates[idx]) * (1 if torgb else 2)
+        up, down = int(round(tmp_rate / rates[prev])), int(round(tmp_rate / rates[idx]))
+        up_taps = 6 * up if up > 1 and not torgb else 1
+        down_taps = 6 * down if down > 1 and not torgb else 1
+        in_size = int(sizes[prev]) + (0 if torgb else 2)  # after the 3x3 convolution's padding
+        pad_total = (int(sizes[idx]) - 1) * down + 1 - in_size * up + up_taps + down_taps - 2
+        pad_lo = (pad_total + up) // 2
+        pad = (pad_lo, pad_total - pad_lo)
+        layers.append(dict(
+            name=f"L{idx}_{int(sizes[idx])}_{int(channels[idx])}", shape=(batch, int(channels[idx]), in_size, in_size),
+            up=up, down=down, up_taps=up_taps, down_taps=down_taps, padding=pad + pad,
+            radial=radial and idx < num_layers - num_critical, fp16=rates[idx] * 2 ** 4 > resolution,
+            gain=1.0 if torgb else 2 ** 0.5, slope=1.0 if torgb else 0.2))
+    return layers

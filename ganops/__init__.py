@@ -19,6 +19,7 @@ from .ops.modulated_conv2d import modulated_conv2d  # noqa: E402
 from .ops.grid_sample import grid_sample  # noqa: E402
 from .ops._sum_squares import sum_squares  # noqa: E402
 from .ops.penalties import gradient_penalty, path_length_penalty, r1_penalty  # noqa: E402
+from .ops.filtered_lrelu import filtered_lrelu  # noqa: E402
 # --- end of op families ---
 
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@
 // (up/down 2 with 4x4 filters, 4x4 filtering, 1-D 12-tap passes) have compile-time instances so
 // their tap loops unroll completely. Accumulation is always float32.
 #include "upfirdn2d.h"
+#include "index_math.cuh"
 #include "numeric.cuh"
 
 #include <cuda_bf16.h>
@@ -34,14 +35,6 @@ template <typename T> __device__ __forceinline__ float load_f(const T* p) { retu
 
 template <int V> __device__ __forceinline__ int pick(int runtime) { return V > 0 ? V : runtime; }
 
-__host__ __device__ __forceinline__ int floor_div(int a, int b) {  // b > 0
-  const int q = a / b;
-  return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-__device__ __forceinline__ int pos_mod(int a, int b) {  // b > 0, result in [0, b)
-  const int r = a % b;
-  return r < 0 ? r + b : r;
-}
 
 // Weight of convolution tap (ky, kx): the filter flipped unless p.flip; gain not applied.
 __device__ __forceinline__ float tap_weight(const Pass& p, int ky, int kx, int fh, int fw) {
