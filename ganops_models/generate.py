@@ -1,9 +1,13 @@
-"""Generate images from a training checkpoint.
+"""Generate images from a network: a ganops checkpoint or an NVIDIA StyleGAN2 pickle.
 
-``python -m ganops_models.generate --network CKPT|RUN_DIR|latest --seeds 0-63 [--trunc 0.7] [--class K]
-[--noise-mode const|random|none] --outdir DIR [--grid]`` writes ``seed<NNNN>.png`` per seed, or one
-``grid.png`` (near-square tiling, seeds in order) with ``--grid``. Images use the checkpoint's EMA
-generator; the latent of seed s is ``recipe.latents(1, torch.Generator().manual_seed(s))``.
+``python -m ganops_models.generate --network CKPT|RUN_DIR|latest|X.pkl --seeds 0-63 [--trunc 0.7]
+[--class K] [--noise-mode const|random|none] --outdir DIR [--grid]`` writes ``seed<NNNN>.png`` per seed, or one
+``grid.png`` (near-square tiling, seeds in order) with ``--grid``. Images use the EMA generator.
+
+Seeds follow NVIDIA's generate.py for every format: the latent of seed s is
+``np.random.RandomState(s).randn(1, z_dim)`` and pixels are ``(img * 127.5 + 128).clamp(0, 255)`` as uint8,
+so an NVIDIA pickle gives NVIDIA's pictures. (Before issue #16 ganops checkpoints drew z from
+``torch.Generator().manual_seed(s)``, so their seeds now name other pictures.)
 """
 import argparse
 import math
@@ -14,10 +18,7 @@ from typing import List
 import torch
 from PIL import Image
 
-from .training import distributed
-from .training.checkpoint import CheckpointError, load_checkpoint, resolve_resume
-from .training.options import TrainOptions
-from .training.recipes import DataInfo, get_recipe
+from .network_loader import CheckpointError, LoadedNetwork, load_network, seed_latents
 from .training.reporting import make_grid, to_uint8
 
 
@@ -43,41 +44,36 @@ def parse_seeds(text: str) -> List[int]:
     return seeds
 
 
-def load_recipe(path: str, device="cpu"):
-    """The recipe of a checkpoint with its state loaded (G_ema in eval mode)."""
-    ckpt = load_checkpoint(path)
-    opts = TrainOptions.from_dict({**ckpt["options"], "device": torch.device(device).type})
-    data = DataInfo(**{**ckpt["data"], "resolution": tuple(ckpt["data"]["resolution"])})
-    recipe = get_recipe(ckpt["model"])(opts, data, torch.device(device), distributed.DistInfo())
-    recipe.load_state_dict(ckpt["state"])
-    return recipe
-
-
-def generate(recipe, seeds: List[int], truncation_psi: float = 1.0, class_idx=None, noise_mode: str = "const",
-             batch: int = 16) -> torch.Tensor:
-    """Images in [-1, 1], one per seed, [len(seeds), C, H, W] on the CPU."""
-    z = torch.cat([recipe.latents(1, torch.Generator().manual_seed(s)) for s in seeds])
-    label_dim = recipe.data.label_dim if recipe.opts.cond else 0
-    if label_dim > 0:
-        if class_idx is None or not 0 <= class_idx < label_dim:
-            raise ValueError(f"--class: this network is conditional; give a class in [0, {label_dim}), got {class_idx}")
-        c = torch.zeros([len(seeds), label_dim])
+@torch.no_grad()
+def generate(net: LoadedNetwork, seeds: List[int], truncation_psi: float = 1.0, class_idx=None,
+             noise_mode: str = "const", batch: int = 16) -> torch.Tensor:
+    """Images in [-1, 1], one per seed, [len(seeds), C, H, W] float32 on the CPU."""
+    z = seed_latents(seeds, net.z_dim)
+    if net.c_dim > 0:
+        if class_idx is None or not 0 <= class_idx < net.c_dim:
+            raise ValueError(f"--class: this network is conditional; give a class in [0, {net.c_dim}), got {class_idx}")
+        c = torch.zeros([len(seeds), net.c_dim])
         c[:, class_idx] = 1
     elif class_idx is not None:
         raise ValueError("--class: this network is unconditional; leave --class out")
     else:
-        c = None
-    kwargs = {"noise_mode": noise_mode, "batch": batch}
-    if truncation_psi != 1:
-        kwargs["truncation_psi"] = truncation_psi
-    return recipe.sample(z, c, **kwargs)
+        c = torch.zeros([len(seeds), 0])
+    if net.recipe is not None:   # ganops checkpoints of any model sample through their recipe
+        kwargs = {"noise_mode": noise_mode, "batch": batch}
+        if truncation_psi != 1:
+            kwargs["truncation_psi"] = truncation_psi
+        return net.recipe.sample(z, c if net.c_dim > 0 else None, **kwargs)
+    device = next(net.G_ema.parameters()).device
+    return torch.cat([net.G_ema(zb.to(device), cb.to(device), truncation_psi=truncation_psi,
+                                noise_mode=noise_mode).float().cpu()
+                      for zb, cb in zip(z.split(batch), c.split(batch))])
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ganops_models.generate", description=__doc__.split("\n\n")[0])
     p.add_argument("--network", required=True,
                    help="checkpoint file (checkpoint-*.pt), a run directory (its newest valid checkpoint), "
-                        "or 'latest' (the newest run under ./runs)")
+                        "'latest' (the newest run under ./runs), or an NVIDIA StyleGAN2(-ADA) .pkl")
     p.add_argument("--seeds", default="0-7", help="e.g. 0-63 or 1,5,9")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--class", dest="class_idx", type=int, help="class index for conditional networks")
@@ -88,8 +84,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
-        recipe = load_recipe(resolve_resume(args.network, "runs", flag="--network"), args.device)
-        images = generate(recipe, seeds, args.trunc, args.class_idx, args.noise_mode)
+        net = load_network(args.network, args.device)
+        images = generate(net, seeds, args.trunc, args.class_idx, args.noise_mode)
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

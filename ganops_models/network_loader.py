@@ -2,9 +2,9 @@
 and by ``train --resume``.
 
 ``load_network(spec, device)`` accepts a ganops checkpoint (``checkpoint-*.pt``), a run folder (its newest
-valid checkpoint) or ``latest`` (the newest run under ``outdir``) and returns a :class:`LoadedNetwork`
-holding the ganops modules ``G``, ``D`` and ``G_ema``. NVIDIA pickles are parsed by
-:mod:`ganops_models.pretrained` (when it recognises the file) through the same entry point.
+valid checkpoint) or ``latest`` (the newest run under ``outdir``), or an NVIDIA StyleGAN2 pickle (PyTorch or TensorFlow,
+read safely by :mod:`ganops_models.pretrained`) and returns a :class:`LoadedNetwork`
+holding the ganops modules ``G``, ``D`` and ``G_ema``. On the CPU the networks compute in float32.
 
 Seeds: the latent of seed ``s`` is ``np.random.RandomState(s).randn(1, z_dim)`` (NVIDIA's generate.py rule),
 so a seed names the same picture in every tool and for every network format.
@@ -63,7 +63,10 @@ def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
     from .training.options import TrainOptions
     from .training.recipes import DataInfo, get_recipe
     ckpt = load_checkpoint(path)
-    opts = TrainOptions.from_dict({**ckpt["options"], "device": torch.device(device).type})
+    device = torch.device(device)
+    # float32 everywhere on the CPU (NVIDIA's force_fp32), as for pickles
+    cpu = {"precision": "fp32"} if device.type == "cpu" else {}
+    opts = TrainOptions.from_dict({**ckpt["options"], "device": device.type, **cpu})
     data = DataInfo(**{**ckpt["data"], "resolution": tuple(ckpt["data"]["resolution"])})
     recipe = get_recipe(ckpt["model"])(opts, data, torch.device(device), distributed.DistInfo())
     recipe.load_state_dict(ckpt["state"])
@@ -75,8 +78,13 @@ def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
 
 
 def load_network(spec: str, device="cpu", outdir: str = "runs", flag: str = "--network") -> LoadedNetwork:
-    """Load any supported network file (see the module docstring); errors are :class:`CheckpointError`."""
+    """Load any supported network file (see the module docstring); errors are :class:`CheckpointError`.
+    A file starting like a pickle is read as an NVIDIA pickle (never executed), anything else as a
+    ganops checkpoint."""
+    from . import pretrained
     path = resolve_network(spec, outdir, flag)
+    if pretrained.is_pickle(path):
+        return pretrained.load_pickle(path, device)
     return _from_ganops_checkpoint(path, device)
 
 

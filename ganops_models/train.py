@@ -15,9 +15,10 @@ import sys
 
 import torch
 
+from . import pretrained
 from .data import DatasetError, open_dataset
 from .training import checkpoint as ckpt_lib
-from .training import distributed
+from .training import distributed, transfer
 from .training.checkpoint import CheckpointError
 from .training.loop import open_training_data, training_loop
 from .training.options import OptionsError, TrainOptions, parse_resolution, resolve, validate
@@ -42,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--tick", type=float, help="kimg per tick (stats and log line)")
     a("--snap", type=int, help="ticks per snapshot (grid, checkpoint, metrics)")
     a("--batch", type=int, help="total batch size over all processes")
-    a("--resume", help="checkpoint file, run directory, or 'latest' (newest valid checkpoint in --outdir)")
+    a("--resume", help="checkpoint file, run directory, 'latest' (newest valid checkpoint in --outdir), or an "
+      "NVIDIA StyleGAN2(-ADA) .pkl to fine-tune (a new run with the pickle's architecture, ada_kimg 100, "
+      "no EMA rampup)")
     a("--seed", type=int, help="random seed")
     a("--device", choices=["cuda", "cpu"], help="default: cuda if available")
     a("--precision", choices=["fp32", "fp16", "bf16"], help="dtype of the highest-resolution blocks "
@@ -67,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--mbstd-group", type=int, help="minibatch-std group size")
     a("--cbase", type=int, help="channel base (channels at res r: min(cbase / r, cmax))")
     a("--cmax", type=int, help="maximum channels")
+    a("--freezed", type=int, help="Freeze-D: the first N discriminator layers (from the image side) get no updates")
     for recipe in RECIPES.values():
         for name, kwargs in recipe.cli_options.items():
             if f"--{name}" not in p._option_string_actions:
@@ -118,6 +122,9 @@ def _resume_options(cli: dict, resume: dict, path: str, device: torch.device, wo
     if cli.get("cfg", base["cfg"]) != base["cfg"]:
         raise OptionsError(f"--cfg {cli['cfg']}: a resumed run keeps its preset ({base['cfg']}); "
                            f"override single options instead")
+    if cli.get("freezed", base.get("freezed", 0)) != base.get("freezed", 0):
+        raise OptionsError(f"--freezed {cli['freezed']}: a resumed run keeps its Freeze-D setting "
+                           f"({base.get('freezed', 0)})")
     if "resolution" in cli:
         cli["resolution"] = parse_resolution(cli["resolution"])
     extra = {**base.get("extra", {}), **cli.pop("extra", {})}
@@ -149,8 +156,13 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
     """Options, resume checkpoint, dataset and run directory; every check happens here."""
     cli = _cli_values(args)
     cli.pop("resume", None)
-    resume = run_dir = None
-    if args.resume is not None:
+    resume = run_dir = init = None
+    if args.resume is not None and os.path.isfile(args.resume) and pretrained.is_pickle(args.resume):
+        init = pretrained.load_pickle(args.resume, device)
+        opts = _new_options(transfer.transfer_cli(dict(cli), init, dist.world_size), device, dist.world_size)
+        transfer.apply_transfer(opts, cli, init)
+        validate(opts, dist.world_size)
+    elif args.resume is not None:
         path = ckpt_lib.resolve_resume(args.resume, args.outdir)
         resume = ckpt_lib.load_checkpoint(path)
         opts = _resume_options(cli, resume, path, device, dist.world_size)
@@ -159,10 +171,12 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
     else:
         opts = _new_options(cli, device, dist.world_size)
     dataset = open_training_data(opts)
+    if init is not None:
+        transfer.check_data(init, dataset[1].label_dim, dataset[1].num_channels)
     if run_dir is None:
         run_dir = distributed.broadcast_object(
             _new_run_dir(opts.outdir, _describe(opts, dataset[1].name, dist.world_size)) if dist.rank == 0 else None)
-    return opts, resume, dataset, run_dir
+    return opts, resume, dataset, run_dir, init
 
 
 def main(argv=None) -> int:
@@ -171,7 +185,7 @@ def main(argv=None) -> int:
     try:
         device = _device(args, dist)
         distributed.init(dist, device)
-        opts, resume, dataset, run_dir = prepare(args, dist, device)
+        opts, resume, dataset, run_dir, init = prepare(args, dist, device)
     except (OptionsError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         distributed.shutdown()
@@ -182,7 +196,7 @@ def main(argv=None) -> int:
             json.dump({**opts.to_dict(), "world_size": dist.world_size}, f, indent=2)
     distributed.barrier()
     try:
-        training_loop(opts, run_dir, dist, device, resume=resume, dataset=dataset)
+        training_loop(opts, run_dir, dist, device, resume=resume, dataset=dataset, init=init)
     finally:
         distributed.shutdown()
     return 0

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganops_models import generate
+from ganops_models import generate, load_network
 from ganops_models.training import checkpoint as ckpt_lib
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.options import TrainOptions
@@ -57,20 +57,20 @@ def test_grid_and_generate_function(tmp_path):
     assert generate.main(["--network", str(ckpt), "--seeds", "0-4", "--grid", "--outdir", str(tmp_path),
                           "--device", "cpu"]) == 0
     assert _read(tmp_path / "grid.png").shape == (2 * 16, 3 * 32, 3)   # 5 images on a 3x2 grid
-    recipe = generate.load_recipe(str(ckpt))
-    images = generate.generate(recipe, [3, 4], truncation_psi=0.0)
+    net = load_network(str(ckpt))
+    images = generate.generate(net, [3, 4], truncation_psi=0.0)
     assert images.shape == (2, 3, 16, 32)
     assert torch.allclose(images[0], images[1], atol=1e-5)            # psi 0: every seed gives w_avg
 
 
 def test_conditional_class(tmp_path):
     ckpt = _checkpoint(tmp_path / "c.pt", label_dim=3)
-    recipe = generate.load_recipe(str(ckpt))
-    a = generate.generate(recipe, [0], class_idx=0)
-    b = generate.generate(recipe, [0], class_idx=2)
+    net = load_network(str(ckpt))
+    a = generate.generate(net, [0], class_idx=0)
+    b = generate.generate(net, [0], class_idx=2)
     assert not torch.equal(a, b)
     with pytest.raises(ValueError, match="conditional"):
-        generate.generate(recipe, [0])
+        generate.generate(net, [0])
 
 
 def test_errors(tmp_path, capsys):
@@ -99,3 +99,15 @@ def test_network_may_be_a_run_directory(tmp_path, capsys):
     empty.mkdir()
     assert generate.main(["--network", str(empty), "--outdir", str(tmp_path), "--device", "cpu"]) == 2
     assert "--network" in capsys.readouterr().err
+
+
+def test_seed_is_numpy_randomstate_latent_for_checkpoints(tmp_path):
+    """NVIDIA's rule for every format: z of seed s = RandomState(s).randn(1, z_dim); uint8 = img*127.5+128."""
+    ckpt = _checkpoint(tmp_path / "c.pt")
+    assert generate.main(["--network", str(ckpt), "--seeds", "5", "--outdir", str(tmp_path), "--device", "cpu"]) == 0
+    net = load_network(str(ckpt))
+    z = torch.from_numpy(np.random.RandomState(5).randn(1, 8)).float()
+    with torch.no_grad():
+        img = net.G_ema(z, torch.zeros([1, 0]), noise_mode="const")
+    expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
+    assert np.array_equal(_read(tmp_path / "seed0005.png"), expected)

@@ -66,7 +66,7 @@ class Conv2dLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
+        w = (self.weight * self.weight_gain).to(x.dtype)   # scaled in float32, as NVIDIA's Conv2dLayer
         b = self.bias.to(x.dtype) if self.bias is not None else None
         x = ganops.conv2d_resample(x, w, f=self.resample_filter, up=self.up, down=self.down,
                                    padding=self.padding, flip_weight=(self.up == 1))

@@ -318,11 +318,13 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images [N, img_channels, H, W] (+ one-hot c [N, c_dim]) -> logits [N, 1] float32."""
+    """images [N, img_channels, H, W] (+ one-hot c [N, c_dim]) -> logits [N, 1] float32.
+    ``mbstd_group_size`` 0 = the whole minibatch is one group; ``mapping_layers``: depth of the label
+    mapping of a conditional D (8 in StyleGAN2-ADA, 0 in networks converted from TensorFlow)."""
 
     def __init__(self, c_dim=0, resolution=(256, 256), img_channels=3, architecture="resnet", channel_base=32768,
                  channel_max=512, num_fp16_res=0, precision="fp16", conv_clamp=None, channels_last=False,
-                 mbstd_group_size=4, mbstd_num_channels=1, cmap_dim=None):
+                 mbstd_group_size=4, mbstd_num_channels=1, cmap_dim=None, mapping_layers=8):
         super().__init__()
         if architecture not in D_ARCHS:
             raise ValueError(f"architecture must be one of {D_ARCHS}, got {architecture!r}")
@@ -341,7 +343,8 @@ class Discriminator(nn.Module):
             cmap_dim = geo.channels[4]
         self.cmap_dim = cmap_dim if c_dim > 0 else 0
         if c_dim > 0:
-            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=self.cmap_dim, num_ws=None, w_avg_beta=None)
+            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=self.cmap_dim, num_ws=None, w_avg_beta=None,
+                                          num_layers=mapping_layers)
         self.b4 = DiscriminatorEpilogue(geo.channels[4], self.cmap_dim, geo.size(4), img_channels,
                                         architecture=architecture, mbstd_group_size=mbstd_group_size,
                                         mbstd_num_channels=mbstd_num_channels, conv_clamp=conv_clamp)
@@ -355,3 +358,18 @@ class Discriminator(nn.Module):
             x, img = block(x, img, force_fp32=force_fp32)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
         return self.b4(x, img, cmap)
+
+
+def frozen_d_parameters(D: Discriminator, num_layers: int) -> list:
+    """Parameters of D's first ``num_layers`` layers counted from the image side, as StyleGAN2-ADA's
+    Freeze-D counts them: per block fromrgb (when present), conv0, conv1, skip (when present); the
+    epilogue (b4) is never frozen."""
+    params, index = [], 0
+    for block in D.blocks:
+        for name in ("fromrgb", "conv0", "conv1", "skip"):
+            layer = getattr(block, name, None)
+            if layer is not None:
+                if index < num_layers:
+                    params.extend(layer.parameters())
+                index += 1
+    return params

@@ -13,7 +13,7 @@ import torch
 
 from ..data import images_to_float, make_loader, open_dataset
 from . import checkpoint as ckpt_lib
-from . import distributed
+from . import distributed, transfer
 from .recipes import DataInfo, get_recipe
 from .reporting import Reporter, StatsAccumulator
 
@@ -41,9 +41,10 @@ def _grid_data(dataset, recipe, grid, seed):
 
 
 def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.device,
-                  resume: Optional[dict] = None, dataset=None) -> dict:
+                  resume: Optional[dict] = None, dataset=None, init=None) -> dict:
     """Train until ``opts.kimg``; returns the final progress dict. ``resume``: a loaded checkpoint;
-    ``dataset``: (dataset, DataInfo) from :func:`open_training_data` (opened here when None)."""
+    ``dataset``: (dataset, DataInfo) from :func:`open_training_data` (opened here when None); ``init``:
+    a :class:`~ganops_models.network_loader.LoadedNetwork` whose weights start a new run (transfer learning)."""
     dataset, info = dataset if dataset is not None else open_training_data(opts)
     recipe = get_recipe(opts.model)(opts, info, device, dist)
     progress = {"cur_nimg": 0, "step": 0, "tick": 0}
@@ -51,6 +52,8 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
         ckpt_lib.check_compatible(resume, opts.model, recipe.arch_spec(), "--resume checkpoint")
         recipe.load_state_dict(resume["state"])
         progress = dict(resume["progress"])
+    elif init is not None:
+        transfer.init_from_network(recipe, init)
     for module in recipe.modules().values():
         distributed.broadcast_module(module)
     torch.manual_seed(opts.seed * dist.world_size + dist.rank + progress["step"] * 7919)
@@ -71,6 +74,8 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
         if resume is not None:
             reporter.log(f"resumed from {opts.resume} at kimg {progress['cur_nimg'] / 1000:.3f}, step "
                          f"{progress['step']}, augment p {recipe.augment_p}")
+        if init is not None:
+            reporter.log(transfer.log_line(init, recipe.augment_p))
         if not os.path.exists(os.path.join(run_dir, "reals.png")):
             reporter.image_grid(grid_reals, opts.grid, "reals")
     if resume is None:

@@ -51,6 +51,7 @@ class TrainOptions:
     ema: float = 10.0                      # G EMA half-life in kimg
     ema_rampup: Optional[float] = None
     map: int = 8
+    d_map: int = 8                         # depth of a conditional D's label mapping (0 in networks from TF)
     mbstd_group: int = 4
     cbase: int = 32768
     cmax: int = 512
@@ -64,6 +65,7 @@ class TrainOptions:
     g_arch: str = "skip"
     g_noise: bool = True                   # per-pixel noise inputs in the synthesis layers
     d_arch: str = "resnet"
+    freezed: int = 0                       # Freeze-D: D layers (from the image side) that get no updates
     # augmentation
     aug: str = "ada"
     augpipe: str = "bgc"
@@ -165,6 +167,8 @@ def validate(opts: TrainOptions, world_size: int) -> None:
         raise OptionsError(f"style mixing probability must be in [0, 1], got {opts.style_mixing}")
     if not 0 < opts.target < 1:
         raise OptionsError(f"--target must be in (0, 1), got {opts.target}")
+    if opts.freezed < 0:
+        raise OptionsError(f"--freezed must be >= 0 (D layers to freeze), got {opts.freezed}")
     if opts.snap < 1:
         raise OptionsError(f"--snap must be >= 1 tick, got {opts.snap}")
     if opts.precision not in ("fp32", "fp16", "bf16"):

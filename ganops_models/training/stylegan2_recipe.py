@@ -2,7 +2,8 @@
 
 Phases per step (StyleGAN2-ADA): Gmain, Greg every ``pl_interval`` steps, Dmain, Dreg every
 ``r1_interval`` steps; a regularised optimiser uses lr * c and betas ** c with c = I / (I + 1).
-G EMA: half-life ``ema`` kimg, ramped up to ``ema_rampup`` * cur_nimg when set.
+G EMA: half-life ``ema`` kimg, ramped up to ``ema_rampup`` * cur_nimg when set. Freeze-D (``freezed``):
+the first layers of D get no gradients and are not in D's optimiser.
 """
 import copy
 from typing import Dict, Optional
@@ -10,7 +11,7 @@ from typing import Dict, Optional
 import torch
 
 from ..loss import StyleGAN2Loss
-from ..networks.stylegan2 import Discriminator, Generator
+from ..networks.stylegan2 import Discriminator, Generator, frozen_d_parameters
 from . import augmentation
 from .distributed import sync_grads
 from .recipes import RECIPES, DataInfo, Recipe
@@ -28,7 +29,8 @@ def build_networks(opts, data: DataInfo, device: torch.device):
                   img_channels=data.num_channels, mapping_layers=opts.map, architecture=opts.g_arch,
                   use_noise=opts.g_noise, **common)
     D = Discriminator(c_dim=c_dim, resolution=resolution, img_channels=data.num_channels,
-                      architecture=opts.d_arch, mbstd_group_size=opts.mbstd_group, **common)
+                      architecture=opts.d_arch, mbstd_group_size=opts.mbstd_group, mapping_layers=opts.d_map,
+                      **common)
     return G.to(device).train().requires_grad_(False), D.to(device).train().requires_grad_(False)
 
 
@@ -52,7 +54,9 @@ class StyleGAN2Recipe(Recipe):
                                   style_mixing_prob=opts.style_mixing, pl_weight=opts.pl_weight,
                                   real_sign_hook=self.augment.accumulate)
         self.opt_G = lazy_adam(self.G.parameters(), opts.glr, opts.pl_interval)
-        self.opt_D = lazy_adam(self.D.parameters(), opts.dlr, opts.r1_interval)
+        self.frozen_D = frozen_d_parameters(self.D, opts.freezed)   # Freeze-D: never updated
+        frozen = {id(p) for p in self.frozen_D}
+        self.opt_D = lazy_adam([p for p in self.D.parameters() if id(p) not in frozen], opts.dlr, opts.r1_interval)
         # (phase, module, optimiser, interval): with lazy regularisation (interval > 0) the main and
         # reg phases are separate steps; interval 0 regularises in the main step ('Gboth'/'Dboth').
         self.phases = (self._phases("G", self.G, self.opt_G, opts.pl_interval, opts.pl_weight != 0)
@@ -89,6 +93,9 @@ class StyleGAN2Recipe(Recipe):
         gen_c = labels[torch.randperm(n, device=labels.device)] if labels.shape[1] > 0 else labels
         opt.zero_grad(set_to_none=True)
         module.requires_grad_(True)
+        if module is self.D:
+            for p in self.frozen_D:
+                p.requires_grad_(False)
         stats = self.loss.accumulate_gradients(phase, reals, labels, gen_z, gen_c, gain=interval)
         module.requires_grad_(False)
         sync_grads(module.parameters())
@@ -125,7 +132,9 @@ class StyleGAN2Recipe(Recipe):
                 "cmax": o.cmax, "g_arch": o.g_arch, "g_noise": o.g_noise, "d_arch": o.d_arch,
                 "num_fp16_res": o.num_fp16_res,
                 "precision": o.precision if o.num_fp16_res > 0 else "fp32", "conv_clamp": o.conv_clamp,
-                "mbstd_group": o.mbstd_group}
+                "mbstd_group": o.mbstd_group,
+                # only when not the default 8, so checkpoints written before d_map existed still match
+                **({"d_map": o.d_map} if o.d_map != 8 else {})}
 
     @property
     def augment_p(self) -> Optional[float]:

@@ -1,0 +1,82 @@
+"""Starting a StyleGAN2 run from another network (transfer learning from an NVIDIA pickle).
+
+``--resume X.pkl`` starts a *new* run (kimg 0) whose G, D and G_ema are the pickle's, with the
+pickle's architecture (resolution, channels, mapping depth, architectures, fp16 layers, conv clamp,
+noise, conditioning) and StyleGAN2-ADA's transfer-learning defaults (``ada_kimg=100``, no EMA rampup,
+as NVIDIA's train.py sets them when resuming); the ADA p starts at the pickle's ``augment_pipe.p``
+when it has one. Explicit options that contradict the pickle's architecture are refused.
+"""
+from typing import Optional
+
+from ..network_loader import LoadedNetwork
+from ..pretrained import describe, train_options
+from .checkpoint import CheckpointError
+from .options import OptionsError, parse_resolution
+from .presets import PRESETS
+
+TRANSFER_DEFAULTS = {"ada_kimg": 100, "ema_rampup": None}
+
+
+def _same(key, a, b) -> bool:
+    if key == "resolution":
+        return tuple(parse_resolution(a)) == tuple(b)
+    return a == b
+
+
+def transfer_cli(cli: dict, net: LoadedNetwork, world_size: int) -> dict:
+    """Command-line values for resolving the options of a run fine-tuning ``net`` (its resolution, the
+    ADA p of its augment pipe); explicit or preset values that contradict its architecture are refused."""
+    arch = train_options(net.info["nvidia_kwargs"])
+    source = describe(net)
+    for key, value in arch.items():
+        if key in cli and not _same(key, cli[key], value):
+            raise OptionsError(f"--{key.replace('_', '-')} {cli[key]}: the network to fine-tune ({source}) "
+                               f"has {key} {value}; leave the option out")
+    if "cfg" in cli:
+        preset = PRESETS[cli["cfg"]]
+        preset_values = preset.values(tuple(arch["resolution"]), world_size)
+        clash = {k: v for k, v in preset_values.items() if k in arch and not _same(k, v, arch[k])}
+        if preset.model != "stylegan2" or clash:
+            what = ", ".join(f"{k} {v} (the pickle has {arch[k]})" for k, v in clash.items()) or f"model {preset.model}"
+            raise OptionsError(f"--cfg {cli['cfg']} sets {what}, which contradicts the network to fine-tune "
+                               f"({source}); choose a matching preset or leave --cfg out")
+    out = {**cli, "model": "stylegan2", "resolution": arch["resolution"]}
+    if net.augment_p is not None and "p" not in cli:
+        out["p"] = net.augment_p
+    return out
+
+
+def apply_transfer(opts, cli: dict, net: LoadedNetwork) -> None:
+    """Give resolved options the pickle's architecture and, where ``cli`` is silent, the transfer defaults."""
+    for key, value in train_options(net.info["nvidia_kwargs"]).items():
+        setattr(opts, key, value)
+    for key, value in TRANSFER_DEFAULTS.items():
+        if key not in cli:
+            setattr(opts, key, value)
+    opts.resume = net.path
+
+
+def check_data(net: LoadedNetwork, label_dim: int, num_channels: int) -> None:
+    """The dataset must have the pickle's image channels and (for a conditional network) its classes."""
+    if num_channels != net.img_channels:
+        raise OptionsError(f"the data has {num_channels} channel(s) but {describe(net)} makes {net.img_channels}")
+    if net.c_dim > 0 and label_dim != net.c_dim:
+        raise OptionsError(f"{describe(net)} is conditional on {net.c_dim} classes but the data has "
+                           f"{label_dim} label(s); use a dataset.json with {net.c_dim} classes")
+
+
+def init_from_network(recipe, net: LoadedNetwork) -> None:
+    """Copy ``net``'s G, D and G_ema into the recipe's networks (same architecture required)."""
+    for name in ("G", "D", "G_ema"):
+        try:
+            getattr(recipe, name).load_state_dict(getattr(net, name).state_dict())
+        except RuntimeError as e:
+            raise CheckpointError(f"{describe(net)}: its {name} does not fit the run's network "
+                                  f"({str(e).splitlines()[0]})") from e
+
+
+def log_line(net: LoadedNetwork, augment_p: Optional[float]) -> str:
+    return f"resumed from {describe(net)} (transfer learning: kimg 0, augment p {augment_p})"
+
+
+__all__ = ["TRANSFER_DEFAULTS", "apply_transfer", "check_data", "init_from_network", "log_line", "transfer_cli"]
