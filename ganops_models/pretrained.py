@@ -16,7 +16,7 @@ name (NVIDIA ``mapping.fc{i}`` -> ganops ``mapping.layers.{i}``, ``synthesis.b{r
 name: ``const``, ``conv0/conv1/torgb/skip``, ``affine``, ``noise_const``/``noise_strength``,
 ``w_avg``, ``embed``, epilogue ``b4.{fromrgb,conv,fc,out}``). Any name or shape that does not fit,
 or an option ganops' StyleGAN2 does not implement, is an error saying what differs.
-Other networks (e.g. StyleGAN3) plug in with :func:`register_builder`.
+Other networks plug in with :func:`register_builder` (StyleGAN3: :mod:`ganops_models.pretrained_stylegan3`).
 
 Deliberate differences from NVIDIA's loader: nothing in the file is executed (see
 :mod:`ganops_models.safe_pickle`); on the CPU the networks compute in float32 everywhere (NVIDIA's
@@ -218,7 +218,7 @@ def _augment_p(record) -> Optional[float]:
 
 def read_pickle(path: str, device="cpu") -> dict:
     """The networks of an NVIDIA pickle: {'G', 'D', 'G_ema' (ganops modules, eval, no grad), 'source'
-    ('nvidia-pytorch' | 'nvidia-tf'), 'kwargs' (NVIDIA kwargs of G and D), 'augment_p', 'training_set_kwargs'}."""
+    ('nvidia-pytorch' | 'nvidia-tf'), 'kind' ('stylegan2' | 'stylegan3'), 'kwargs' (NVIDIA kwargs of G and D), 'augment_p', 'training_set_kwargs'}."""
     device = torch.device(device)
     data = safe_load(path)
     if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, TFNetworkRecord) for n in data):
@@ -228,11 +228,12 @@ def read_pickle(path: str, device="cpu") -> dict:
         return dict(G=build_stylegan2_generator(g_kw, g_state, device).eval().requires_grad_(False),
                     D=build_stylegan2_discriminator(d_kw, d_state, device).eval().requires_grad_(False),
                     G_ema=build_stylegan2_generator(gs_kw, gs_state, device).eval().requires_grad_(False),
-                    source="nvidia-tf", kwargs={"G": gs_kw, "D": d_kw}, augment_p=None, training_set_kwargs=None)
+                    source="nvidia-tf", kind="stylegan2", kwargs={"G": gs_kw, "D": d_kw}, augment_p=None, training_set_kwargs=None)
     if isinstance(data, dict) and all(k in data for k in ("G", "D", "G_ema")):
         nets = {k: _build(data[k], k, device) for k in ("G", "D", "G_ema")}
         tsk = data.get("training_set_kwargs")
-        return dict(**nets, source="nvidia-pytorch",
+        kind = "stylegan3" if module_of(data["G_ema"]) == "training.networks_stylegan3" else "stylegan2"
+        return dict(**nets, source="nvidia-pytorch", kind=kind,
                     kwargs={"G": data["G_ema"].init_kwargs, "D": data["D"].init_kwargs},
                     augment_p=_augment_p(data.get("augment_pipe")),
                     training_set_kwargs=dict(tsk) if isinstance(tsk, dict) else None)
@@ -265,7 +266,7 @@ def load_pickle(path: str, device="cpu"):
     from .network_loader import LoadedNetwork
     nets = read_pickle(path, device)
     G_ema = nets["G_ema"]
-    return LoadedNetwork(G=nets["G"], D=nets["D"], G_ema=G_ema, kind="stylegan2", source=nets["source"],
+    return LoadedNetwork(G=nets["G"], D=nets["D"], G_ema=G_ema, kind=nets["kind"], source=nets["source"],
                          path=path, z_dim=G_ema.z_dim, c_dim=G_ema.c_dim, resolution=tuple(G_ema.resolution),
                          img_channels=G_ema.img_channels, augment_p=nets["augment_p"],
                          info={"nvidia_kwargs": nets["kwargs"], "training_set_kwargs": nets["training_set_kwargs"],
@@ -278,6 +279,8 @@ def describe(net) -> str:
     h, w = net.resolution
     return f"{kind} {net.path} at {w}x{h}, c_dim {net.c_dim}"
 
+
+from . import pretrained_stylegan3  # noqa: E402,F401  (registers the StyleGAN3 builder)
 
 __all__ = ["BUILDERS", "MODULE_MARKERS", "build_stylegan2_discriminator", "build_stylegan2_generator", "describe",
            "is_pickle", "load_nvidia_state", "load_pickle", "module_of", "read_pickle", "register_builder",
