@@ -1,0 +1,52 @@
+"""StyleGAN3-T/-R training presets on the CPU: NVIDIA's defaults resolved, a short run, resume, the D blur."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganops_models import load_network
+from ganops_models.loss_stylegan3 import StyleGAN3Loss, blur_filter
+from ganops_models.train import main as train_main
+from ganops_models.training import checkpoint as ckpt_lib
+
+pytestmark = pytest.mark.usefixtures("one_intraop_thread")
+
+
+def test_blur_filter_and_fade():
+    f = blur_filter(10.0)
+    k = torch.arange(-30, 31, dtype=torch.float32)
+    assert f.shape == (61,) and torch.allclose(f, 2 ** -(k / 10) ** 2 / (2 ** -(k / 10) ** 2).sum())
+    loss = StyleGAN3Loss(torch.nn.Linear(1, 1), None, blur_init_sigma=10, blur_fade_kimg=200)
+    for nimg, sigma in ((0, 10.0), (100_000, 5.0), (250_000, 0.0)):
+        loss.set_progress(nimg)
+        assert loss.blur_sigma == pytest.approx(sigma)
+
+
+def test_stylegan3_r_trains_and_resumes_on_cpu(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    common = ["--data", str(data), "--outdir", str(tmp_path / "runs"), "--batch", "4", "--tick", "0.004",
+              "--snap", "1", "--workers", "0", "--device", "cpu", "--cbase", "128", "--cmax", "4"]
+    assert train_main(["--cfg", "stylegan3-r", "--kimg", "0.004", "--resolution", "16"] + common) == 0
+    run = ckpt_lib.run_dirs(str(tmp_path / "runs"))[0]
+    opts = json.load(open(os.path.join(run, "options.json")))
+    assert opts["model"] == "stylegan3" and opts["extra"] == {"config": "r", "blur": 10.0}
+    assert (opts["map"], opts["glr"], opts["dlr"], opts["pl_weight"], opts["style_mixing"], opts["gamma"]) == \
+        (2, 0.0025, 0.002, 0.0, 0.0, pytest.approx(0.0002 * 16 * 16 / 32))
+    net = load_network(run)
+    assert net.kind == "stylegan3" and net.resolution == (16, 16)
+    layer = getattr(net.G_ema.synthesis, net.G_ema.synthesis.layer_names[0])
+    assert layer.weight.shape[2:] == (1, 1) and layer.down_filter.ndim == 2       # R: 1x1 convs, radial filters
+    assert layer.out_channels == 8                                                 # R: 2x --cmax in G only
+    assert net.D.b4.conv.weight.shape[0] == 4
+    assert train_main(["--resume", "latest", "--kimg", "0.008"] + common) == 0
+    ckpt = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.008.pt"))
+    assert ckpt["progress"]["step"] == 2 and ckpt["model"] == "stylegan3"
+    # the G pass of Dmain moved the magnitude EMAs away from their initial 1
+    assert not torch.equal(ckpt["state"]["G"]["synthesis.L1_36_8.magnitude_ema"], torch.ones([]))
