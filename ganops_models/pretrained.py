@@ -241,9 +241,12 @@ def read_pickle(path: str, device="cpu") -> dict:
                           f"'G', 'D', 'G_ema' or a TensorFlow (G, D, Gs) tuple, got {type(data).__name__})")
 
 
-def train_options(kwargs: dict) -> dict:
+def train_options(kwargs: dict, kind: str = "stylegan2") -> dict:
     """TrainOptions values that rebuild the networks of ``kwargs`` ({'G': ..., 'D': ...} NVIDIA kwargs)
-    in the StyleGAN2 recipe (fine-tuning, conversion); what the recipe cannot express is an error."""
+    in the StyleGAN2 (or, ``kind`` 'stylegan3', StyleGAN3) recipe (fine-tuning, conversion); what the
+    recipe cannot express is an error."""
+    if kind == "stylegan3":
+        return pretrained_stylegan3.train_options(kwargs)
     g = stylegan2_generator_options(kwargs["G"])
     d = stylegan2_discriminator_options(kwargs["D"])
     for name in ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "resolution", "c_dim", "img_channels"):

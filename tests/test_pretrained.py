@@ -159,11 +159,11 @@ def test_broken_and_foreign_files_give_clear_errors(tmp_path):
     (tmp_path / "noise.pkl").write_bytes(b"GIF89a" + bytes(100))
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_network(str(tmp_path / "noise.pkl"))
-    # StyleGAN3 networks are recognised but have no builder here
-    sg3 = nv.module_record({}, "Generator", "class SynthesisInput(torch.nn.Module): pass\n")
+    # a class of a known NVIDIA module that has no builder
+    sg3 = nv.module_record({}, "SuperResolution", "class SynthesisInput(torch.nn.Module): pass\n")
     with nv.nvidia_modules():
         (tmp_path / "sg3.pkl").write_bytes(pickle.dumps({"G": sg3, "D": sg3, "G_ema": sg3}, protocol=3))
-    with pytest.raises(CheckpointError, match="training.networks_stylegan3.Generator network, which ganops_models"):
+    with pytest.raises(CheckpointError, match="training.networks_stylegan3.SuperResolution network, which ganops_models"):
         load_network(str(tmp_path / "sg3.pkl"))
 
 

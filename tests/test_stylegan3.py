@@ -144,3 +144,8 @@ def test_snapshot_with_unsupported_options_is_refused(tmp_path):
                       src=nv.SRC_STYLEGAN3, d_src=nv.SRC_STYLEGAN3_SG2)
     with pytest.raises(Exception, match="do not fit"):
         load_network(str(tmp_path / "b.pkl"))
+    del kwargs["img_resolution"]
+    nv.write_snapshot(tmp_path / "c.pkl", G, D, G, kwargs, nv.d_kwargs(D, 64, 8), tmp_path / "m",
+                      src=nv.SRC_STYLEGAN3, d_src=nv.SRC_STYLEGAN3_SG2)
+    with pytest.raises(Exception, match=r"lacks the options \['img_resolution'\]"):
+        load_network(str(tmp_path / "c.pkl"))

@@ -50,3 +50,37 @@ def test_stylegan3_r_trains_and_resumes_on_cpu(tmp_path):
     assert ckpt["progress"]["step"] == 2 and ckpt["model"] == "stylegan3"
     # the G pass of Dmain moved the magnitude EMAs away from their initial 1
     assert not torch.equal(ckpt["state"]["G"]["synthesis.L1_36_8.magnitude_ema"], torch.ones([]))
+
+
+def test_fine_tune_from_nvidia_stylegan3_pickle(tmp_path, capsys):
+    """``train --resume X.pkl`` of a StyleGAN3-R snapshot: the pickle's networks and config, kimg 0."""
+    import nvidia_pickles as nv
+    from ganops_models.networks.stylegan2 import Discriminator
+    from ganops_models.networks.stylegan3 import Generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=8, conv_kernel=1,
+                  use_radial_filters=True, precision="fp32", num_fp16_res=0, conv_clamp=None)
+    D = Discriminator(resolution=16, channel_base=128, channel_max=4, precision="fp32", num_fp16_res=0)
+    g_kwargs = nv.EasyDict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                           mapping_kwargs=nv.EasyDict(num_layers=2), channel_base=256, channel_max=8, conv_kernel=1,
+                           use_radial_filters=True, num_fp16_res=0, conv_clamp=None, magnitude_ema_beta=0.999)
+    d_kwargs = nv.d_kwargs(D, 128, 4)
+    pkl = nv.write_snapshot(tmp_path / "r.pkl", G, D, G, g_kwargs, d_kwargs, tmp_path / "m", augment_p=0.3,
+                            src=nv.SRC_STYLEGAN3, d_src=nv.SRC_STYLEGAN3_SG2)
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(4):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    common = ["--data", str(data), "--outdir", str(tmp_path / "runs"), "--batch", "4", "--tick", "0.004",
+              "--snap", "1", "--workers", "0", "--device", "cpu", "--resume", str(pkl)]
+    assert train_main(["--cfg", "stylegan3-t"] + common) == 2
+    assert "config t (the pickle has r)" in capsys.readouterr().err
+    assert train_main(["--kimg", "0.004"] + common) == 0
+    run = ckpt_lib.run_dirs(str(tmp_path / "runs"))[0]
+    opts = json.load(open(os.path.join(run, "options.json")))
+    assert (opts["cfg"], opts["extra"]["config"], opts["cbase"], opts["cmax"], opts["p"], opts["ada_kimg"]) == \
+        ("stylegan3-r", "r", 128, 4, pytest.approx(0.3), 100)
+    state = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.004.pt"))["state"]
+    assert torch.allclose(state["G_ema"]["synthesis.input.weight"], G.synthesis.input.weight, atol=0.05)
+    assert torch.equal(state["G_ema"]["synthesis.input.freqs"], G.synthesis.input.freqs)
