@@ -198,6 +198,16 @@ for _module in ("training.networks", "training.networks_stylegan2"):
 
 # --- whole files -------------------------------------------------------------------------------
 
+# Constructor defaults that differ from StyleGAN2-ADA's: the StyleGAN3 repo's networks_stylegan2 G and D
+# default to 4 fp16 resolutions and conv_clamp 256, which its train.py leaves out of the kwargs.
+MODULE_DEFAULTS = {"training.networks_stylegan2": {"num_fp16_res": 4, "conv_clamp": 256}}
+
+
+def record_kwargs(record) -> dict:
+    """The record's constructor kwargs with its module's defaults (:data:`MODULE_DEFAULTS`) filled in."""
+    return {**MODULE_DEFAULTS.get(module_of(record), {}), **record.init_kwargs}
+
+
 def _build(record, key: str, device: torch.device) -> torch.nn.Module:
     if not isinstance(record, PersistentRecord):
         raise CheckpointError(f"{key!r} in the pickle is not a network record ({type(record).__name__})")
@@ -205,7 +215,7 @@ def _build(record, key: str, device: torch.device) -> torch.nn.Module:
     if class_id not in BUILDERS:
         raise CheckpointError(f"{key!r} is a {class_id} network, which ganops_models cannot load "
                               f"(supported: {', '.join(sorted(BUILDERS))})")
-    module = BUILDERS[class_id](record.init_kwargs, record.state_dict(), device)
+    module = BUILDERS[class_id](record_kwargs(record), record.state_dict(), device)
     return module.eval().requires_grad_(False)
 
 
@@ -234,7 +244,7 @@ def read_pickle(path: str, device="cpu") -> dict:
         tsk = data.get("training_set_kwargs")
         kind = "stylegan3" if module_of(data["G_ema"]) == "training.networks_stylegan3" else "stylegan2"
         return dict(**nets, source="nvidia-pytorch", kind=kind,
-                    kwargs={"G": data["G_ema"].init_kwargs, "D": data["D"].init_kwargs},
+                    kwargs={"G": record_kwargs(data["G_ema"]), "D": record_kwargs(data["D"])},
                     augment_p=_augment_p(data.get("augment_pipe")),
                     training_set_kwargs=dict(tsk) if isinstance(tsk, dict) else None)
     raise CheckpointError(f"{path!r} is a pickle but not an NVIDIA StyleGAN2 network pickle (expected a dict with "

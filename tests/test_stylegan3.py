@@ -129,6 +129,22 @@ def test_nvidia_stylegan3_snapshot(tmp_path, config, c_dim):
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "seed0005.png")), expected)
 
 
+def test_stylegan3_repo_defaults_fill_missing_kwargs(tmp_path):
+    """StyleGAN3's train.py leaves num_fp16_res / conv_clamp out: its G and D default to 4 and 256."""
+    from ganops_models.pretrained import train_options
+    G = _generator("t")
+    D = Discriminator(resolution=16, channel_base=64, channel_max=8, precision="fp32")
+    d_kwargs = nv.d_kwargs(D, 64, 8)
+    del d_kwargs["num_fp16_res"], d_kwargs["conv_clamp"]
+    path = nv.write_snapshot(tmp_path / "a.pkl", G, D, G, _kwargs("t", 0), d_kwargs, tmp_path / "m",
+                             src=nv.SRC_STYLEGAN3, d_src=nv.SRC_STYLEGAN3_SG2)
+    net = load_network(str(path))
+    assert net.D.b4.conv.conv_clamp == 256 and net.info["nvidia_kwargs"]["D"]["num_fp16_res"] == 4
+    with pytest.raises(Exception, match="num_layers=4 is not NVIDIA's default") as error:  # the tiny schedule
+        train_options(net.info["nvidia_kwargs"], "stylegan3")
+    assert "conv_clamp" not in str(error.value) and "num_fp16_res" not in str(error.value)   # G and D agree
+
+
 def test_snapshot_with_unsupported_options_is_refused(tmp_path):
     G = _generator("t")
     D = Discriminator(resolution=16, channel_base=64, channel_max=8, precision="fp32")
