@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import nvidia_pickles as nv
+from helpers import write_image_folder
 
 from ganops_models import convert, generate, load_network
 from ganops_models.networks.stylegan2 import Discriminator, Generator
@@ -216,11 +217,7 @@ def test_generate_and_convert_use_the_pickle(tmp_path, capsys):
 def test_fine_tune_from_pickle_then_resume(tmp_path, capsys):
     G, D = _networks(res=16, d_arch="resnet")
     pkl = _snapshot(tmp_path / "s.pkl", G, D, augment_p=0.2)
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    data = write_image_folder(tmp_path / "data")
     common = ["--data", str(data), "--outdir", str(tmp_path / "runs"), "--batch", "4", "--tick", "0.004",
               "--snap", "1", "--workers", "0", "--device", "cpu", "--gamma", "0.1"]
     assert train_main(["--resume", str(pkl), "--resolution", "32"] + common) == 2

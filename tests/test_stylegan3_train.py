@@ -2,10 +2,9 @@
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers import write_image_folder
 
 from ganops_models import load_network
 from ganops_models.loss_stylegan3 import StyleGAN3Loss, blur_filter
@@ -26,11 +25,7 @@ def test_blur_filter_and_fade():
 
 
 def test_stylegan3_r_trains_and_resumes_on_cpu(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    data = write_image_folder(tmp_path / "data")
     common = ["--data", str(data), "--outdir", str(tmp_path / "runs"), "--batch", "4", "--tick", "0.004",
               "--snap", "1", "--workers", "0", "--device", "cpu", "--cbase", "128", "--cmax", "4"]
     assert train_main(["--cfg", "stylegan3-r", "--kimg", "0.004", "--resolution", "16"] + common) == 0
@@ -68,10 +63,7 @@ def test_fine_tune_from_nvidia_stylegan3_pickle(tmp_path, capsys):
     d_kwargs = nv.d_kwargs(D, 128, 4)
     pkl = nv.write_snapshot(tmp_path / "r.pkl", G, D, G, g_kwargs, d_kwargs, tmp_path / "m", augment_p=0.3,
                             src=nv.SRC_STYLEGAN3, d_src=nv.SRC_STYLEGAN3_SG2)
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(4):
-        Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    data = write_image_folder(tmp_path / "data")
     common = ["--data", str(data), "--outdir", str(tmp_path / "runs"), "--batch", "4", "--tick", "0.004",
               "--snap", "1", "--workers", "0", "--device", "cpu", "--resume", str(pkl)]
     assert train_main(["--cfg", "stylegan3-t"] + common) == 2
