@@ -71,8 +71,8 @@ def test_fine_tune_from_nvidia_stylegan3_pickle(tmp_path, capsys):
     assert train_main(["--kimg", "0.004"] + common) == 0
     run = ckpt_lib.run_dirs(str(tmp_path / "runs"))[0]
     opts = json.load(open(os.path.join(run, "options.json")))
-    assert (opts["cfg"], opts["extra"]["config"], opts["cbase"], opts["cmax"], opts["p"], opts["ada_kimg"]) == \
-        ("stylegan3-r", "r", 128, 4, pytest.approx(0.3), 100)
+    assert (opts["cfg"], opts["extra"], opts["cbase"], opts["cmax"], opts["p"], opts["ada_kimg"]) == \
+        ("stylegan3-r", {"config": "r", "blur": 0.0}, 128, 4, pytest.approx(0.3), 100)
     state = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.004.pt"))["state"]
     assert torch.allclose(state["G_ema"]["synthesis.input.weight"], G.synthesis.input.weight, atol=0.05)
     assert torch.equal(state["G_ema"]["synthesis.input.freqs"], G.synthesis.input.freqs)

@@ -2,9 +2,9 @@
 
 ``--resume X.pkl`` starts a *new* run (kimg 0) whose G, D and G_ema are the pickle's, with the
 pickle's architecture (resolution, channels, mapping depth, architectures, fp16 layers, conv clamp,
-noise, conditioning) and StyleGAN2-ADA's transfer-learning defaults (``ada_kimg=100``, no EMA rampup,
-as NVIDIA's train.py sets them when resuming); the ADA p starts at the pickle's ``augment_pipe.p``
-when it has one. Explicit options that contradict the pickle's architecture are refused.
+noise, conditioning) and NVIDIA's transfer-learning defaults (``ada_kimg=100``, no EMA rampup and,
+for StyleGAN3, no D blur, as its train.py sets them when resuming); the ADA p starts at the pickle's
+``augment_pipe.p`` when it has one. Explicit options that contradict the pickle's architecture are refused.
 """
 from typing import Optional
 
@@ -61,6 +61,8 @@ def apply_transfer(opts, cli: dict, net: LoadedNetwork) -> None:
     for key, value in TRANSFER_DEFAULTS.items():
         if key not in cli:
             setattr(opts, key, value)
+    if net.kind == "stylegan3" and "blur" not in cli.get("extra", {}):
+        opts.extra = {**opts.extra, "blur": 0.0}        # NVIDIA's train.py: no blur ramp when resuming
     opts.resume = net.path
 
 
