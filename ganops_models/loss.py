@@ -51,9 +51,20 @@ class StyleGAN2Loss:
         self.real_sign_hook = real_sign_hook
 
     def run_G(self, z, c, eager: bool = False):
-        mapping = self.G.mapping if eager else self.compiled.get("mapping", self.G.mapping)
-        synthesis = self.G.synthesis if eager else self.compiled.get("synthesis", self.G.synthesis)
-        ws = mapping(z, c, update_w_avg=True)
+        mapping, synthesis = self.g_modules(eager)
+        ws = self.mixed_styles(mapping, z, c, update_w_avg=True)
+        return synthesis(ws), ws
+
+    def g_modules(self, eager: bool):
+        """(mapping, synthesis): the eager modules, or their compiled versions when set and not ``eager``."""
+        if eager:
+            return self.G.mapping, self.G.synthesis
+        return self.compiled.get("mapping", self.G.mapping), self.compiled.get("synthesis", self.G.synthesis)
+
+    def mixed_styles(self, mapping, z, c, update_w_avg: bool) -> torch.Tensor:
+        """ws of z; with probability ``style_mixing_prob`` the layers from a random cutoff on take the
+        ws of a second random z."""
+        ws = mapping(z, c, update_w_avg=update_w_avg)
         if self.style_mixing_prob > 0:
             num_ws = ws.shape[1]
             cutoff = torch.randint(1, max(num_ws, 2), [], device=ws.device)
@@ -62,7 +73,7 @@ class StyleGAN2Loss:
             mixed = mapping(torch.randn_like(z), c, update_w_avg=False)
             layer = torch.arange(num_ws, device=ws.device).view(1, -1, 1)
             ws = torch.where(layer < cutoff, ws, mixed)
-        return synthesis(ws), ws
+        return ws
 
     def run_D(self, img, c, eager: bool = False):
         if self.augment_pipe is not None:

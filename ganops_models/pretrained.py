@@ -16,7 +16,7 @@ name (NVIDIA ``mapping.fc{i}`` -> ganops ``mapping.layers.{i}``, ``synthesis.b{r
 name: ``const``, ``conv0/conv1/torgb/skip``, ``affine``, ``noise_const``/``noise_strength``,
 ``w_avg``, ``embed``, epilogue ``b4.{fromrgb,conv,fc,out}``). Any name or shape that does not fit,
 or an option ganops' StyleGAN2 does not implement, is an error saying what differs.
-Other networks (e.g. StyleGAN3) plug in with :func:`register_builder`.
+Other networks plug in with :func:`register_builder` (StyleGAN3: :mod:`ganops_models.pretrained_stylegan3`).
 
 Deliberate differences from NVIDIA's loader: nothing in the file is executed (see
 :mod:`ganops_models.safe_pickle`); on the CPU the networks compute in float32 everywhere (NVIDIA's
@@ -198,6 +198,16 @@ for _module in ("training.networks", "training.networks_stylegan2"):
 
 # --- whole files -------------------------------------------------------------------------------
 
+# Constructor defaults that differ from StyleGAN2-ADA's: the StyleGAN3 repo's networks_stylegan2 G and D
+# default to 4 fp16 resolutions and conv_clamp 256, which its train.py leaves out of the kwargs.
+MODULE_DEFAULTS = {"training.networks_stylegan2": {"num_fp16_res": 4, "conv_clamp": 256}}
+
+
+def record_kwargs(record) -> dict:
+    """The record's constructor kwargs with its module's defaults (:data:`MODULE_DEFAULTS`) filled in."""
+    return {**MODULE_DEFAULTS.get(module_of(record), {}), **record.init_kwargs}
+
+
 def _build(record, key: str, device: torch.device) -> torch.nn.Module:
     if not isinstance(record, PersistentRecord):
         raise CheckpointError(f"{key!r} in the pickle is not a network record ({type(record).__name__})")
@@ -205,7 +215,7 @@ def _build(record, key: str, device: torch.device) -> torch.nn.Module:
     if class_id not in BUILDERS:
         raise CheckpointError(f"{key!r} is a {class_id} network, which ganops_models cannot load "
                               f"(supported: {', '.join(sorted(BUILDERS))})")
-    module = BUILDERS[class_id](record.init_kwargs, record.state_dict(), device)
+    module = BUILDERS[class_id](record_kwargs(record), record.state_dict(), device)
     return module.eval().requires_grad_(False)
 
 
@@ -218,7 +228,7 @@ def _augment_p(record) -> Optional[float]:
 
 def read_pickle(path: str, device="cpu") -> dict:
     """The networks of an NVIDIA pickle: {'G', 'D', 'G_ema' (ganops modules, eval, no grad), 'source'
-    ('nvidia-pytorch' | 'nvidia-tf'), 'kwargs' (NVIDIA kwargs of G and D), 'augment_p', 'training_set_kwargs'}."""
+    ('nvidia-pytorch' | 'nvidia-tf'), 'kind' ('stylegan2' | 'stylegan3'), 'kwargs' (NVIDIA kwargs of G and D), 'augment_p', 'training_set_kwargs'}."""
     device = torch.device(device)
     data = safe_load(path)
     if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, TFNetworkRecord) for n in data):
@@ -228,21 +238,25 @@ def read_pickle(path: str, device="cpu") -> dict:
         return dict(G=build_stylegan2_generator(g_kw, g_state, device).eval().requires_grad_(False),
                     D=build_stylegan2_discriminator(d_kw, d_state, device).eval().requires_grad_(False),
                     G_ema=build_stylegan2_generator(gs_kw, gs_state, device).eval().requires_grad_(False),
-                    source="nvidia-tf", kwargs={"G": gs_kw, "D": d_kw}, augment_p=None, training_set_kwargs=None)
+                    source="nvidia-tf", kind="stylegan2", kwargs={"G": gs_kw, "D": d_kw}, augment_p=None, training_set_kwargs=None)
     if isinstance(data, dict) and all(k in data for k in ("G", "D", "G_ema")):
         nets = {k: _build(data[k], k, device) for k in ("G", "D", "G_ema")}
         tsk = data.get("training_set_kwargs")
-        return dict(**nets, source="nvidia-pytorch",
-                    kwargs={"G": data["G_ema"].init_kwargs, "D": data["D"].init_kwargs},
+        kind = "stylegan3" if module_of(data["G_ema"]) == "training.networks_stylegan3" else "stylegan2"
+        return dict(**nets, source="nvidia-pytorch", kind=kind,
+                    kwargs={"G": record_kwargs(data["G_ema"]), "D": record_kwargs(data["D"])},
                     augment_p=_augment_p(data.get("augment_pipe")),
                     training_set_kwargs=dict(tsk) if isinstance(tsk, dict) else None)
     raise CheckpointError(f"{path!r} is a pickle but not an NVIDIA StyleGAN2 network pickle (expected a dict with "
                           f"'G', 'D', 'G_ema' or a TensorFlow (G, D, Gs) tuple, got {type(data).__name__})")
 
 
-def train_options(kwargs: dict) -> dict:
+def train_options(kwargs: dict, kind: str = "stylegan2") -> dict:
     """TrainOptions values that rebuild the networks of ``kwargs`` ({'G': ..., 'D': ...} NVIDIA kwargs)
-    in the StyleGAN2 recipe (fine-tuning, conversion); what the recipe cannot express is an error."""
+    in the StyleGAN2 (or, ``kind`` 'stylegan3', StyleGAN3) recipe (fine-tuning, conversion); what the
+    recipe cannot express is an error."""
+    if kind == "stylegan3":
+        return pretrained_stylegan3.train_options(kwargs)
     g = stylegan2_generator_options(kwargs["G"])
     d = stylegan2_discriminator_options(kwargs["D"])
     for name in ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "resolution", "c_dim", "img_channels"):
@@ -265,7 +279,7 @@ def load_pickle(path: str, device="cpu"):
     from .network_loader import LoadedNetwork
     nets = read_pickle(path, device)
     G_ema = nets["G_ema"]
-    return LoadedNetwork(G=nets["G"], D=nets["D"], G_ema=G_ema, kind="stylegan2", source=nets["source"],
+    return LoadedNetwork(G=nets["G"], D=nets["D"], G_ema=G_ema, kind=nets["kind"], source=nets["source"],
                          path=path, z_dim=G_ema.z_dim, c_dim=G_ema.c_dim, resolution=tuple(G_ema.resolution),
                          img_channels=G_ema.img_channels, augment_p=nets["augment_p"],
                          info={"nvidia_kwargs": nets["kwargs"], "training_set_kwargs": nets["training_set_kwargs"],
@@ -278,6 +292,8 @@ def describe(net) -> str:
     h, w = net.resolution
     return f"{kind} {net.path} at {w}x{h}, c_dim {net.c_dim}"
 
+
+from . import pretrained_stylegan3  # noqa: E402,F401  (registers the StyleGAN3 builder)
 
 __all__ = ["BUILDERS", "MODULE_MARKERS", "build_stylegan2_discriminator", "build_stylegan2_generator", "describe",
            "is_pickle", "load_nvidia_state", "load_pickle", "module_of", "read_pickle", "register_builder",

@@ -222,13 +222,15 @@ def _new_options(cli: dict, device: torch.device, world_size: int, opened) -> Tr
     return resolve(cli, resolution, world_size, recipe_defaults=recipe.defaults)
 
 
-# Options only the StyleGAN2 recipe reads: refused for the other models rather than ignored.
+# Options only the style-based recipes (StyleGAN2 and its StyleGAN3 subclass) read: refused for the other
+# models rather than ignored.
 _STYLEGAN2_ONLY = ("batch_gpu", "pl_weight", "style_mixing", "r1_interval", "pl_interval", "nhwc")
+_STYLE_MODELS = ("stylegan2", "stylegan3")
 
 
 def _check_model_options(cli: dict, model: str) -> None:
     given = [name for name in _STYLEGAN2_ONLY if name in cli]
-    if model != "stylegan2" and given:
+    if model not in _STYLE_MODELS and given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise OptionsError(f"{flags}: only --model stylegan2 has this; --model {model} does not use it")
 

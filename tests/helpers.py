@@ -117,3 +117,15 @@ def assert_close(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype, what:
     err = rel_err(out, ref)
     tol = REL_TOL[dtype] * factor
     assert err <= tol, f"{what}: relative error {err:.3g} > {tol:.3g} for {dtype}"
+
+
+def write_image_folder(path, n: int = 4, res: int = 16, seed: int = 0):
+    """An image-folder dataset of ``n`` random RGB PNGs of res x res pixels; returns ``path``."""
+    import numpy as np
+    from PIL import Image
+
+    path.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (res, res, 3), dtype=np.uint8)).save(path / f"{i}.png")
+    return path

@@ -22,11 +22,13 @@ import types
 import numpy as np
 import torch
 
-BUFFERS = ("w_avg", "noise_const", "resample_filter", "p")
+BUFFERS = ("w_avg", "noise_const", "resample_filter", "p",
+           "magnitude_ema", "up_filter", "down_filter", "transform", "freqs", "phases")   # the last six: StyleGAN3
 # module source text of the records (never executed by the loader: running it would create ``marker``)
 SRC_NETWORKS = ("import pathlib\npathlib.Path({marker!r}).write_text('executed')\n"
                 "class SynthesisNetwork(torch.nn.Module): pass\n")
 SRC_AUGMENT = "class AugmentPipe(torch.nn.Module): pass\n"
+SRC_STYLEGAN3 = "class SynthesisInput(torch.nn.Module): pass\n"   # networks_stylegan3
 SRC_STYLEGAN3_SG2 = "class SynthesisBlock(torch.nn.Module):\n    def __init__(self, fused_modconv_default=True): pass\n"
 
 
@@ -141,12 +143,13 @@ def d_kwargs(D, channel_base, channel_max, architecture="resnet", mbstd_group_si
                     mapping_kwargs=EasyDict(), epilogue_kwargs=EasyDict(mbstd_group_size=mbstd_group_size))
 
 
-def write_snapshot(path, G, D, G_ema, G_kwargs, D_kwargs, marker, augment_p=None, protocol=3, src=None):
-    """A StyleGAN2-ADA ``network-snapshot-*.pkl`` of these ganops networks (``src``: the records' module source)."""
+def write_snapshot(path, G, D, G_ema, G_kwargs, D_kwargs, marker, augment_p=None, protocol=3, src=None, d_src=None):
+    """A StyleGAN2-ADA ``network-snapshot-*.pkl`` of these ganops networks (``src``: the records' module source,
+    ``d_src``: D's when it differs, as in StyleGAN3 snapshots)."""
     src = src or SRC_NETWORKS.format(marker=str(marker))
     data = {"training_set_kwargs": EasyDict(path="~/data/toy.zip", resolution=G.resolution[0]),
             "G": module_record(nvidia_state(G, "G"), "Generator", src, G_kwargs),
-            "D": module_record(nvidia_state(D, "D"), "Discriminator", src, D_kwargs),
+            "D": module_record(nvidia_state(D, "D"), "Discriminator", d_src or src, D_kwargs),
             "G_ema": module_record(nvidia_state(G_ema, "G"), "Generator", src, G_kwargs),
             "augment_pipe": (module_record({"p": torch.tensor(augment_p)}, "AugmentPipe", SRC_AUGMENT)
                              if augment_p is not None else None)}

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import nvidia_pickles as nv
+from helpers import write_image_folder
 
 from ganops_models import convert, generate, load_network
 from ganops_models.metrics.__main__ import network_generator_fn
@@ -163,11 +164,11 @@ def test_broken_and_foreign_files_give_clear_errors(tmp_path):
     (tmp_path / "noise.pkl").write_bytes(bytes([7, 0, 200, 13]) * 50)
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_network(str(tmp_path / "noise.pkl"))
-    # StyleGAN3 networks are recognised but have no builder here
-    sg3 = nv.module_record({}, "Generator", "class SynthesisInput(torch.nn.Module): pass\n")
+    # a class of a known NVIDIA module that has no builder
+    sg3 = nv.module_record({}, "SuperResolution", "class SynthesisInput(torch.nn.Module): pass\n")
     with nv.nvidia_modules():
         (tmp_path / "sg3.pkl").write_bytes(pickle.dumps({"G": sg3, "D": sg3, "G_ema": sg3}, protocol=3))
-    with pytest.raises(CheckpointError, match="training.networks_stylegan3.Generator network, which ganops_models"):
+    with pytest.raises(CheckpointError, match="training.networks_stylegan3.SuperResolution network, which ganops_models"):
         load_network(str(tmp_path / "sg3.pkl"))
 
 
@@ -222,11 +223,7 @@ def test_generate_and_convert_use_the_pickle(tmp_path, capsys):
 def test_fine_tune_from_pickle_then_resume(tmp_path, capsys):
     G, D = _networks(res=16, d_arch="resnet")
     pkl = _snapshot(tmp_path / "s.pkl", G, D, augment_p=0.2)
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    data = write_image_folder(tmp_path / "data")
     common = ["--data", str(data), "--outdir", str(tmp_path / "runs"), "--batch", "4", "--tick", "0.004",
               "--snap", "1", "--workers", "0", "--device", "cpu", "--gamma", "0.1"]
     assert train_main(["--resume", str(pkl), "--resolution", "32"] + common) == 2

@@ -1,4 +1,4 @@
-"""Training presets (``--cfg``): StyleGAN2-ADA's hyperparameters plus a tiny CPU configuration.
+"""Training presets (``--cfg``): StyleGAN2-ADA's and StyleGAN3's hyperparameters plus a tiny CPU configuration.
 
 A preset is a function ``(resolution (H, W), world_size) -> dict`` of option values; the resolved
 values are then overridden by any explicit command-line option. Other recipes (FastGAN, DCGAN)
@@ -48,6 +48,19 @@ def _tiny(resolution, world_size):
                 pl_weight=0.0, g_noise=False, resolution=(32, 32), workers=1)
 
 
+def _sg3(config: str):
+    """NVIDIA stylegan3 train.py's values for configs T and R. NVIDIA requires --batch and --gamma; the
+    defaults here are batch 32 (the paper's most common) and gamma = 0.0002 * res^2 / batch (the
+    StyleGAN2-ADA 'auto' heuristic; NVIDIA's published runs use 2 at 256, 8 at 512, 32 at 1024)."""
+    def values(resolution, world_size):
+        batch = 32
+        return dict(batch=batch, mbstd_group=4, cbase=32768, cmax=512, glr=0.0025, dlr=0.002,
+                    gamma=0.0002 * max(resolution) ** 2 / batch, ema=batch * 10 / 32, ema_rampup=0.05, map=2,
+                    kimg=25000, pl_weight=0.0, style_mixing=0.0, d_arch="resnet", num_fp16_res=4, conv_clamp=256,
+                    extra={"config": config, "blur": 10.0 if config == "r" else 0.0})
+    return values
+
+
 PRESETS: Dict[str, Preset] = {
     "auto": Preset("stylegan2", _auto, "StyleGAN2-ADA 'auto': hyperparameters from resolution and GPU count"),
     "stylegan2": Preset("stylegan2", _sg2(32, 8, 4, 1, 0.002, 10, 10, None, 8), "StyleGAN2 config F"),
@@ -57,4 +70,7 @@ PRESETS: Dict[str, Preset] = {
     "cifar": Preset("stylegan2", _sg2(64, 2, 32, 1, 0.0025, 0.01, 500, 0.05, 2, kimg=100000, pl_weight=0.0,
                                       style_mixing=0.0, d_arch="orig"), "ADA paper, CIFAR-10"),
     "tiny": Preset("stylegan2", _tiny, "tiny 32x32 StyleGAN2 for a few CPU minutes"),
+    "stylegan3-t": Preset("stylegan3", _sg3("t"), "StyleGAN3-T (translation equivariant), NVIDIA's defaults"),
+    "stylegan3-r": Preset("stylegan3", _sg3("r"), "StyleGAN3-R (rotation equivariant: 1x1 convs, radial filters, "
+                                                  "2x G channels, D blur), NVIDIA's defaults"),
 }

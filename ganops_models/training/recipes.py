@@ -138,7 +138,7 @@ class Recipe:
 
 RECIPES: Dict[str, Type[Recipe]] = {}
 # Modules of ganops_models.training that define recipes; each adds itself to RECIPES on import.
-RECIPE_MODULES = ["stylegan2_recipe", "fastgan_recipe", "dcgan_recipe"]
+RECIPE_MODULES = ["stylegan2_recipe", "stylegan3_recipe", "fastgan_recipe", "dcgan_recipe"]
 
 
 def get_recipe(name: str) -> Type[Recipe]:

@@ -27,21 +27,30 @@ from . import augmentation
 from .recipes import RECIPES, DataInfo, Recipe
 
 
+def network_options(opts, device: torch.device) -> dict:
+    """Options G and D share: channels, fp16 layers and their dtype, conv clamp, channels_last (NVIDIA's
+    --nhwc: fp16_channels_last)."""
+    low_precision = opts.precision if opts.num_fp16_res > 0 else "fp32"
+    return dict(channel_base=opts.cbase, channel_max=opts.cmax, num_fp16_res=opts.num_fp16_res,
+                precision=low_precision, conv_clamp=opts.conv_clamp,
+                channels_last=opts.nhwc and low_precision != "fp32")
+
+
+def build_discriminator(opts, data: DataInfo, device: torch.device) -> Discriminator:
+    """StyleGAN2's D for the options and data, on ``device`` (training mode, no grad)."""
+    D = Discriminator(c_dim=data.label_dim if opts.cond else 0, resolution=tuple(opts.resolution or data.resolution),
+                      img_channels=data.num_channels, architecture=opts.d_arch, mbstd_group_size=opts.mbstd_group,
+                      mapping_layers=opts.d_map, **network_options(opts, device))
+    return D.to(device).train().requires_grad_(False)
+
+
 def build_networks(opts, data: DataInfo, device: torch.device):
     """(G, D) for the options and data (``opts.resolution`` or the data's), on ``device``."""
-    resolution = tuple(opts.resolution or data.resolution)
-    c_dim = data.label_dim if opts.cond else 0
-    low_precision = opts.precision if opts.num_fp16_res > 0 else "fp32"
-    channels_last = opts.nhwc and low_precision != "fp32"   # NVIDIA's --nhwc: fp16_channels_last
-    common = dict(channel_base=opts.cbase, channel_max=opts.cmax, num_fp16_res=opts.num_fp16_res,
-                  precision=low_precision, conv_clamp=opts.conv_clamp, channels_last=channels_last)
-    G = Generator(z_dim=opts.z_dim, c_dim=c_dim, w_dim=opts.w_dim, resolution=resolution,
-                  img_channels=data.num_channels, mapping_layers=opts.map, architecture=opts.g_arch,
-                  use_noise=opts.g_noise, **common)
-    D = Discriminator(c_dim=c_dim, resolution=resolution, img_channels=data.num_channels,
-                      architecture=opts.d_arch, mbstd_group_size=opts.mbstd_group, mapping_layers=opts.d_map,
-                      **common)
-    return G.to(device).train().requires_grad_(False), D.to(device).train().requires_grad_(False)
+    G = Generator(z_dim=opts.z_dim, c_dim=data.label_dim if opts.cond else 0, w_dim=opts.w_dim,
+                  resolution=tuple(opts.resolution or data.resolution), img_channels=data.num_channels,
+                  mapping_layers=opts.map, architecture=opts.g_arch, use_noise=opts.g_noise,
+                  **network_options(opts, device))
+    return G.to(device).train().requires_grad_(False), build_discriminator(opts, data, device)
 
 
 def lazy_adam(params, lr: float, reg_interval: int) -> torch.optim.Adam:
@@ -58,12 +67,12 @@ class StyleGAN2Recipe(Recipe):
         super().__init__(opts, data, device, dist)
         self.round_size = opts.batch_gpu or self.batch_gpu   # NVIDIA's batch_gpu: samples per round
         torch.manual_seed(opts.seed)   # identical initial weights on every rank
-        self.G, self.D = build_networks(opts, data, device)
+        self.G, self.D = self.build_networks(opts, data, device)
         self.G_ema = copy.deepcopy(self.G).eval()
         self.augment = augmentation.build(opts, device)
-        self.loss = StyleGAN2Loss(self.G, self.D, augment_pipe=self.augment.pipe, r1_gamma=opts.gamma,
-                                  style_mixing_prob=opts.style_mixing, pl_weight=opts.pl_weight,
-                                  real_sign_hook=self.augment.accumulate)
+        self.loss = self.build_loss(augment_pipe=self.augment.pipe, r1_gamma=opts.gamma,
+                                    style_mixing_prob=opts.style_mixing, pl_weight=opts.pl_weight,
+                                    real_sign_hook=self.augment.accumulate)
         self.opt_G = lazy_adam(self.G.parameters(), opts.glr, opts.pl_interval)
         self.frozen_D = frozen_d_parameters(self.D, opts.freezed)   # Freeze-D: never updated
         frozen = {id(p) for p in self.frozen_D}
@@ -72,6 +81,11 @@ class StyleGAN2Recipe(Recipe):
         # reg phases are separate steps; interval 0 regularises in the main step ('Gboth'/'Dboth').
         self.phases = (self._phases("G", self.G, self.opt_G, opts.pl_interval, opts.pl_weight != 0)
                        + self._phases("D", self.D, self.opt_D, opts.r1_interval, opts.gamma != 0))
+
+    build_networks = staticmethod(build_networks)     # (opts, data, device) -> (G, D)
+
+    def build_loss(self, **kwargs) -> StyleGAN2Loss:
+        return StyleGAN2Loss(self.G, self.D, **kwargs)
 
     @staticmethod
     def _phases(prefix, module, opt, interval, regularised):

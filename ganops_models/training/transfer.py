@@ -1,10 +1,10 @@
-"""Starting a StyleGAN2 run from another network (transfer learning from an NVIDIA pickle).
+"""Starting a StyleGAN2/StyleGAN3 run from another network (transfer learning from an NVIDIA pickle).
 
 ``--resume X.pkl`` starts a *new* run (kimg 0) whose G, D and G_ema are the pickle's, with the
 pickle's architecture (resolution, channels, mapping depth, architectures, fp16 layers, conv clamp,
-noise, conditioning) and StyleGAN2-ADA's transfer-learning defaults (``ada_kimg=100``, no EMA rampup,
-as NVIDIA's train.py sets them when resuming); the ADA p starts at the pickle's ``augment_pipe.p``
-when it has one. Explicit options that contradict the pickle's architecture are refused.
+noise, conditioning) and NVIDIA's transfer-learning defaults (``ada_kimg=100``, no EMA rampup and,
+for StyleGAN3, no D blur, as its train.py sets them when resuming); the ADA p starts at the pickle's
+``augment_pipe.p`` when it has one. Explicit options that contradict the pickle's architecture are refused.
 """
 from typing import Optional
 
@@ -26,21 +26,29 @@ def _same(key, a, b) -> bool:
 def transfer_cli(cli: dict, net: LoadedNetwork, world_size: int) -> dict:
     """Command-line values for resolving the options of a run fine-tuning ``net`` (its resolution, the
     ADA p of its augment pipe); explicit or preset values that contradict its architecture are refused."""
-    arch = train_options(net.info["nvidia_kwargs"])
+    arch = train_options(net.info["nvidia_kwargs"], net.kind)
     source = describe(net)
     for key, value in arch.items():
-        if key in cli and not _same(key, cli[key], value):
+        if key in cli and key != "extra" and not _same(key, cli[key], value):
             raise OptionsError(f"--{key.replace('_', '-')} {cli[key]}: the network to fine-tune ({source}) "
                                f"has {key} {value}; leave the option out")
     if "cfg" in cli:
         preset = PRESETS[cli["cfg"]]
         preset_values = preset.values(tuple(arch["resolution"]), world_size)
-        clash = {k: v for k, v in preset_values.items() if k in arch and not _same(k, v, arch[k])}
-        if preset.model != "stylegan2" or clash:
+        clash = {k: v for k, v in preset_values.items() if k in arch and k != "extra" and not _same(k, v, arch[k])}
+        config = preset_values.get("extra", {}).get("config")
+        if config != arch.get("extra", {}).get("config"):
+            clash["config"] = config
+            arch["config"] = arch.get("extra", {}).get("config")
+        if preset.model != net.kind or clash:
             what = ", ".join(f"{k} {v} (the pickle has {arch[k]})" for k, v in clash.items()) or f"model {preset.model}"
             raise OptionsError(f"--cfg {cli['cfg']} sets {what}, which contradicts the network to fine-tune "
                                f"({source}); choose a matching preset or leave --cfg out")
-    out = {**cli, "model": "stylegan2", "resolution": arch["resolution"]}
+    out = {**cli, "model": net.kind, "resolution": arch["resolution"]}
+    if "extra" in arch:
+        out["extra"] = {**cli.get("extra", {}), **arch["extra"]}
+    if net.kind == "stylegan3" and "cfg" not in cli:
+        out["cfg"] = f"stylegan3-{arch['extra']['config']}"       # the preset of the pickle's config
     if net.augment_p is not None and "p" not in cli:
         out["p"] = net.augment_p
     return out
@@ -48,11 +56,13 @@ def transfer_cli(cli: dict, net: LoadedNetwork, world_size: int) -> dict:
 
 def apply_transfer(opts, cli: dict, net: LoadedNetwork) -> None:
     """Give resolved options the pickle's architecture and, where ``cli`` is silent, the transfer defaults."""
-    for key, value in train_options(net.info["nvidia_kwargs"]).items():
-        setattr(opts, key, value)
+    for key, value in train_options(net.info["nvidia_kwargs"], net.kind).items():
+        setattr(opts, key, {**opts.extra, **value} if key == "extra" else value)
     for key, value in TRANSFER_DEFAULTS.items():
         if key not in cli:
             setattr(opts, key, value)
+    if net.kind == "stylegan3" and "blur" not in cli.get("extra", {}):
+        opts.extra = {**opts.extra, "blur": 0.0}        # NVIDIA's train.py: no blur ramp when resuming
     opts.resume = net.path
 
 
