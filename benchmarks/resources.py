@@ -147,12 +147,13 @@ def _bind(launch, backend):
     return kernel._pack_args(backend, meta, bound, specialization, options)
 
 
-def _variant(kernel, constexprs, attrs, options) -> str:
+def _variant(kernel, signature, constexprs, attrs, options) -> str:
     names = [p.name for p in kernel.params]
     parts = [f"{names[path[0]]}={value}" for path, value in sorted(constexprs.items())
              if not isinstance(value, str) or len(value) < 24]
     specialised = sorted(names[path[0]] for path, a in attrs.items() if a)
-    parts.append(f"warps={options.num_warps} stages={options.num_stages}")
+    pointers = sorted({t.lstrip("*") for t in signature.values() if t.startswith("*")})
+    parts.append(f"ptr={'/'.join(pointers)} warps={options.num_warps} stages={options.num_stages}")
     if specialised:
         parts.append("div16/" + ",".join(specialised))
     return " ".join(str(p) for p in parts)
@@ -199,7 +200,7 @@ def triton_rows(arches: List[int], families: Optional[List[str]] = None) -> List
                         sorted(constexprs.items()), sorted(attrs.items()), sorted(options.__dict__.items())))
             if key not in variants:
                 name = launch.kernel.fn.__name__
-                row = Row(family, "triton", name, _variant(launch.kernel, constexprs, attrs, options), arch,
+                row = Row(family, "triton", name, _variant(launch.kernel, signature, constexprs, attrs, options), arch,
                           grid_ok=True)
                 variants[key] = (row, ASTSource(launch.kernel, signature, constexprs, attrs), options)
             row = variants[key][0]

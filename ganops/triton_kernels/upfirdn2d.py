@@ -103,15 +103,15 @@ def _upfirdn2d_kernel(x_ptr, f_ptr, y_ptr, C, H, W, OH, OW, C_BLOCKS, TILES_Y, T
 
 
 def tiling(out: torch.Tensor, upx: int, upy: int):
-    """(BLOCK_C, TILE_H, TILE_W) for one phase of ``out``, 512 elements: along C (up to 32 channels,
-    at least 16 pixels) when channels are the innermost dimension, else 512 pixels along W."""
+    """(BLOCK_C, TILE_H, TILE_W) for one phase of ``out``, 256 elements (no spills): along C (up to 16 channels,
+    at least 16 pixels) when channels are the innermost dimension, else 256 pixels along W."""
     c, oh, ow = out.shape[1], out.shape[2], out.shape[3]
     qh, qw = triton.next_power_of_2(triton.cdiv(oh, upy)), triton.next_power_of_2(triton.cdiv(ow, upx))
     if out.stride(1) == 1 and c > 1:
-        block_c = min(triton.next_power_of_2(c), 32)
-        pixels, max_w = max(512 // block_c, 16), 16
+        block_c = min(triton.next_power_of_2(c), 16)
+        pixels, max_w = max(256 // block_c, 16), 16
     else:
-        block_c, pixels, max_w = 1, 512, 128
+        block_c, pixels, max_w = 1, 256, 128
     tile_w = min(qw, max_w, pixels)
     tile_h = min(qh, pixels // tile_w)
     return block_c, tile_h, tile_w
