@@ -13,12 +13,15 @@ One row per variant and arch: family, backend, kernel, variant, arch, regs, spil
 + loads), smem_bytes (static + Triton's dynamic), grid_ok (every launch of the variant within
 x <= 2**31-1, y, z <= 65535; CUDA rows: n/a, their launchers size grids in C++), cases (launches
 that map to it) and error. Exit status 1 on a compile error, a spill or a grid over the limits
-unless --no-fail. ptxas results are cached under $GANOPS_CACHE/resources (default ~/.cache/ganops).
+unless --no-fail. Results are cached under $GANOPS_CACHE/resources (default ~/.cache/ganops), keyed by
+the kernel source (Triton's hash of it and its callees) and specialisation, or by the CUDA sources
+and flags, so a repeated run recompiles only what changed; compiles run in --jobs processes.
 """
 import argparse
 import glob
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -49,6 +52,7 @@ class Row:
     smem_bytes: Optional[int] = None
     grid_ok: Optional[bool] = None
     cases: int = 0
+    vector_loads: str = ""  # Triton: "16-byte vector loads / global loads" in the PTX
     error: str = ""
     failed_grid_cases: List[str] = field(default_factory=list)
 
@@ -122,12 +126,13 @@ def collect_launches(families: Optional[List[str]] = None):
 
     from .resource_cases import CASES
 
-    launches, errors = [], []
-    for family, generate in CASES.items():
-        if families and family not in families:
-            continue
-        for label, thunk in generate():
-            with FakeTensorMode(), _launch.intercept(lambda l: launches.append((family, label, l))):
+    launches, errors, current = [], [], [None]
+    with FakeTensorMode(), _launch.intercept(lambda l: launches.append(current[0] + (l,))):
+        for family, generate in CASES.items():
+            if families and family not in families:
+                continue
+            for label, thunk in generate():
+                current[0] = (family, label)
                 try:
                     thunk()
                 except Exception as e:  # reported as a row; the report goes on
@@ -160,6 +165,16 @@ def _variant(kernel, signature, constexprs, attrs, options) -> str:
 
 
 def _triton_resources(src, arch: int, options) -> dict:
+    """{regs, spill_bytes, smem_bytes, vector_loads} of one specialisation, cached by the kernel's
+    source hash (with its callees), the specialisation, the options, the arch and Triton's version."""
+    import triton
+
+    key = repr(("triton-v1", triton.__version__, src.fn.cache_key, sorted(src.signature.items()),
+                sorted(src.constants.items()), sorted(src.attrs.items()), sorted(options.__dict__.items()), arch))
+    return _cached(key, lambda: _compile_triton(src, arch, options))
+
+
+def _compile_triton(src, arch: int, options) -> dict:
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.backends.nvidia.compiler import sm_arch_from_capability
@@ -178,12 +193,15 @@ def _triton_resources(src, arch: int, options) -> dict:
         (info,) = parse_ptxas(log).values()
         return info
 
-    info = dict(_cached(f"ptxas-v1|{arch}|{ptx}", run_ptxas))
+    info = run_ptxas()
     info["smem_bytes"] = max(info["smem_bytes"], int(compiled.metadata.shared))
+    loads = re.findall(r"^\s*(?:@%p\d+ )?ld\.global\S*", ptx, flags=re.MULTILINE)
+    wide = [op for op in loads if re.search(r"\.v4\.(?:b32|f32|u32)|\.v2\.(?:b64|f64|u64)|\.v8\.(?:b16|f16)", op)]
+    info["vector_loads"] = f"{len(wide)}/{len(loads)}"
     return info
 
 
-def triton_rows(arches: List[int], families: Optional[List[str]] = None) -> List[Row]:
+def triton_rows(arches: List[int], families: Optional[List[str]] = None, jobs: int = 1) -> List[Row]:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource, make_backend
 
@@ -208,14 +226,33 @@ def triton_rows(arches: List[int], families: Optional[List[str]] = None) -> List
             if not grid_within_limits(launch.grid):
                 row.grid_ok = False
                 row.failed_grid_cases.append(f"{label}: grid {launch.grid}")
-        for row, src, options in variants.values():
-            try:
-                info = _triton_resources(src, arch, options)
-                row.regs, row.spill_bytes, row.smem_bytes = info["regs"], info["spill_bytes"], info["smem_bytes"]
-            except Exception as e:
-                row.error = f"{type(e).__name__}: {str(e)[:300]}"
+        global _PENDING
+        _PENDING = [(src, arch, options) for _, src, options in variants.values()]
+        if jobs > 1 and len(_PENDING) > 1:  # fork: the workers inherit the collected sources
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(jobs) as pool:
+                results = pool.map(_resources_of, range(len(_PENDING)), chunksize=1)
+        else:
+            results = [_resources_of(i) for i in range(len(_PENDING))]
+        for (row, _, _), result in zip(variants.values(), results):
+            if "error" in result:
+                row.error = result["error"]
+            else:
+                row.regs, row.spill_bytes, row.smem_bytes = result["regs"], result["spill_bytes"], result["smem_bytes"]
+                row.vector_loads = result["vector_loads"]
             rows.append(row)
     return rows
+
+
+_PENDING: list = []
+
+
+def _resources_of(index: int) -> dict:
+    src, arch, options = _PENDING[index]
+    try:
+        return _triton_resources(src, arch, options)
+    except Exception as e:  # a compile error is a row of the report
+        return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
 
 
 # --- CUDA ---------------------------------------------------------------------------------------------
@@ -230,8 +267,7 @@ def _demangle(names: List[str]) -> List[str]:
 
 def _split_cuda_name(demangled: str):
     """('tile_kernel', '<float, 1, 1, 2, 2, 4, 4>') from 'void ganops::upfirdn2d::(anon)::tile_kernel<...>(args)'."""
-    head = demangled.split("(")[0] if "(" in demangled else demangled
-    head = head.replace("(anonymous namespace)::", "")
+    head = demangled.replace("(anonymous namespace)::", "").split("(")[0]
     m = re.match(r"(?:void )?(?:[\w:]+::)?(\w+)(<.*>)?$", head.strip())
     return (m.group(1), m.group(2) or "") if m else (head, "")
 
@@ -274,13 +310,15 @@ def cuda_rows(arches: List[int], families: Optional[List[str]] = None) -> List[R
 # --- report -------------------------------------------------------------------------------------------
 
 def format_table(rows: List[Row]) -> str:
-    head = ("family", "backend", "kernel", "variant", "arch", "regs", "spill", "smem", "grid_ok", "cases", "status")
+    head = ("family", "backend", "kernel", "variant", "arch", "regs", "spill", "smem", "v16 loads", "grid_ok", "cases",
+            "status")
     body = []
     for r in rows:
         status = "ok" if r.ok else ("ERROR " + r.error.splitlines()[0][:80] if r.error else
                                     "SPILL" if r.spill_bytes else "GRID")
         body.append((r.family, r.backend, r.kernel, r.variant[:110], f"sm_{r.arch}", str(r.regs), str(r.spill_bytes),
-                     str(r.smem_bytes), "n/a" if r.grid_ok is None else str(r.grid_ok), str(r.cases), status))
+                     str(r.smem_bytes), r.vector_loads or "-", "n/a" if r.grid_ok is None else str(r.grid_ok),
+                     str(r.cases), status))
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*line) for line in [head] + body)
@@ -293,13 +331,14 @@ def main(argv=None) -> int:
     parser.add_argument("--family", action="append", help="only these kernel families (repeatable)")
     parser.add_argument("--backend", choices=("triton", "cuda"), action="append", help="only these backends")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a variant spills or fails")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel compiles (default: CPUs)")
     args = parser.parse_args(argv)
     arches = args.arch or [90]
     backends = args.backend or ["triton", "cuda"]
     start = time.time()
     rows: List[Row] = []
     if "triton" in backends:
-        rows += triton_rows(arches, args.family)
+        rows += triton_rows(arches, args.family, args.jobs)
     if "cuda" in backends:
         rows += cuda_rows(arches, args.family)
     print(format_table(rows))

@@ -58,7 +58,7 @@ def _weight(frac, right: tl.constexpr, ORDER: tl.constexpr):
     return w
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["C", "H", "W", "P", "Wo", "P_BLOCKS"])
 def _gather_kernel(inp_ptr, grid_ptr, out_ptr, C, H, W, P, Wo,
                    s_in, s_ic, s_ih, s_iw, s_gn, s_gh, s_gw, s_gk, P_BLOCKS,
                    DX: tl.constexpr, DY: tl.constexpr, COMPUTE: tl.constexpr,
@@ -87,7 +87,7 @@ def _gather_kernel(inp_ptr, grid_ptr, out_ptr, C, H, W, P, Wo,
     tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["C", "H", "W", "P", "Wo", "P_BLOCKS"])
 def _scatter_kernel(grad_ptr, grid_ptr, acc_ptr, C, H, W, P, Wo,
                     s_dn, s_dc, s_dh, s_dw, s_gn, s_gh, s_gw, s_gk, P_BLOCKS,
                     DX: tl.constexpr, DY: tl.constexpr, COMPUTE: tl.constexpr,
