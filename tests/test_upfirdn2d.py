@@ -305,12 +305,12 @@ GPU_CASES = [
     (1, 2, "4x4", (1, 1), (2, 3, 67, 130), "contiguous"),       # tile, hot down-2
     (1, 2, "4x4", (1, 1), (3, 50, 8, 8), "contiguous"),         # tile, 64 small planes per block, tail
     (1, 1, "4x4", (2, 1), (1, 4, 33, 65), "noncontig"),         # tile, hot filter2d, strided input
-    (2, 1, "4x4", (2, 1), (2, 37, 19, 21), "channels_last"),    # direct, hot up-2
-    (1, 2, "4x4", (1, 1), (2, 70, 20, 17), "channels_last"),    # direct, hot down-2
+    (2, 1, "4x4", (2, 1), (2, 37, 19, 21), "channels_last"),    # channels-last, hot up-2
+    (1, 2, "4x4", (1, 1), (2, 70, 20, 17), "channels_last"),    # channels-last, hot down-2
     (2, 2, "12", (6, 5, 6, 5), (2, 3, 45, 31), "contiguous"),   # two hot 1-D tile passes, up then down
-    (2, 1, "12", (6, 5, 6, 5), (2, 6, 16, 16), "channels_last"),  # two direct 1-D passes
+    (2, 1, "12", (6, 5, 6, 5), (2, 6, 16, 16), "channels_last"),  # two channels-last 1-D passes
     (3, 2, "5x7", (-2, 4, 3, -1), (2, 3, 29, 23), "contiguous"),  # generic tile
-    (1, 3, "5", (0, 2, 1, 1), (1, 9, 31, 26), "channels_last"),  # generic direct, fused separable
+    (1, 3, "5", (0, 2, 1, 1), (1, 9, 31, 26), "channels_last"),  # generic channels-last, fused separable
     (4, 4, "9x9", (4, 4), (1, 2, 40, 9), "contiguous"),         # generic tile, odd filter
     (1, 1, "100x100", (50, 49), (1, 2, 60, 70), "contiguous"),  # filter too large to stage: direct
 ]
@@ -359,8 +359,8 @@ def test_cuda_kernel_selection(impl):
     xcl = x.contiguous(memory_format=torch.channels_last)
     assert pick(x, f4, 2, 2, 1, 1, 2, 1, 2, 1, False, 4.0) == "tile-hot"
     assert pick(x, f4, 1, 1, 2, 2, 1, 1, 1, 1, False, 1.0) == "tile-hot"
-    assert pick(xcl, f4, 2, 2, 1, 1, 2, 1, 2, 1, False, 4.0) == "direct-hot"
-    assert pick(xcl, f4, 1, 1, 2, 2, 1, 1, 1, 1, False, 1.0) == "direct-hot"
+    assert pick(xcl, f4, 2, 2, 1, 1, 2, 1, 2, 1, False, 4.0) == "channels-last-hot"
+    assert pick(xcl, f4, 1, 1, 2, 2, 1, 1, 1, 1, False, 1.0) == "channels-last-hot"
     assert pick(x, f12, 2, 2, 1, 1, 6, 5, 6, 5, False, 4.0) == "tile-hot+tile-hot"
     assert pick(x, f12, 1, 1, 2, 2, 5, 5, 5, 5, False, 1.0) == "tile-hot+tile-hot"
     assert pick(x, f4, 3, 3, 1, 1, 2, 1, 2, 1, False, 1.0) == "tile"

@@ -31,8 +31,8 @@ struct Pass {
 // Launches the best kernel for the pass on stream; returns the launch error (cudaSuccess when fine).
 cudaError_t launch(const Pass& p, cudaStream_t stream);
 
-// Which kernel launch() picks, for tests and benchmarks: "tile" or "direct", with "-hot" when a
-// specialised (compile-time factors and filter size) instance serves it.
+// Which kernel launch() picks, for tests and benchmarks: "tile", "channels-last" or "direct", with
+// "-hot" when a specialised (compile-time factors and filter size) instance serves it.
 const char* kernel_name(const Pass& p);
 
 }  // namespace upfirdn2d

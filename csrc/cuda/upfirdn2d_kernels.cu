@@ -8,8 +8,13 @@
 //                time (small images are packed several planes per block; blocks loop over planes); the
 //                input tiles it needs and the filter (gain folded in) are staged in shared memory as
 //                float32, then each thread accumulates its outputs from there.
-// direct_kernel: any output layout (used for channels_last, where consecutive threads handle
-//                consecutive channels so loads and stores coalesce), and for filters too large to stage.
+// channels_last_kernel: channels_last outputs. A block is (kThreads / ct) pixels of one output row
+//                times ct channel lanes (consecutive threads handle consecutive channels so loads and
+//                stores coalesce); rows (n, oy) come from blockIdx.y, so there is one 32-bit division
+//                per row, the tap geometry is computed once per pixel, and offsets within a sample
+//                are 32-bit (the launcher checks that a sample spans < 2^31 elements).
+// direct_kernel: any output layout, for what the two above cannot take (filters too large to stage,
+//                samples of 2^31 elements or more); 64-bit index math per element.
 // Both are templates on (upx, upy, downx, downy, fh, fw); 0 means "runtime value". The hot cases
 // (up/down 2 with 4x4 filters, 4x4 filtering, 1-D 12-tap passes) have compile-time instances so
 // their tap loops unroll completely. Accumulation is always float32.
@@ -105,6 +110,58 @@ __global__ void __launch_bounds__(kThreads) tile_kernel(Pass p, Tile t) {
   }
 }
 
+// Polyphase geometry of output pixel (oy, ox): first taps (ky0, kx0) that hit a real sample and the
+// input pixel (iy, ix) they read.
+struct Taps {
+  int ky0, kx0, iy, ix;
+};
+
+__device__ __forceinline__ Taps taps_of(const Pass& p, int oy, int ox, int upx, int upy, int downx, int downy) {
+  const int ty = oy * downy - p.py0, tx = ox * downx - p.px0;
+  const int ky0 = pos_mod(-ty, upy), kx0 = pos_mod(-tx, upx);
+  return Taps{ky0, kx0, (ty + ky0) / upy, (tx + kx0) / upx};
+}
+
+// sum over the real taps of one output pixel; xp points at x[n, c]; Index is the offset type.
+template <typename T, typename Index>
+__device__ __forceinline__ float tap_sum(const Pass& p, const Taps& t, const T* xp, Index sxh, Index sxw, int upx,
+                                         int upy, int fh, int fw) {
+  float acc = 0.f;
+#pragma unroll
+  for (int j = 0; j < (fh + upy - 1) / upy; ++j) {
+    const int ky = t.ky0 + j * upy, iy = t.iy + j;
+    if (ky < fh && iy >= 0 && iy < p.h) {
+#pragma unroll
+      for (int k = 0; k < (fw + upx - 1) / upx; ++k) {
+        const int kx = t.kx0 + k * upx, ix = t.ix + k;
+        if (kx < fw && ix >= 0 && ix < p.w) acc += load_f(xp + iy * sxh + ix * sxw) * tap_weight(p, ky, kx, fh, fw);
+      }
+    }
+  }
+  return acc;
+}
+
+template <typename T, int UPX, int UPY, int DOWNX, int DOWNY, int FH, int FW>
+__global__ void __launch_bounds__(kThreads) channels_last_kernel(Pass p, int ct_log2) {
+  const int upx = pick<UPX>(p.upx), upy = pick<UPY>(p.upy);
+  const int downx = pick<DOWNX>(p.downx), downy = pick<DOWNY>(p.downy);
+  const int fh = pick<FH>(p.fh), fw = pick<FW>(p.fw);
+  const int lane = threadIdx.x & ((1 << ct_log2) - 1);
+  const int ox = blockIdx.x * (kThreads >> ct_log2) + (threadIdx.x >> ct_log2);
+  if (ox >= p.ow) return;
+  const int sxc = (int)p.sx[1], sxh = (int)p.sx[2], sxw = (int)p.sx[3];
+  const int syc = (int)p.sy[1], syh = (int)p.sy[2], syw = (int)p.sy[3];
+  const int rows = p.n * p.oh;
+  for (int row = blockIdx.y; row < rows; row += gridDim.y) {
+    const int n = row / p.oh, oy = row - n * p.oh;
+    const Taps t = taps_of(p, oy, ox, upx, upy, downx, downy);
+    const T* xn = static_cast<const T*>(p.x) + n * p.sx[0];
+    T* yp = static_cast<T*>(p.y) + n * p.sy[0] + (oy * syh + ox * syw);
+    for (int c = lane; c < p.c; c += 1 << ct_log2)
+      yp[c * syc] = from_acc<T>(tap_sum(p, t, xn + c * sxc, sxh, sxw, upx, upy, fh, fw) * p.gain);
+  }
+}
+
 template <typename T, int UPX, int UPY, int DOWNX, int DOWNY, int FH, int FW>
 __global__ void __launch_bounds__(kThreads) direct_kernel(Pass p, int64_t total, bool channels_fastest) {
   const int upx = pick<UPX>(p.upx), upy = pick<UPY>(p.upy);
@@ -128,25 +185,22 @@ __global__ void __launch_bounds__(kThreads) direct_kernel(Pass p, int64_t total,
       c = (int)((t / p.oh) % p.c);
       n = (int)(t / ((int64_t)p.oh * p.c));
     }
-    const int ty = oy * downy - p.py0, tx = ox * downx - p.px0;
-    const int ky0 = pos_mod(-ty, upy), kx0 = pos_mod(-tx, upx);
-    const int iyb = (ty + ky0) / upy, ixb = (tx + kx0) / upx;
-    const T* xp = x + n * p.sx[0] + c * p.sx[1];
-    float acc = 0.f;
-#pragma unroll
-    for (int j = 0; j < (fh + upy - 1) / upy; ++j) {
-      const int ky = ky0 + j * upy, iy = iyb + j;
-      if (ky < fh && iy >= 0 && iy < p.h) {
-#pragma unroll
-        for (int k = 0; k < (fw + upx - 1) / upx; ++k) {
-          const int kx = kx0 + k * upx, ix = ixb + k;
-          if (kx < fw && ix >= 0 && ix < p.w)
-            acc += load_f(xp + iy * p.sx[2] + ix * p.sx[3]) * tap_weight(p, ky, kx, fh, fw);
-        }
-      }
-    }
+    const Taps t = taps_of(p, oy, ox, upx, upy, downx, downy);
+    const float acc = tap_sum(p, t, x + n * p.sx[0] + c * p.sx[1], p.sx[2], p.sx[3], upx, upy, fh, fw);
     y[n * p.sy[0] + c * p.sy[1] + oy * p.sy[2] + ox * p.sy[3]] = from_acc<T>(acc * p.gain);
   }
+}
+
+// Elements between the first and the last address of one sample, plus one.
+int64_t sample_span(const int64_t* stride, int c, int h, int w) {
+  return 1 + (c - 1) * stride[1] + (h - 1) * stride[2] + (w - 1) * stride[3];
+}
+
+// The channels_last kernel serves channels-fastest outputs whose samples have 32-bit offsets.
+bool channels_last_fits(const Pass& p) {
+  const int64_t limit = (int64_t)1 << 31;
+  return p.sy[1] == 1 && p.c > 1 && sample_span(p.sx, p.c, p.h, p.w) < limit &&
+         sample_span(p.sy, p.c, p.oh, p.ow) < limit && (int64_t)p.n * p.oh < limit;
 }
 
 int next_pow2(int v) {
@@ -208,6 +262,17 @@ cudaError_t run_tile(const Pass& p, const TileConfig& cfg, cudaStream_t stream) 
 }
 
 template <typename T, int UPX, int UPY, int DOWNX, int DOWNY, int FH, int FW>
+cudaError_t run_channels_last(const Pass& p, cudaStream_t stream) {
+  int ct_log2 = 0;  // channel lanes: next_pow2(c) up to 32
+  while ((1 << ct_log2) < p.c && ct_log2 < 5) ++ct_log2;
+  const int pixels = kThreads >> ct_log2;
+  const int rows = p.n * p.oh;
+  const dim3 grid((p.ow + pixels - 1) / pixels, rows < kMaxGridYZ ? rows : kMaxGridYZ);
+  channels_last_kernel<T, UPX, UPY, DOWNX, DOWNY, FH, FW><<<grid, kThreads, 0, stream>>>(p, ct_log2);
+  return cudaGetLastError();
+}
+
+template <typename T, int UPX, int UPY, int DOWNX, int DOWNY, int FH, int FW>
 cudaError_t run_direct(const Pass& p, cudaStream_t stream) {
   const int64_t total = (int64_t)p.n * p.c * p.oh * p.ow;
   const int64_t want = (total + kThreads - 1) / kThreads;
@@ -226,6 +291,13 @@ cudaError_t launch_typed(const Pass& p, cudaStream_t stream) {
     GANOPS_UFD_HOT_TILE(GANOPS_UFD_TRY)
 #undef GANOPS_UFD_TRY
     return run_tile<T, 0, 0, 0, 0, 0, 0>(p, cfg, stream);
+  }
+  if (channels_last_fits(p)) {
+#define GANOPS_UFD_TRY(UX, UY, DX, DY, FH_, FW_) \
+  if (is(p, UX, UY, DX, DY, FH_, FW_)) return run_channels_last<T, UX, UY, DX, DY, FH_, FW_>(p, stream);
+    GANOPS_UFD_HOT_TILE(GANOPS_UFD_TRY)
+#undef GANOPS_UFD_TRY
+    return run_channels_last<T, 0, 0, 0, 0, 0, 0>(p, stream);
   }
 #define GANOPS_UFD_TRY(UX, UY, DX, DY, FH_, FW_) \
   if (is(p, UX, UY, DX, DY, FH_, FW_)) return run_direct<T, UX, UY, DX, DY, FH_, FW_>(p, stream);
@@ -263,6 +335,7 @@ cudaError_t launch(const Pass& p, cudaStream_t stream) {
 const char* kernel_name(const Pass& p) {
   TileConfig cfg;
   if (tile_config(p, &cfg)) return is_hot_tile(p) ? "tile-hot" : "tile";
+  if (channels_last_fits(p)) return is_hot_tile(p) ? "channels-last-hot" : "channels-last";
   return is_hot_direct(p) ? "direct-hot" : "direct";
 }
 

@@ -25,11 +25,10 @@ _MAX_GRID_AXIS = 65535
 
 
 def _triton_check(input: torch.Tensor) -> Optional[str]:
-    from ..triton_kernels.grid_sample import BLOCK_C
+    from ..triton_kernels.grid_sample import MAX_BLOCK_C
 
-    if input.dim() == 4 and (input.shape[0] > _MAX_GRID_AXIS or input.shape[1] > _MAX_GRID_AXIS * BLOCK_C):
-        return (f"the Triton kernel handles a batch of at most {_MAX_GRID_AXIS} and at most "
-                f"{_MAX_GRID_AXIS * BLOCK_C} channels, got {tuple(input.shape[:2])}")
+    if input.dim() == 4 and input.shape[1] > _MAX_GRID_AXIS * MAX_BLOCK_C:
+        return f"the Triton kernel handles at most {_MAX_GRID_AXIS * MAX_BLOCK_C} channels, got {input.shape[1]}"
     return None
 
 

@@ -19,6 +19,7 @@ import triton
 import triton.language as tl
 
 from .. import _alloc
+from ._launch import launch
 
 
 @triton.jit
@@ -162,11 +163,11 @@ def _tile(out_ptr, s_ptr, b_ptr, g_ptr, h_ptr, rows, cols, R, K, C, alpha, gain,
     return out
 
 
-@triton.jit
-def _bias_act_kernel(out_ptr, db_ptr, s_ptr, b_ptr, g_ptr, h_ptr, R, K, C, alpha, gain, clamp,
+@triton.jit(do_not_specialize=["R", "C", "ITERS"])  # fewer JIT variants: only K's divisibility matters
+def _bias_act_kernel(out_ptr, db_ptr, s_ptr, b_ptr, g_ptr, h_ptr, R, K, C, alpha, gain, clamp, ITERS,
                      MODE: tl.constexpr, ACT: tl.constexpr, S_IS_Y: tl.constexpr, HAS_BIAS: tl.constexpr,
                      CLAMP: tl.constexpr, CH_ROW: tl.constexpr, REDUCE: tl.constexpr,
-                     BR: tl.constexpr, BK: tl.constexpr, ITERS: tl.constexpr):
+                     BR: tl.constexpr, BK: tl.constexpr):
     """Each program walks ITERS tiles along the reduction axis (columns when CH_ROW, else rows),
     summing the bias gradient in registers, then issues one atomic per row / column."""
     pid = tl.program_id(0)
@@ -182,7 +183,7 @@ def _bias_act_kernel(out_ptr, db_ptr, s_ptr, b_ptr, g_ptr, h_ptr, R, K, C, alpha
             if REDUCE:
                 acc += tl.sum(out, axis=1)
         if REDUCE:
-            tl.atomic_add(db_ptr + rows % C, acc, mask=rows < R)
+            tl.atomic_add(db_ptr + rows % C, acc, mask=rows < R, sem="relaxed")
     else:
         n_kb = tl.cdiv(K, BK)
         row0 = (pid // n_kb) * (BR * ITERS)
@@ -195,7 +196,7 @@ def _bias_act_kernel(out_ptr, db_ptr, s_ptr, b_ptr, g_ptr, h_ptr, R, K, C, alpha
             if REDUCE:
                 acc += tl.sum(out, axis=0)
         if REDUCE:
-            tl.atomic_add(db_ptr + cols, acc, mask=cols < K)
+            tl.atomic_add(db_ptr + cols, acc, mask=cols < K, sem="relaxed")
 
 
 def is_dense(t: torch.Tensor) -> bool:
@@ -249,10 +250,10 @@ def _launch(out, db, s, b, g, h, dim, act, alpha, gain, clamp, mode, s_is_y):
     else:
         iters = _iters(r, br, triton.cdiv(k, bk), db is not None)
         grid = (triton.cdiv(r, br * iters) * triton.cdiv(k, bk),)
-    _bias_act_kernel[grid](
-        out, db, s, b, g, h, r, k, c, alpha, gain, clamp,
+    launch(
+        _bias_act_kernel, grid, s.device, out, db, s, b, g, h, r, k, c, alpha, gain, clamp, iters,
         MODE=mode, ACT=act, S_IS_Y=s_is_y, HAS_BIAS=b is not None, CLAMP=clamp >= 0, CH_ROW=ch_row,
-        REDUCE=db is not None, BR=br, BK=bk, ITERS=iters)
+        REDUCE=db is not None, BR=br, BK=bk)
 
 
 def forward(x, b, dim, act, alpha, gain, clamp):

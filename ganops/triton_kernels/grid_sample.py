@@ -8,16 +8,22 @@ Both kernels take derivative orders (DX, DY) of the bilinear weights w.r.t. the 
   scatter(grad, grid, DX, DY)[n, c, tap] += wy * wx * grad[n, c, p]           (its transpose)
 
 Compute is float32 for fp16 / bf16 / fp32 data and float64 for float64 data. The scatter accumulates
-with atomics into a zeroed buffer of the compute dtype (an accumulator, not a poisoned output).
+with relaxed atomics (only the sum matters, not the order) into a zeroed buffer of the compute dtype
+(an accumulator, not a poisoned output).
+
+Programs own [BLOCK_P pixels, BLOCK_C channels] tiles with BLOCK_C = next_pow2(C) up to 16 (so an RGB
+image wastes 1 of 4 lanes, not 13 of 16) and BLOCK_P * BLOCK_C = 1024. Grid: axis 0 = sample and pixel
+block (up to 2**31 - 1), axis 1 = channel block (C <= 65535 * 16).
 """
 import torch
 import triton
 import triton.language as tl
 
 from .. import _alloc
+from ._launch import launch
 
-BLOCK_P = 64
-BLOCK_C = 16
+MAX_BLOCK_C = 16
+TILE = 1024  # BLOCK_P * BLOCK_C
 
 
 @triton.jit
@@ -52,14 +58,14 @@ def _weight(frac, right: tl.constexpr, ORDER: tl.constexpr):
     return w
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["C", "H", "W", "P", "Wo", "P_BLOCKS"])
 def _gather_kernel(inp_ptr, grid_ptr, out_ptr, C, H, W, P, Wo,
-                   s_in, s_ic, s_ih, s_iw, s_gn, s_gh, s_gw, s_gk,
+                   s_in, s_ic, s_ih, s_iw, s_gn, s_gh, s_gw, s_gk, P_BLOCKS,
                    DX: tl.constexpr, DY: tl.constexpr, COMPUTE: tl.constexpr,
                    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    pid_p = tl.program_id(0)
-    n = tl.program_id(1).to(tl.int64)
-    pid_c = tl.program_id(2)
+    pid_p = tl.program_id(0) % P_BLOCKS
+    n = (tl.program_id(0) // P_BLOCKS).to(tl.int64)
+    pid_c = tl.program_id(1)
     p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
     pmask = p < P
     c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -81,14 +87,14 @@ def _gather_kernel(inp_ptr, grid_ptr, out_ptr, C, H, W, P, Wo,
     tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["C", "H", "W", "P", "Wo", "P_BLOCKS"])
 def _scatter_kernel(grad_ptr, grid_ptr, acc_ptr, C, H, W, P, Wo,
-                    s_dn, s_dc, s_dh, s_dw, s_gn, s_gh, s_gw, s_gk,
+                    s_dn, s_dc, s_dh, s_dw, s_gn, s_gh, s_gw, s_gk, P_BLOCKS,
                     DX: tl.constexpr, DY: tl.constexpr, COMPUTE: tl.constexpr,
                     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    pid_p = tl.program_id(0)
-    n = tl.program_id(1).to(tl.int64)
-    pid_c = tl.program_id(2)
+    pid_p = tl.program_id(0) % P_BLOCKS
+    n = (tl.program_id(0) // P_BLOCKS).to(tl.int64)
+    pid_c = tl.program_id(1)
     p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
     pmask = p < P
     c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -107,15 +113,24 @@ def _scatter_kernel(grad_ptr, grid_ptr, acc_ptr, C, H, W, P, Wo,
             xx = x0 + dx
             ok = pmask & (xx >= 0) & (xx < W) & (yy >= 0) & (yy < H)
             offs = yy.to(tl.int64) * W + xx.to(tl.int64)
-            tl.atomic_add(chan + offs[:, None], (wy * wx)[:, None] * g, mask=ok[:, None] & cmask[None, :])
+            tl.atomic_add(chan + offs[:, None], (wy * wx)[:, None] * g, mask=ok[:, None] & cmask[None, :], sem="relaxed")
 
 
 def _compute_dtype(dtype: torch.dtype):
     return (tl.float64, torch.float64) if dtype == torch.float64 else (tl.float32, torch.float32)
 
 
-def _launch_grid(n: int, c: int, p: int):
-    return (triton.cdiv(p, BLOCK_P), n, triton.cdiv(c, BLOCK_C))
+def blocks(c: int):
+    """(BLOCK_P, BLOCK_C) for C channels."""
+    block_c = min(triton.next_power_of_2(max(c, 1)), MAX_BLOCK_C)
+    return TILE // block_c, block_c
+
+
+def _launch_geometry(n: int, c: int, p: int):
+    """(grid, P_BLOCKS, BLOCK_P, BLOCK_C)."""
+    block_p, block_c = blocks(c)
+    p_blocks = triton.cdiv(p, block_p)
+    return (n * p_blocks, triton.cdiv(c, block_c)), p_blocks, block_p, block_c
 
 
 def gather(input: torch.Tensor, grid: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -126,9 +141,10 @@ def gather(input: torch.Tensor, grid: torch.Tensor, dx: int, dy: int) -> torch.T
     if out.numel() == 0:
         return out
     compute, _ = _compute_dtype(input.dtype)
-    _gather_kernel[_launch_grid(n, c, ho * wo)](
-        input, grid, out, c, h, w, ho * wo, wo, *input.stride(), *grid.stride(),
-        DX=dx, DY=dy, COMPUTE=compute, BLOCK_P=BLOCK_P, BLOCK_C=BLOCK_C)
+    launch_grid, p_blocks, block_p, block_c = _launch_geometry(n, c, ho * wo)
+    launch(_gather_kernel, launch_grid, input.device,
+           input, grid, out, c, h, w, ho * wo, wo, *input.stride(), *grid.stride(), p_blocks,
+           DX=dx, DY=dy, COMPUTE=compute, BLOCK_P=block_p, BLOCK_C=block_c)
     return out
 
 
@@ -138,7 +154,8 @@ def scatter(grad: torch.Tensor, grid: torch.Tensor, height: int, width: int, dx:
     compute, acc_dtype = _compute_dtype(grad.dtype)
     acc = torch.zeros((n, c, height, width), dtype=acc_dtype, device=grad.device)
     if grad.numel() > 0 and acc.numel() > 0:
-        _scatter_kernel[_launch_grid(n, c, ho * wo)](
-            grad, grid, acc, c, height, width, ho * wo, wo, *grad.stride(), *grid.stride(),
-            DX=dx, DY=dy, COMPUTE=compute, BLOCK_P=BLOCK_P, BLOCK_C=BLOCK_C)
+        launch_grid, p_blocks, block_p, block_c = _launch_geometry(n, c, ho * wo)
+        launch(_scatter_kernel, launch_grid, grad.device,
+               grad, grid, acc, c, height, width, ho * wo, wo, *grad.stride(), *grid.stride(), p_blocks,
+               DX=dx, DY=dy, COMPUTE=compute, BLOCK_P=block_p, BLOCK_C=block_c)
     return acc if acc.dtype == grad.dtype else acc.to(grad.dtype)

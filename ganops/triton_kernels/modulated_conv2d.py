@@ -24,6 +24,7 @@ import triton
 import triton.language as tl
 
 from .. import _alloc
+from ._launch import launch
 
 ACT_LINEAR, ACT_LRELU = 0, 1
 
@@ -223,8 +224,8 @@ def modconv_fwd(x, w, s_in, s_out, noise, bias, transposed: bool, r: int, py: in
     tiles = triton.cdiv(qh * qw, bm)
     grid = (n * tiles, triton.cdiv(o, bn), r * r if transposed else 1)
     sn = _noise_strides(noise, n, oh, ow)
-    _modconv_fwd_kernel[grid](
-        x, w, s_in, s_out, noise if noise is not None else y, bias if bias is not None else y, y,
+    launch(
+        _modconv_fwd_kernel, grid, x.device, x, w, s_in, s_out, noise if noise is not None else y, bias if bias is not None else y, y,
         c, h, wd, o, oh, ow, qh, qw, tiles,
         *x.stride(), *w.stride(), *sn, *y.stride(),
         float(alpha), float(gain), float(max(clamp, 0.0)),
@@ -263,8 +264,8 @@ def modconv_wgrad(a, b, w_ab, sa, sb, r: int, py: int, px: int, allow_tf32: bool
     if b.dtype != a.dtype:
         b = b.to(a.dtype)
     grid = (tiles_a * tiles_b, taps, splits)
-    _modconv_wgrad_kernel[grid](
-        a, b, w_ab, sa, sb, dw, dsa, dsb,
+    launch(
+        _modconv_wgrad_kernel, grid, a.device, a, b, w_ab, sa, sb, dw, dsa, dsb,
         n, ca, cb, qh, qw, bh, bw, per_split, tiles_b,
         *a.stride(), *b.stride(), *w_ab.stride(),
         KH=kh, KW=kw, R=r, PY=py, PX=px, DOT_F32=a.dtype == torch.float32, DOT_EMULATE=_emulate_dot(a),

@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from .. import _alloc
+from ._launch import launch
 
 BLOCK = 1024
 ITERS = 8  # elements per partial sum: BLOCK * ITERS
@@ -69,10 +70,10 @@ def sum_squares(x: torch.Tensor, scale: float) -> torch.Tensor:
         return out
     num_chunks = max(1, triton.cdiv(m, BLOCK * ITERS))
     partial = torch.empty((n, num_chunks), dtype=acc_dtype, device=x.device)
-    _partial_kernel[(num_chunks, n)](x, partial, m, x.stride(0), num_chunks,
+    launch(_partial_kernel, (num_chunks, n), x.device, x, partial, m, x.stride(0), num_chunks,
                                      COMPUTE=compute, BLOCK=BLOCK, ITERS=ITERS)
     scale_t = torch.full((1,), scale, dtype=acc_dtype, device=x.device)
-    _final_kernel[(n,)](partial, out, num_chunks, scale_t, COMPUTE=compute, BLOCK=FINAL_BLOCK)
+    launch(_final_kernel, (n,), x.device, partial, out, num_chunks, scale_t, COMPUTE=compute, BLOCK=FINAL_BLOCK)
     return out
 
 
@@ -86,6 +87,6 @@ def sum_squares_backward(x: torch.Tensor, grad_out: torch.Tensor, scale: float) 
         return grad_x
     grad_out = grad_out.contiguous()
     two_scale = torch.full((1,), 2.0 * scale, dtype=acc_dtype, device=x.device)
-    _backward_kernel[(triton.cdiv(m, BLOCK), n)](x, grad_out, grad_x, m, x.stride(0), two_scale,
+    launch(_backward_kernel, (triton.cdiv(m, BLOCK), n), x.device, x, grad_out, grad_x, m, x.stride(0), two_scale,
                                                   COMPUTE=compute, BLOCK=BLOCK)
     return grad_x

@@ -1,12 +1,20 @@
 """Triton upfirdn2d: a polyphase direct kernel for any up/down factors, filter sizes and strides.
 
-Each program computes a [BLOCK_C channels, BLOCK_P output pixels] tile of one image (grid axis 0:
-image and channel block, axis 1: pixel block). For output
-pixel (oy, ox) only the taps that land on a real (non-inserted-zero) sample are visited:
-ky = ky0 + j*upy with ky0 = (py0 - oy*downy) mod upy, so an up-2 4-tap filter costs 2x2 taps, not 4x4.
-Input row iy = (oy*downy + ky - py0) / upy (exact). Loads outside the input read 0 (the padding).
-Accumulation is float32; gain is applied once at the end. Tiles run along W for NCHW inputs and
-along C for channels_last, so loads and stores are coalesced in both layouts.
+  y[n, c, oy, ox] = gain * sum_{ky, kx} xu[oy*downy + ky - py0, ox*downx + kx - px0] * g[ky, kx]
+(xu = x with up-1 zeros after every sample, g the filter, flipped unless flip_filter).
+
+Output pixels are split into up_y*up_x phases: oy = phy + upy*qy (likewise x). Within one phase the
+taps that land on real (non-inserted-zero) samples are the same for every pixel,
+ky = ky0 + j*upy with ky0 = (py0 - phy*downy) mod upy, and the input row is iy = qy*downy + by + j
+(by = (phy*downy - py0 + ky0) / upy, exact), so an up-2 4-tap filter costs 2x2 taps, not 4x4.
+Each program computes one [BLOCK_C, TILE_H, TILE_W] tile of one phase of one sample: the filter taps
+are scalars loaded once per program (not per pixel), row/column indices are 1-D vectors (no
+per-element division), and the tap loops unroll at compile time (up/down factors and filter sizes are
+constexprs, so the StyleGAN cases up2/down2 with 4 and 12 taps are specialised). Tiles run along W
+for NCHW outputs (BLOCK_C = 1) and along C for channels_last, so loads and stores are coalesced in
+both layouts. Loads outside the input read 0 (the padding). Accumulation is float32; gain is applied
+once at the end. All programs are on grid axis 0 (sample, channel block, phase, tile row, tile
+column), so no launch exceeds the 65535 limit of axes 1 and 2.
 
 Separable (1-D) filters are fused (weight f[ky]*f[kx]) when that visits few taps, otherwise run as a
 horizontal then a vertical pass through an intermediate in x's dtype (as StyleGAN2-ADA's kernel).
@@ -16,66 +24,102 @@ import triton
 import triton.language as tl
 
 from .. import _alloc
+from ._launch import launch
 
 MAX_FUSED_TAPS = 16
 
 
 @triton.jit
-def _upfirdn2d_kernel(x_ptr, f_ptr, y_ptr, C, H, W, OH, OW,
+def _offset(i, OFF64: tl.constexpr):
+    """Index vectors within one sample in int32 (fewer registers) unless a sample spans 2**31 elements."""
+    if OFF64:
+        return i.to(tl.int64)
+    return i
+
+
+@triton.jit(do_not_specialize=["C", "H", "W", "OH", "OW", "C_BLOCKS", "TILES_Y", "TILES_X", "px0", "py0"])
+def _upfirdn2d_kernel(x_ptr, f_ptr, y_ptr, C, H, W, OH, OW, C_BLOCKS, TILES_Y, TILES_X,
                       sxn, sxc, sxh, sxw, syn, syc, syh, syw, px0, py0, gain,
                       UPX: tl.constexpr, UPY: tl.constexpr, DOWNX: tl.constexpr, DOWNY: tl.constexpr,
                       FH: tl.constexpr, FW: tl.constexpr, FLIP: tl.constexpr, SEPARABLE: tl.constexpr,
-                      BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
-    c_blocks = tl.cdiv(C, BLOCK_C)
-    pid_c = tl.program_id(0) % c_blocks
-    n = (tl.program_id(0) // c_blocks).to(tl.int64)
-    pid_p = tl.program_id(1)
-    p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+                      BLOCK_C: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr, OFF64: tl.constexpr):
+    pid = tl.program_id(0)
+    tile_x = pid % TILES_X
+    pid = pid // TILES_X
+    tile_y = pid % TILES_Y
+    pid = pid // TILES_Y
+    phx = pid % UPX
+    pid = pid // UPX
+    phy = pid % UPY
+    pid = pid // UPY
+    pid_c = pid % C_BLOCKS
+    n = (pid // C_BLOCKS).to(tl.int64)
+    # Per-program (scalar) polyphase geometry.
+    ky0 = ((py0 - phy * DOWNY) % UPY + UPY) % UPY
+    kx0 = ((px0 - phx * DOWNX) % UPX + UPX) % UPX
+    by = (phy * DOWNY - py0 + ky0) // UPY
+    bx = (phx * DOWNX - px0 + kx0) // UPX
+    qy = tile_y * TILE_H + tl.arange(0, TILE_H)
+    qx = tile_x * TILE_W + tl.arange(0, TILE_W)
     c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
-    pmask = p < OH * OW
-    cmask = c < C
-    oy = p // OW
-    ox = p % OW
-    ty = oy * DOWNY - py0  # upsampled coordinate under tap 0
-    tx = ox * DOWNX - px0
-    ky0 = ((-ty) % UPY + UPY) % UPY  # first tap that hits a real sample
-    kx0 = ((-tx) % UPX + UPX) % UPX
-    x_base = x_ptr + n * sxn + c.to(tl.int64)[:, None] * sxc
-    acc = tl.zeros((BLOCK_C, BLOCK_P), dtype=tl.float32)
-    for j in range((FH + UPY - 1) // UPY):
+    oy = phy + UPY * qy
+    ox = phx + UPX * qx
+    cmask = (c < C)[:, None, None]
+    x_base = x_ptr + n * sxn + _offset(c, OFF64)[:, None, None] * sxc
+    acc = tl.zeros((BLOCK_C, TILE_H, TILE_W), dtype=tl.float32)
+    for j in tl.static_range((FH + UPY - 1) // UPY):
         ky = ky0 + j * UPY
-        iy = (ty + ky) // UPY
-        vy = (ky < FH) & (iy >= 0) & (iy < H) & pmask
+        iy = qy * DOWNY + by + j
+        vy = (iy >= 0) & (iy < H) & (oy < OH) & (ky < FH)
         if FLIP:
             fy = ky
         else:
             fy = FH - 1 - ky
-        for i in range((FW + UPX - 1) // UPX):
+        fy = tl.minimum(tl.maximum(fy, 0), FH - 1)  # ky >= FH is masked; keep the address valid
+        if SEPARABLE:
+            wy = tl.load(f_ptr + fy)
+        row = x_base + (_offset(iy, OFF64) * sxh)[None, :, None]
+        for i in tl.static_range((FW + UPX - 1) // UPX):
             kx = kx0 + i * UPX
-            ix = (tx + kx) // UPX
-            m = vy & (kx < FW) & (ix >= 0) & (ix < W)
+            ix = qx * DOWNX + bx + i
+            vx = (ix >= 0) & (ix < W) & (ox < OW) & (kx < FW)
             if FLIP:
                 fx = kx
             else:
                 fx = FW - 1 - kx
+            fx = tl.minimum(tl.maximum(fx, 0), FW - 1)
             if SEPARABLE:
-                w = tl.load(f_ptr + fy, mask=m, other=0.0) * tl.load(f_ptr + fx, mask=m, other=0.0)
+                w = wy * tl.load(f_ptr + fx)
             else:
-                w = tl.load(f_ptr + fy * FW + fx, mask=m, other=0.0)
-            off = iy.to(tl.int64) * sxh + ix.to(tl.int64) * sxw
-            xv = tl.load(x_base + off[None, :], mask=cmask[:, None] & m[None, :], other=0.0)
-            acc += w[None, :] * xv.to(tl.float32)
+                w = tl.load(f_ptr + fy * FW + fx)
+            m = cmask & vy[None, :, None] & vx[None, None, :]
+            xv = tl.load(row + (_offset(ix, OFF64) * sxw)[None, None, :], mask=m, other=0.0)
+            acc += w * xv.to(tl.float32)
     out = acc * gain
-    y_off = n * syn + c.to(tl.int64)[:, None] * syc + (oy.to(tl.int64) * syh + ox.to(tl.int64) * syw)[None, :]
-    tl.store(y_ptr + y_off, out.to(y_ptr.dtype.element_ty), mask=cmask[:, None] & pmask[None, :])
+    y_off = (_offset(c, OFF64)[:, None, None] * syc + (_offset(oy, OFF64) * syh)[None, :, None]
+             + (_offset(ox, OFF64) * syw)[None, None, :])
+    omask = cmask & (oy < OH)[None, :, None] & (ox < OW)[None, None, :]
+    tl.store(y_ptr + n * syn + y_off, out.to(y_ptr.dtype.element_ty), mask=omask)
 
 
-def _blocks(x: torch.Tensor):
-    """(BLOCK_C, BLOCK_P): along C when channels are the innermost dimension, else along pixels."""
-    if x.stride(1) == 1 and x.shape[1] > 1:
-        block_c = min(triton.next_power_of_2(x.shape[1]), 64)
-        return block_c, max(1024 // block_c, 16)
-    return 1, 512
+def tiling(out: torch.Tensor, upx: int, upy: int):
+    """(BLOCK_C, TILE_H, TILE_W) for one phase of ``out``, 256 elements (no spills): along C (up to 16 channels,
+    at least 16 pixels) when channels are the innermost dimension, else 256 pixels along W."""
+    c, oh, ow = out.shape[1], out.shape[2], out.shape[3]
+    qh, qw = triton.next_power_of_2(triton.cdiv(oh, upy)), triton.next_power_of_2(triton.cdiv(ow, upx))
+    if out.stride(1) == 1 and c > 1:
+        block_c = min(triton.next_power_of_2(c), 16)
+        pixels, max_w = max(256 // block_c, 16), 16
+    else:
+        block_c, pixels, max_w = 1, 256, 128
+    tile_w = min(qw, max_w, pixels)
+    tile_h = min(qh, pixels // tile_w)
+    return block_c, tile_h, tile_w
+
+
+def _sample_span(t: torch.Tensor) -> int:
+    """Elements between the first and last address of one sample, plus one."""
+    return 1 + sum((size - 1) * stride for size, stride in zip(t.shape[1:], t.stride()[1:]))
 
 
 def _pass(x, f, out, upx, upy, downx, downy, px0, py0, fh, fw, flip, separable, gain):
@@ -83,12 +127,15 @@ def _pass(x, f, out, upx, upy, downx, downy, px0, py0, fh, fw, flip, separable, 
         return out
     n, c, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
-    block_c, block_p = _blocks(out)
-    grid = (n * triton.cdiv(c, block_c), triton.cdiv(oh * ow, block_p))
-    _upfirdn2d_kernel[grid](
-        x, f, out, c, h, w, oh, ow, *x.stride(), *out.stride(), px0, py0, float(gain),
-        UPX=upx, UPY=upy, DOWNX=downx, DOWNY=downy, FH=fh, FW=fw, FLIP=flip, SEPARABLE=separable,
-        BLOCK_C=block_c, BLOCK_P=block_p, num_warps=4)
+    block_c, tile_h, tile_w = tiling(out, upx, upy)
+    c_blocks = triton.cdiv(c, block_c)
+    tiles_y, tiles_x = triton.cdiv(triton.cdiv(oh, upy), tile_h), triton.cdiv(triton.cdiv(ow, upx), tile_w)
+    grid = (n * c_blocks * upy * upx * tiles_y * tiles_x,)
+    launch(_upfirdn2d_kernel, grid, x.device,
+           x, f, out, c, h, w, oh, ow, c_blocks, tiles_y, tiles_x, *x.stride(), *out.stride(), px0, py0,
+           float(gain), UPX=upx, UPY=upy, DOWNX=downx, DOWNY=downy, FH=fh, FW=fw, FLIP=flip,
+           SEPARABLE=separable, BLOCK_C=block_c, TILE_H=tile_h, TILE_W=tile_w,
+           OFF64=max(_sample_span(x), _sample_span(out)) >= 2**31, num_warps=4)
     return out
 
 

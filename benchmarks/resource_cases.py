@@ -1,0 +1,238 @@
+"""Launch cases of the Triton kernels for the resource report (benchmarks/resources.py).
+
+A family registers a generator with ``@cases("family")``; it yields ``(label, thunk)`` where the thunk
+calls the real launcher (ganops.triton_kernels.*) on tensors made with ``fake(...)``. The report runs the
+thunks under FakeTensorMode with launches intercepted, so nothing is allocated or executed: each launch
+yields (kernel, grid, arguments), which the report compiles for the target GPU. New kernels or variants
+only need a case here. The cases cover the StyleGAN2-ADA / FastGAN presets at 64-1024 px (shapes from
+benchmarks/shapes.py), fp32/fp16/bf16, NCHW/NHWC, and the small odd shapes of the tests.
+"""
+import math
+from typing import Callable, Dict, Iterator, Tuple
+
+import torch
+
+from .shapes import FASTGAN256_CHANNELS, PAPER1024_CHANNELS, PAPER256_CHANNELS, synthesis_layers
+
+Case = Tuple[str, Callable[[], object]]
+CASES: Dict[str, Callable[[], Iterator[Case]]] = {}
+
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+LAYOUTS = ("nchw", "nhwc")
+RESOLUTIONS = (64, 128, 256, 512, 1024)
+TEST_SHAPES = ((1, 3, 5, 7), (2, 5, 9, 6))  # batch 1, odd sizes, as in the tests
+DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.float64: "fp64"}
+
+
+def cases(family: str):
+    """Register a generator of (label, thunk) launch cases for ``family``."""
+    def register(fn):
+        CASES[family] = fn
+        return fn
+    return register
+
+
+def fake(shape, dtype=torch.float32, layout: str = "nchw") -> torch.Tensor:
+    """An uninitialised CUDA tensor (a fake one under the report's FakeTensorMode)."""
+    t = torch.empty(shape, dtype=dtype, device="cuda")
+    return t.contiguous(memory_format=torch.channels_last) if layout == "nhwc" and len(shape) == 4 else t
+
+
+def _channels():
+    """(C, res) of the presets' feature maps at 64-1024 px, plus RGB images."""
+    seen = set()
+    for table in (PAPER256_CHANNELS, PAPER1024_CHANNELS, FASTGAN256_CHANNELS):
+        seen.update((c, r) for r, c in table.items() if r >= 8)
+    seen.update((3, r) for r in RESOLUTIONS)
+    return sorted(seen)
+
+
+# --- upfirdn2d ------------------------------------------------------------------------------------
+
+def _upfirdn2d_case(n, c, h, w, dtype, layout, taps, up, down, pad, gain=1.0, flip=False, filter_2d=None):
+    from ganops.triton_kernels import upfirdn2d as K
+
+    def run():
+        x = fake((n, c, h, w), dtype, layout)
+        f = fake(filter_2d if filter_2d else (taps,))
+        fh, fw = filter_2d if filter_2d else (taps, taps)
+        oh = (h * up + pad[2] + pad[3] - fh) // down + 1
+        ow = (w * up + pad[0] + pad[1] - fw) // down + 1
+        out = fake((n, c, oh, ow), dtype, layout)
+        K.upfirdn2d(x, f, out, up, up, down, down, pad[0], pad[1], pad[2], pad[3], flip, gain)
+    return run
+
+
+@cases("upfirdn2d")
+def _upfirdn2d_cases():
+    for dtype in DTYPES:
+        for layout in LAYOUTS:
+            for c, res in _channels():
+                tag = f"{DTYPE_NAMES[dtype]} {layout} C={c} {res}px"
+                # StyleGAN2 resampling (4 taps): up2 (and its gradient down2), filter-only (conv2d_resample down).
+                yield f"up2 4tap {tag}", _upfirdn2d_case(4, c, res // 2, res // 2, dtype, layout, 4, 2, 1, (2, 1, 2, 1), 4.0)
+                yield f"down2 4tap {tag}", _upfirdn2d_case(4, c, res, res, dtype, layout, 4, 1, 2, (1, 1, 1, 1), flip=True)
+                yield f"fir 4tap {tag}", _upfirdn2d_case(4, c, res, res, dtype, layout, 4, 1, 1, (2, 2, 2, 2))
+            for res in RESOLUTIONS:  # ADA's 12-tap wavelet filter on RGB images
+                tag = f"{DTYPE_NAMES[dtype]} {layout} C=3 {res}px"
+                yield f"up2 12tap {tag}", _upfirdn2d_case(4, 3, res, res, dtype, layout, 12, 2, 1, (6, 5, 6, 5), 4.0)
+                yield f"down2 12tap {tag}", _upfirdn2d_case(4, 3, res * 2, res * 2, dtype, layout, 12, 1, 2, (5, 5, 5, 5))
+            for shape in TEST_SHAPES:
+                tag = f"{DTYPE_NAMES[dtype]} {layout} {shape} (tests)"
+                yield f"up3 down2 2-D 3x5 {tag}", _upfirdn2d_case(*shape, dtype, layout, None, 3, 2, (1, 2, 2, 0),
+                                                                   filter_2d=(3, 5))
+                yield f"up2 4tap {tag}", _upfirdn2d_case(*shape, dtype, layout, 4, 2, 1, (2, 1, 2, 1), 4.0)
+    # The issue's large shapes (grid limits).
+    yield "up2 4tap fp16 nhwc C=64 to 1024px", _upfirdn2d_case(4, 64, 512, 512, torch.float16, "nhwc", 4, 2, 1, (2, 1, 2, 1), 4.0)
+    yield "up2 4tap fp32 nhwc C=3 to 4096px", _upfirdn2d_case(1, 3, 2048, 2048, torch.float32, "nhwc", 4, 2, 1, (2, 1, 2, 1), 4.0)
+    yield "up2 4tap fp32 nchw C=3 to 8192px", _upfirdn2d_case(1, 3, 4096, 4096, torch.float32, "nchw", 4, 2, 1, (2, 1, 2, 1), 4.0)
+
+
+# --- grid_sample ----------------------------------------------------------------------------------
+
+def _grid_sample_case(n, c, res, dtype, layout, dx, dy, scatter):
+    from ganops.triton_kernels import grid_sample as K
+
+    def run():
+        grid = fake((n, res, res, 2), dtype)
+        if scatter:
+            K.scatter(fake((n, c, res, res), dtype, layout), grid, res, res, dx, dy)
+        else:
+            K.gather(fake((n, c, res, res), dtype, layout), grid, dx, dy)
+    return run
+
+
+@cases("grid_sample")
+def _grid_sample_cases():
+    """ADA's geometric augmentation samples RGB images (and its higher-order gradients)."""
+    for dtype in DTYPES + (torch.float64,):
+        for layout in LAYOUTS:
+            for c, res in [(3, r) for r in RESOLUTIONS] + [(5, 9), (32, 16)]:
+                for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+                    for scatter in (False, True):
+                        kind = "scatter" if scatter else "gather"
+                        yield (f"{kind} d=({dx},{dy}) {DTYPE_NAMES[dtype]} {layout} C={c} {res}px",
+                               _grid_sample_case(4, c, res, dtype, layout, dx, dy, scatter))
+
+
+# --- bias_act -------------------------------------------------------------------------------------
+
+def _bias_act_case(shape, dtype, layout, act, mode, clamp, bias=True, s_is_y=False, reduce_db=True):
+    from ganops.triton_kernels import bias_act as K
+    from ganops.ops._bias_act_spec import ACTIVATIONS, ACT_CODES
+
+    alpha, gain = ACTIVATIONS[act]
+
+    def run():
+        x = fake(shape, dtype, layout)
+        b = fake((shape[1],), dtype) if bias else None
+        if mode == 0:
+            K.forward(x, b, 1, ACT_CODES[act], alpha, gain, clamp)
+        else:
+            h = fake(shape, dtype, layout) if mode == 2 else None
+            K.grad(fake(shape, dtype, layout), h, x, b, 1, ACT_CODES[act], alpha, gain, clamp, s_is_y,
+                   reduce_db and bias)
+    return run
+
+
+@cases("bias_act")
+def _bias_act_cases():
+    from ganops.ops._bias_act_spec import ACTIVATIONS
+
+    shapes = [(4, c, res, res) for c, res in _channels() if res <= 256] + [(4, 512), (4, 1, 64, 64)]
+    for dtype in DTYPES:
+        for layout in LAYOUTS:
+            for shape in shapes:
+                for act in ("linear", "lrelu"):  # the presets' activations, with and without clamp
+                    for clamp in (-1.0, 256.0):
+                        for mode in (0, 1, 2):
+                            for s_is_y in ((False, True) if mode else (False,)):
+                                yield (f"{act} mode={mode} s_is_y={s_is_y} clamp={clamp} {DTYPE_NAMES[dtype]} "
+                                       f"{layout} {shape}",
+                                       _bias_act_case(shape, dtype, layout, act, mode, clamp, s_is_y=s_is_y))
+            for act in ACTIVATIONS:  # every activation, as the tests launch them
+                for mode in (0, 1, 2):
+                    for s_is_y in ((False, True) if mode and act != "swish" else (False,)):
+                        yield (f"{act} mode={mode} s_is_y={s_is_y} {DTYPE_NAMES[dtype]} {layout} (tests)",
+                               _bias_act_case(TEST_SHAPES[1], dtype, layout, act, mode, 256.0, s_is_y=s_is_y))
+
+
+# --- penalties ------------------------------------------------------------------------------------
+
+def _penalties_case(shape, dtype, layout, backward):
+    from ganops.triton_kernels import penalties as K
+
+    def run():
+        x = fake(shape, dtype, layout)
+        if backward:
+            K.sum_squares_backward(x, fake((shape[0],), torch.float32), 0.5)
+        else:
+            K.sum_squares(x, 0.5)
+    return run
+
+
+@cases("penalties")
+def _penalties_cases():
+    """R1 (sum of squared image gradients) and path length (squared generator gradients)."""
+    for dtype in DTYPES + (torch.float64,):
+        for layout in LAYOUTS:
+            for shape in [(32, 3, r, r) for r in RESOLUTIONS] + [(4, 512, 512)] + list(TEST_SHAPES):
+                for backward in (False, True):
+                    yield (f"{'backward' if backward else 'forward'} {DTYPE_NAMES[dtype]} {layout} {shape}",
+                           _penalties_case(shape, dtype, layout, backward))
+
+
+# --- modulated_conv2d -----------------------------------------------------------------------------
+
+def _modconv_geometry(k: int, up: int):
+    """(transposed, r, py, px, out_res_of(in_res)) as ganops.ops.modulated_conv2d launches the layer."""
+    from ganops.ops.conv2d_resample import resample_padding, transposed_split
+
+    if up == 1:
+        p = k // 2
+        return False, 1, p, p, lambda res: res
+    f = torch.ones(4)
+    (pxt, pyt), _ = transposed_split(k, k, up, resample_padding(f, up, 1, [k // 2] * 4))
+    return True, up, pyt, pxt, lambda res: (res - 1) * up - 2 * pyt + k
+
+
+def _modconv_case(layer, dtype, layout, allow_tf32):
+    from ganops.triton_kernels import modulated_conv2d as K
+
+    n, c, o, k, res = layer["batch"], layer["in_ch"], layer["out_ch"], layer["k"], layer["in_res"]
+    transposed, r, py, px, out_res = _modconv_geometry(k, layer["up"])
+
+    def run():
+        x = fake((n, c, res, res), dtype, layout)
+        w = fake((o, c, k, k))
+        s_in, s_out = fake((n, c)), fake((n, o))
+        oh = out_res(res)
+        fused = not transposed
+        K.modconv_fwd(x, w, s_in, s_out, fake((n, 1, oh, oh)) if fused else None, fake((o,)) if fused else None,
+                      transposed, r, py, px, oh, oh, 1 if fused else 0, 0.2, math.sqrt(2), 256.0 if fused else -1.0,
+                      allow_tf32)
+        dz = fake((n, o, oh, oh), dtype, layout)  # the weight/style gradient, as the backward launches it
+        if transposed:
+            K.modconv_wgrad(x, dz, w.transpose(0, 1), s_in, s_out, r, py, px, allow_tf32)
+        else:
+            K.modconv_wgrad(dz, x, w, s_out, s_in, r, py, px, allow_tf32)
+    return run
+
+
+@cases("modulated_conv2d")
+def _modconv_cases():
+    layers = synthesis_layers(PAPER256_CHANNELS, batch=4) + synthesis_layers(PAPER1024_CHANNELS, batch=4)
+    layers.append(dict(name="tests", batch=1, in_ch=5, out_ch=7, in_res=9, k=3, up=1))
+    layers.append(dict(name="tests-up", batch=2, in_ch=5, out_ch=3, in_res=7, k=3, up=2))
+    seen = set()
+    for layer in layers:
+        key = tuple(sorted(layer.items() - {("name", layer["name"])}))
+        if key in seen:
+            continue
+        seen.add(key)
+        for dtype in DTYPES:
+            for layout in LAYOUTS:
+                for tf32 in ((False, True) if dtype == torch.float32 else (False,)):
+                    yield (f"{layer['name']} {layer['in_ch']}->{layer['out_ch']} k{layer['k']} up{layer['up']} "
+                           f"{layer['in_res']}px {DTYPE_NAMES[dtype]} {layout} tf32={tf32}",
+                           _modconv_case(layer, dtype, layout, tf32))
