@@ -223,19 +223,23 @@ def pack_weight(w, dtype):
     return w.permute(2, 3, 1, 0).to(dtype).contiguous()
 
 
-def _fwd_tiles(x, c: int, o: int, strided: bool):
+def _fwd_tiles(x, c: int, o: int, strided: bool, dot: int):
     """(BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) of the forward; ``strided``: the direct
     geometry with R > 1 (the input gradient of a 2x-up layer). On the GPU: tiles that compile without
     register spills on sm_80 and sm_90 for every variant StyleGAN launches (checked with the real
-    compilers ahead of time; 4 warps spilled for float32 128x64 and 64x64 tiles, and 8 warps for the
-    strided 16-bit 128x64 tile on sm_80); BLOCK_N / BLOCK_K shrink to the channel counts (ToRGB:
-    O = 3). The CPU interpreter pays per program and per op, not per element: few large programs."""
+    compilers ahead of time: float32 64x64x32 tiles spilled with 4 warps; exact float32 dots, which
+    run on FMA units, spilled with 8 warps, where ptxas held the transposed geometry to 128
+    registers; the strided 16-bit 128x64 tile spilled with 8 warps on sm_80); BLOCK_N / BLOCK_K
+    shrink to the channel counts (ToRGB: O = 3). The CPU interpreter pays per program and per op, not per element: few large
+    programs."""
     import torch
 
     if not x.is_cuda:
         return 64, 32, 32, 4, 1
     block_n = 16 if o <= 16 else (32 if o <= 32 else 64)
     block_k = 16 if c <= 16 else 32
+    if dot == DOT_IEEE:
+        return 64, block_n, 16, 4, 2
     if x.dtype == torch.float32:
         return 64, block_n, block_k, 8, 2
     if strided:
@@ -272,7 +276,8 @@ def modconv_fwd(x, w, s_in, s_out, noise, bias, transposed: bool, r: int, py: in
                      memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     w_packed = pack_weight(w, x.dtype)
     qh, qw = (triton.cdiv(oh, r), triton.cdiv(ow, r)) if transposed else (oh, ow)
-    bm, bn, bk, warps, stages = _fwd_tiles(x, c, o, strided=r > 1 and not transposed)
+    dot = dot_mode(x, allow_tf32)
+    bm, bn, bk, warps, stages = _fwd_tiles(x, c, o, r > 1 and not transposed, dot)
     tiles = triton.cdiv(qh * qw, bm)
     grid = (n * tiles, triton.cdiv(o, bn), r * r if transposed else 1)
     _modconv_fwd_kernel[grid](
@@ -281,7 +286,7 @@ def modconv_fwd(x, w, s_in, s_out, noise, bias, transposed: bool, r: int, py: in
         *x.stride(), *_noise_strides(noise, n, oh, ow), *y.stride(),
         float(alpha), float(gain), float(max(clamp, 0.0)),
         KH=kh, KW=kw, R=r, PY=py, PX=px, TRANSPOSED=bool(transposed), HAS_NOISE=noise is not None,
-        HAS_BIAS=bias is not None, ACT=act, HAS_CLAMP=clamp >= 0, DOT=dot_mode(x, allow_tf32),
+        HAS_BIAS=bias is not None, ACT=act, HAS_CLAMP=clamp >= 0, DOT=dot,
         X_ROWS16=_rows16(x), Y_ROWS16=_rows16(y),
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages,
     )
@@ -314,11 +319,12 @@ def _wgrad_split(n: int, q_count: int, tiles: int, block_q: int, target: int):
     return parts, q_per_part, 1, n * parts
 
 
-def _wgrad_tiles(a):
-    """(BLOCK_A, BLOCK_J, BLOCK_Q, num_warps, num_stages) of the weight gradient (see _fwd_tiles)."""
+def _wgrad_tiles(a, dot: int):
+    """(BLOCK_A, BLOCK_J, BLOCK_Q, num_warps, num_stages) of the weight gradient (see _fwd_tiles;
+    exact float32 dots spilled with BLOCK_Q = 32 on sm_80)."""
     if not a.is_cuda:
         return 32, 64, 64, 4, 1
-    return 64, 64, 32, 8, 2
+    return 64, 64, 16 if dot == DOT_IEEE else 32, 8, 2
 
 
 def modconv_wgrad(a, b, w_ab, sa, sb, r: int, py: int, px: int, allow_tf32: bool):
@@ -335,7 +341,8 @@ def modconv_wgrad(a, b, w_ab, sa, sb, r: int, py: int, px: int, allow_tf32: bool
     cols = cb * kh * kw
     if b.dtype != a.dtype:
         b = b.to(a.dtype)
-    block_a, block_j, block_q, warps, stages = _wgrad_tiles(a)
+    dot = dot_mode(a, allow_tf32)
+    block_a, block_j, block_q, warps, stages = _wgrad_tiles(a, dot)
     tiles_a, tiles_j = triton.cdiv(ca, block_a), triton.cdiv(cols, block_j)
     target = 4 * _multiprocessors(a.device) if a.is_cuda else 1
     parts, q_per_part, per_program, programs = _wgrad_split(n, qh * qw, tiles_a * tiles_j, block_q, target)
@@ -347,7 +354,7 @@ def modconv_wgrad(a, b, w_ab, sa, sb, r: int, py: int, px: int, allow_tf32: bool
         a, b, w_ab, sa, sb, dw, dsa, dsb,
         n, ca, cb, qh, qw, bh, bw, parts, q_per_part, per_program, tiles_j,
         *a.stride(), *b.stride(), *w_ab.stride(),
-        KH=kh, KW=kw, R=r, PY=py, PX=px, A_FLAT=a_flat, DOT=dot_mode(a, allow_tf32),
+        KH=kh, KW=kw, R=r, PY=py, PX=px, A_FLAT=a_flat, DOT=dot,
         BLOCK_A=block_a, BLOCK_J=block_j, BLOCK_Q=block_q, num_warps=warps, num_stages=stages,
     )
     dsb = dsb.sum((0, 1)).view(n, cb, kh * kw).sum(2)
