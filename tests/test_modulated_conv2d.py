@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ganops
-from helpers import HAS_GPU, assert_close, backend_cases, gpu, gpu_impls, impl_device
+from helpers import HAS_GPU, assert_close, backend_cases, gpu, gpu_impls, impl_device, rel_err
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,3 +354,72 @@ def test_bad_input():
     if HAS_GPU:
         with pytest.raises(ValueError, match="styles must be on the device of x"):
             ganops.modulated_conv2d(x.cuda(), w.cuda(), s)
+
+
+# --- what the launchers would compile for a GPU, on fake CUDA tensors (no GPU, nothing runs) ------
+
+def _gpu_launches(dtype, layout, sizes, noise=True):
+    """The Triton launches (benchmarks.jit_variants.Launch) of forward + backward of a 32->32 3x3
+    layer for every input size in ``sizes``, as the launchers would issue them for CUDA tensors."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from benchmarks import jit_variants as J
+
+    with J.recorded_launches() as launches, J.fake_triton_ops(), FakeTensorMode(), J.cpu_fakes_posing_as_cuda():
+        for hw in sizes:
+            case = Case(2, 32, 32, (hw, hw), k=3, noise="per-sample" if noise else "none")
+            args = make_args(case, dtype, "cpu", layout, requires_grad=True)
+            y = ganops.modulated_conv2d(**args, **options(case), impl="triton")
+            y.float().sum().backward()
+    return launches
+
+
+@pytest.mark.parametrize("dtype,layout", [(torch.float16, "contiguous"), (torch.bfloat16, "channels_last")],
+                         ids=["fp16", "bf16-cl"])
+def test_one_compiled_variant_serves_every_resolution(dtype, layout):
+    """Sizes only bound loops and masks (do_not_specialize): a layer at 4x4 ... 64x64 reuses the
+    variants compiled for its first size instead of compiling new ones per resolution."""
+    launches = _gpu_launches(dtype, layout, [4, 8, 16, 64])
+    kinds = {(l.kernel, tuple(sorted(l.constexprs.items()))) for l in launches if "modconv" in l.kernel}
+    assert {k for k, _ in kinds} == {"_modconv_fwd_kernel", "_modconv_wgrad_kernel"}
+    for kernel, constexprs in kinds:
+        keys = {l.key for l in launches if (l.kernel, tuple(sorted(l.constexprs.items()))) == (kernel, constexprs)}
+        assert len(keys) == 1, f"{kernel} {dict(constexprs)}: {len(keys)} compilations for 4 sizes"
+    per_size = len([l for l in _gpu_launches(dtype, layout, [4]) if "modconv" in l.kernel])
+    assert len([l for l in launches if "modconv" in l.kernel]) == 4 * per_size  # every size did launch
+
+
+@pytest.fixture
+def restore_fp32_precision():
+    conv = torch.backends.cudnn.conv.fp32_precision
+    yield
+    torch.backends.cudnn.conv.fp32_precision = conv
+
+
+@pytest.mark.parametrize("setting", ["legacy-on", "legacy-off", "tf32", "ieee"])
+def test_float32_dots_follow_the_cudnn_tf32_setting(setting, restore_fp32_precision):
+    """float32 runs TF32 dots only where cuDNN's convolutions may (the CUDA path), exact IEEE dots
+    otherwise: torch.backends.cudnn.allow_tf32 (legacy) or torch.backends.cudnn.conv.fp32_precision."""
+    from ganops.triton_kernels import modulated_conv2d as K
+
+    if setting.startswith("legacy"):
+        torch.backends.cudnn.allow_tf32 = setting == "legacy-on"
+    else:
+        torch.backends.cudnn.conv.fp32_precision = setting
+    allowed = setting in ("legacy-on", "tf32")
+    dots = {l.constexprs["DOT"] for l in _gpu_launches(torch.float32, "contiguous", [8]) if "modconv" in l.kernel}
+    assert dots == {K.DOT_TF32 if allowed else K.DOT_IEEE}
+    assert K.dot_mode(torch.zeros(1), allow_tf32=True) == K.DOT_IEEE  # CPU tensors (interpreter): never TF32
+
+
+@gpu
+@pytest.mark.parametrize("allow", [False, True], ids=["ieee", "tf32"])
+def test_gpu_float32_precision_follows_tf32_setting(allow, restore_fp32_precision):
+    """On the GPU: float32 within 1e-5 of float64 with TF32 off; with TF32 on, the error of 10-bit
+    mantissa operands (above 1e-5, below 2e-3)."""
+    torch.backends.cudnn.conv.fp32_precision = "tf32" if allow else "ieee"
+    case = Case(2, 64, 48, (16, 16), k=3, act="linear", bias=False)
+    args = make_args(case, torch.float32, "cuda")
+    out = ganops.modulated_conv2d(**args, **options(case), impl="triton")
+    err = float(rel_err(out, expected(case, **upcast(args))))
+    assert (1e-5 < err < 2e-3) if allow else (err <= 1e-5), err

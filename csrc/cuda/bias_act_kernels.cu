@@ -10,6 +10,7 @@
 // Derivative conventions at the kinks follow PyTorch (see ganops/triton_kernels/bias_act.py).
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -27,10 +28,16 @@ constexpr float kSeluAlpha = 1.6732632423543772f;
 constexpr float kSeluLambdaAlpha = 1.7580993408473766f;
 constexpr int kThreads = 256;
 constexpr int kUnroll = 2;
-// Blocks of 256 threads per SM the register budget must allow (4: <= 64 registers, 3: <= 80); with
-// two 16-byte loads in flight per thread per input that keeps enough bytes in flight on H100.
-template <int VEC>
-constexpr int min_blocks() { return VEC == 8 ? 3 : 4; }
+// Blocks of 256 threads per SM the register budget must allow (4: <= 64 registers, 3: <= 80, 2: <= 128);
+// with two 16-byte loads in flight per thread per input that keeps enough bytes in flight on H100.
+// The bfloat16 backward with 8-element vectors (up to three inputs, two vectors each) needs more than
+// 80 registers on sm_90 (ptxas spilled 20-62 bytes at 3 blocks): it gets 2 blocks and no spills.
+template <typename T, int VEC, bool FWD>
+constexpr int min_blocks() {
+  if constexpr (VEC != 8) return 4;
+  else if constexpr (!FWD && std::is_same_v<T, __nv_bfloat16>) return 2;
+  else return 3;
+}
 constexpr int kChunkPerLane = 8;  // row kernel: vectors per lane per unit of work
 
 struct Scalars {
@@ -122,7 +129,7 @@ __device__ __forceinline__ float element(int mode, const Scalars& k, float s, fl
 }
 
 template <typename T, int A, int VEC, bool FWD>
-__global__ void __launch_bounds__(kThreads, min_blocks<VEC>())
+__global__ void __launch_bounds__(kThreads, min_blocks<T, VEC, FWD>())
 row_kernel(Params p, Scalars k, int64_t vec_cols, int64_t chunk, int64_t chunks, int gs) {
   using P = Pack<T, VEC>;
   const int mode = FWD ? 0 : p.mode;
@@ -187,7 +194,7 @@ row_kernel(Params p, Scalars k, int64_t vec_cols, int64_t chunk, int64_t chunks,
 }
 
 template <typename T, int A, int VEC, bool FWD>
-__global__ void __launch_bounds__(kThreads, min_blocks<VEC>()) col_kernel(Params p, Scalars k, int64_t vec_cols) {
+__global__ void __launch_bounds__(kThreads, min_blocks<T, VEC, FWD>()) col_kernel(Params p, Scalars k, int64_t vec_cols) {
   using P = Pack<T, VEC>;
   const int mode = FWD ? 0 : p.mode;
   extern __shared__ float partial[];  // [blockDim.y][blockDim.x * VEC], only when p.db

@@ -27,7 +27,16 @@ NO_CLAMP = -1.0
 
 
 def _tf32() -> bool:
-    return bool(torch.backends.cuda.matmul.allow_tf32)
+    """Whether float32 convolutions may use TF32, as cuDNN decides for the CUDA path's convolutions:
+    ``torch.backends.cudnn.conv.fp32_precision`` ("none" defers to the cuDNN, then the global
+    setting), which the legacy ``torch.backends.cudnn.allow_tf32`` also sets (default: allowed)."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is None or not hasattr(conv, "fp32_precision"):  # torch < 2.9: only the legacy flag
+        return bool(torch.backends.cudnn.allow_tf32)
+    for precision in (conv.fp32_precision, torch.backends.cudnn.fp32_precision, torch.backends.fp32_precision):
+        if precision != "none":
+            return precision == "tf32"
+    return False
 
 
 def _out_format(x: Tensor) -> torch.memory_format:
