@@ -14,8 +14,8 @@ Adam(lr 0.001, betas (0, 0.99), eps 1e-8), reset at every phase change (NVIDIA's
 ``reset_opt_for_new_lod``); G EMA with ``beta = 0.5 ** (--batch / (--ema * 1000))`` per step (the
 presets give NVIDIA's 0.999 per step at every phase batch).
 
-The phase (index, resolution, alpha, kimg within it) is a function of the images shown and is stored
-in the state dict; G and G_ema hold resolution and alpha as buffers, so sampling a checkpoint
+The phase (index, resolution, alpha, kimg within it) is a function of the images shown; the one
+reached after the last step is stored in the state dict with the phase Adam's moments belong to; G and G_ema hold resolution and alpha as buffers, so sampling a checkpoint
 (generate, metrics, video) shows the phase it was saved in, nearest-upsampled to the final size.
 
 Deliberate differences from NVIDIA: the phase is recomputed every step (NVIDIA: every 4 minibatches);
@@ -97,7 +97,7 @@ class ProGANRecipe(SimpleGANRecipe):
         self.D = ProGANDiscriminator(resolution[0], data.num_channels, opts.cbase, opts.cmax, opts.mbstd_group,
                                      START_RES)
         self._finish_init(opts.glr, opts.dlr, betas=(0.0, 0.99))
-        self.phase = self.schedule.at(0)
+        self.phase, self.optimizer_phase = self.schedule.at(0), 0
 
     # --- growth ---------------------------------------------------------------------------------
     def batch_size(self, cur_nimg: int) -> int:
@@ -106,27 +106,36 @@ class ProGANRecipe(SimpleGANRecipe):
     def tick_stats(self) -> Dict[str, float]:
         return {"resolution": self.phase.resolution, "alpha": self.phase.alpha}
 
-    def _enter_phase(self, cur_nimg: int) -> None:
+    def _enter_phase(self, cur_nimg: int) -> Phase:
+        """The phase of the step at ``cur_nimg``; Adam moments are reset when it is a new one
+        (new layers: NVIDIA's reset_opt_for_new_lod)."""
         phase = self.schedule.at(cur_nimg)
-        if phase.index != self.phase.index:          # new layers: fresh Adam moments (reset_opt_for_new_lod)
+        if phase.index != self.optimizer_phase:
             self.opt_G.state.clear()
             self.opt_D.state.clear()
-        self.phase = phase
+            self.optimizer_phase = phase.index
         self.G.set_phase(phase.resolution, phase.alpha)
+        return phase
 
-    def reals_at_phase(self, reals: torch.Tensor) -> torch.Tensor:
+    def _set_phase(self, phase: Phase) -> None:
+        """The phase reached (shown by samples, stats and checkpoints)."""
+        self.phase = phase
+        for G in (self.G, self.G_ema):
+            G.set_phase(phase.resolution, phase.alpha)
+
+    def reals_at_phase(self, reals: torch.Tensor, phase: Phase) -> torch.Tensor:
         """Final-size reals -> the phase resolution, faded like NVIDIA's process_reals."""
         f = self.G.up_filter
-        x = downsample_avg(reals, reals.shape[-1] // self.phase.resolution, f)
-        if self.phase.fading:
-            x = torch.lerp(upsample_nearest(downsample_avg(x, 2, f), 2, f), x, self.phase.alpha)
+        x = downsample_avg(reals, reals.shape[-1] // phase.resolution, f)
+        if phase.fading:
+            x = torch.lerp(upsample_nearest(downsample_avg(x, 2, f), 2, f), x, phase.alpha)
         return x
 
     # --- training -------------------------------------------------------------------------------
     def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:
-        self._enter_phase(cur_nimg)
-        alpha = self.phase.alpha
-        reals = self.reals_at_phase(reals.to(self.device))
+        phase = self._enter_phase(cur_nimg)
+        alpha = phase.alpha
+        reals = self.reals_at_phase(reals.to(self.device), phase)
         n = reals.shape[0]
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
@@ -153,6 +162,7 @@ class ProGANRecipe(SimpleGANRecipe):
         self.step("G", loss_g)
         self.G.requires_grad_(False)
         self.update_ema(cur_nimg)
+        self._set_phase(self.schedule.at(cur_nimg + phase.batch))
         return {"loss/G": loss_g.detach(), "loss/D": loss_d.detach(), "loss/penalty": penalty.detach(),
                 "scores/real": s_real.detach().mean(), "scores/fake": s_fake.detach().mean()}
 
@@ -163,12 +173,13 @@ class ProGANRecipe(SimpleGANRecipe):
                 "start_res": START_RES}
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "phase": dataclasses.asdict(self.phase)}
+        return {**super().state_dict(), "phase": dataclasses.asdict(self.phase),
+                "optimizer_phase": self.optimizer_phase}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self.phase = Phase(**state["phase"])
-        self.G.set_phase(self.phase.resolution, self.phase.alpha)
+        self._set_phase(Phase(**state["phase"]))
+        self.optimizer_phase = int(state["optimizer_phase"])
 
 
 RECIPES["progan"] = ProGANRecipe
