@@ -10,6 +10,8 @@ import glob
 import json
 import os
 import platform
+import subprocess
+import sys
 
 from setuptools import setup
 
@@ -76,12 +78,34 @@ def _cmdclass():
     return {"build_ext": BuildExtension.with_options(use_ninja=True)}
 
 
-try:
-    import torch  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only on a broken install
-    raise SystemExit(
-        "ganops compiles against the torch in this environment: install torch first "
-        "(pip install torch), then pip install --no-build-isolation -e ."
-    ) from exc
+def torch_outside_build_env(python=sys.executable):
+    """Where this interpreter finds torch outside pip's isolated build environment, or None: pip hides
+    the environment's site-packages through PYTHONPATH, which ``python -I`` ignores."""
+    code = "import importlib.util as u; s = u.find_spec('torch'); print(s.origin if s else '')"
+    try:
+        proc = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None
 
-setup(ext_modules=_extensions(), cmdclass=_cmdclass())
+
+def missing_torch_message(outside):
+    """What to do when ``import torch`` fails in the build; ``outside``: :func:`torch_outside_build_env`."""
+    if outside:
+        return (f"torch is installed ({os.path.dirname(outside)}), but pip's build isolation hides it from this "
+                f"build. ganops compiles its extension against the torch of your environment, so install with\n"
+                f"    pip install --no-build-isolation -e .\n"
+                f"(with isolation pip would download another torch into a temporary environment and build against "
+                f"it; the result need not load with yours)")
+    return ("ganops compiles against the torch in this environment: install torch first (pip install torch), "
+            "then pip install --no-build-isolation -e .")
+
+
+if __name__ == "__main__":   # also under pip / setuptools.build_meta; tests load this file under another name
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise SystemExit(missing_torch_message(torch_outside_build_env())) from exc
+    setup(ext_modules=_extensions(), cmdclass=_cmdclass())

@@ -2,9 +2,11 @@
 
 ``bench`` times a list of equivalent calls (each on its own input buffers, rotated so small inputs
 are not served from L2), synchronising the GPU inside the timed call, and records in
-``benchmark.extra_info``: bytes moved and FLOPs by formula, achieved GB/s and TFLOP/s, their
-fraction of the device ceilings measured once per session by :func:`device_ceilings`, peak memory,
-and the speed-up against the reference backend on the same inputs.
+``benchmark.extra_info``: bytes moved and FLOPs by formula, achieved GB/s and TFLOP/s, the % of
+roofline (memory: the time of a plain copy of the same number of bytes, on as many rotated buffers
+and timed the same way, over the case's time, so caches help both alike; compute: the fraction of
+the dense matrix rate measured once per session by :func:`device_ceilings`), peak memory, and the
+speed-up against the reference backend on the same inputs.
 """
 import functools
 import math
@@ -113,6 +115,17 @@ def device_ceilings() -> dict:
     }
 
 
+def _copy_seconds(bytes_moved: int, buffers: int, rounds: int) -> float:
+    """Median time of copying ``bytes_moved / 2`` bytes (read + write = bytes_moved), rotating over
+    ``buffers`` source/destination pairs as the case rotates its inputs."""
+    n = max(bytes_moved // 8, 1)
+    pairs = [(torch.randn(n, device=DEVICE), torch.empty(n, device=DEVICE)) for _ in range(buffers)]
+    calls = [lambda src=src, dst=dst: dst.copy_(src) for src, dst in pairs]
+    for call in calls:
+        call()
+    return _median_seconds(calls, rounds)
+
+
 def bench(benchmark, calls: Sequence[Callable], *, bytes_moved: int = 0, flops: int = 0,
           reference: Optional[Sequence[Callable]] = None, rounds: Optional[int] = None) -> None:
     """Time ``calls`` (equivalent calls on rotated inputs) and record roofline figures.
@@ -142,7 +155,7 @@ def bench(benchmark, calls: Sequence[Callable], *, bytes_moved: int = 0, flops: 
     info["median_ms"] = seconds * 1e3
     if bytes_moved:
         info["gbps"] = bytes_moved / seconds / 1e9
-        info["copy_fraction"] = info["gbps"] / ceilings["copy_gbps"]
+        info["copy_fraction"] = _copy_seconds(bytes_moved, len(calls), rounds) / seconds
     if flops:
         info["tflops"] = flops / seconds / 1e12
         info["matmul_fraction"] = info["tflops"] / ceilings["matmul_tflops"]

@@ -1,5 +1,9 @@
-"""Benchmarks run on the GPU when there is one; Triton kernels are never timed in the interpreter."""
+"""Benchmarks run on the GPU when there is one; Triton kernels are never timed in the interpreter.
+At the end of the session a compact table per family follows pytest-benchmark's own (whose JSON,
+``--benchmark-json``, is unchanged for tools)."""
 import os
+
+import pytest
 
 os.environ.pop("GANOPS_POISON_OUTPUTS", None)  # poisoning is a test aid; it would distort timings
 os.environ.pop("TRITON_INTERPRET", None)
@@ -27,3 +31,15 @@ def pytest_benchmark_update_machine_info(config, machine_info):
                 capture_output=True, text=True, timeout=30).stdout.strip() or None
         except (OSError, subprocess.SubprocessError):
             machine_info["gpu_driver"] = None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, config):
+    session = getattr(config, "_benchmarksession", None)
+    benchmarks = [b.as_dict(include_data=False) for b in getattr(session, "benchmarks", None) or []]
+    if benchmarks:
+        from benchmarks.report import compact
+
+        terminalreporter.write_sep("-", "ganops benchmarks (median time; roofline: a copy of the same bytes, "
+                                        "or the measured matrix rate)")
+        terminalreporter.write_line(compact({"benchmarks": benchmarks}))

@@ -1,4 +1,5 @@
-"""Turn pytest-benchmark JSON into a markdown table.
+"""Turn pytest-benchmark JSON into a markdown table, and the compact per-family tables printed at the
+end of ``pytest benchmarks --benchmark-only`` (:func:`compact`).
 
     pytest benchmarks --benchmark-only --benchmark-json=bench.json
     python -m benchmarks.report bench.json [--out benchmarks/RESULTS.md]
@@ -44,8 +45,9 @@ def rows(data: dict) -> list:
         roof = info.get("copy_fraction")
         if info.get("matmul_fraction") is not None and (roof is None or info["matmul_fraction"] > roof):
             roof = info["matmul_fraction"]
+        test_id = bench["name"].replace("test_", "", 1).replace(f"-{backend}]", "]").replace(f"[{backend}]", "")
         out.append({
-            "op": op, "case": case, "backend": backend, "time_ms": median_s * 1e3,
+            "op": op, "case": case, "id": test_id, "backend": backend, "time_ms": median_s * 1e3,
             "gbps": info.get("gbps"), "tflops": info.get("tflops"),
             "roofline_pct": None if roof is None else 100 * roof,
             "speedup": info.get("speedup_vs_ref"),
@@ -76,6 +78,34 @@ def markdown(data: dict) -> str:
             f"| {r['op']} | {r['case']} | {r['backend']} | {r['time_ms']:.4g} | {_fmt(r['gbps'], '.1f')} | "
             f"{_fmt(r['tflops'], '.2f')} | {_fmt(r['roofline_pct'], '.0f', '%')} | {_fmt(r['speedup'], '.2f', 'x')} |")
     return "# ganops benchmark results\n\n" + header(data) + "\n\n" + "\n".join(table) + "\n"
+
+
+def _time(seconds: float) -> str:
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+def compact(data: dict) -> str:
+    """One small table per family (op): case, backend, median time, GB/s or TFLOP/s (whichever is the
+    case's roofline), % of roofline, speed-up over the reference backend."""
+    by_op = {}
+    for r in rows(data):
+        by_op.setdefault(r["op"], []).append(r)
+    out = []
+    for op, op_rows in by_op.items():
+        table = [("case", "backend", "time", "rate", "% roofline", "vs ref")]
+        for r in op_rows:
+            rate = f"{r['tflops']:.3g} TFLOP/s" if r["tflops"] is not None and r["gbps"] is None else (
+                _fmt(r["gbps"], ".3g", " GB/s"))
+            table.append((r["id"], r["backend"], _time(r["time_ms"] / 1e3), rate,
+                          _fmt(r["roofline_pct"], ".0f", "%"), _fmt(r["speedup"], ".2f", "x")))
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        out.append(f"{op}:")
+        out += ["  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in
+                                 enumerate(zip(row, widths))).rstrip() for row in table]
+    return "\n".join(out)
 
 
 def main(argv=None) -> int:

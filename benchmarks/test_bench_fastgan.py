@@ -1,74 +1,13 @@
-"""Training-step benchmarks of the FastGAN and DCGAN recipes (one D step + one G step + EMA).
+"""Training-step benchmarks of the FastGAN recipe (see :mod:`benchmarks.training_step`).
 
-GPU: fastgan-256 at batch 8 and 32 and dcgan-64 at batch 128 with the presets' widths, in fp32 and
-bf16 autocast. CPU: tiny widths and batches so the cases finish in seconds. ``extra_info`` gets
-``img_per_sec`` (real images consumed per second) and ``speedup_vs_ref``: the same step with every
-ganops op forced to its reference backend (``GANOPS_IMPL=ref``).
+GPU: fastgan-256 at batch 8 and 32 with the preset's widths, in fp32 and bf16 autocast. CPU: tiny
+widths and batch so the case finishes in seconds.
 """
-import contextlib
-import os
-
-import pytest
-import torch
-
-from benchmarks.common import DEVICE, ON_GPU, bench
-from ganops_models.training.distributed import DistInfo
-from ganops_models.training.options import TrainOptions
-from ganops_models.training.recipes import DataInfo, get_recipe
+from benchmarks.training_step import training_step_test
 
 # (case id, model, cfg, resolution, batch, z_dim, widths) on the GPU and on the CPU.
 GPU_CASES = [("fastgan256-b8", "fastgan", "fastgan-256", 256, 8, 256, 64),
-             ("fastgan256-b32", "fastgan", "fastgan-256", 256, 32, 256, 64),
-             ("dcgan64-b128", "dcgan", "dcgan-64", 64, 128, 100, 64)]
-CPU_CASES = [("fastgan64-b2-tiny", "fastgan", "fastgan-lite", 64, 2, 16, 4),
-             ("dcgan32-b8-tiny", "dcgan", "dcgan-lite", 32, 8, 16, 4)]
-CASES = GPU_CASES if ON_GPU else CPU_CASES
-PRECISIONS = ["fp32", "bf16"] if ON_GPU else ["fp32"]
+             ("fastgan256-b32", "fastgan", "fastgan-256", 256, 32, 256, 64)]
+CPU_CASES = [("fastgan64-b2-tiny", "fastgan", "fastgan-lite", 64, 2, 16, 4)]
 
-
-@contextlib.contextmanager
-def forced_reference():
-    old = os.environ.get("GANOPS_IMPL")
-    os.environ["GANOPS_IMPL"] = "ref"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GANOPS_IMPL")
-        else:
-            os.environ["GANOPS_IMPL"] = old
-
-
-def build(model, cfg, res, batch, z_dim, width, precision):
-    torch.manual_seed(0)
-    extra = dict(ngf=width, ndf=width)
-    if model == "fastgan":
-        extra["recon"] = "mse"
-    opts = TrainOptions(model=model, cfg=cfg, device=DEVICE.type, precision=precision, batch=batch, z_dim=z_dim,
-                        resolution=(res, res), aug="diffaug" if model == "fastgan" else "noaug", glr=2e-4,
-                        dlr=2e-4, ema=0.0055 * batch, kimg=1, extra=extra)
-    return get_recipe(model)(opts, DataInfo(resolution=(res, res)), DEVICE, DistInfo())
-
-
-@pytest.mark.cpu_benchmark
-@pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_training_step(benchmark, case, precision):
-    _, model, cfg, res, batch, z_dim, width = case
-    recipe = build(model, cfg, res, batch, z_dim, width, precision)
-    reals = torch.rand(batch, 3, res, res, device=DEVICE) * 2 - 1
-    labels = torch.zeros(batch, 0, device=DEVICE)
-    state = {"step": 0}
-
-    def step():
-        recipe.train_step(reals, labels, state["step"], state["step"] * batch)
-        state["step"] += 1
-
-    def reference_step():
-        with forced_reference():
-            step()
-
-    bench(benchmark, [step], reference=[reference_step], rounds=20 if ON_GPU else 3)
-    info = benchmark.extra_info
-    info["img_per_sec"] = batch / (info["median_ms"] / 1e3)
-    info["batch"], info["resolution"], info["precision"] = batch, res, precision
+test_training_step = training_step_test(GPU_CASES, CPU_CASES)

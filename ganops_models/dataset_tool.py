@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
 import zipfile
 from typing import Optional
@@ -83,10 +84,11 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
         else:
             with open(os.path.join(dest, LABELS_FILE), "w", encoding="utf-8") as fh:
                 fh.write(meta)
-    for name, reason in dataset.skipped:
-        log(f"skipped unreadable {name!r}: {reason}")
     h, w = dataset.resolution
-    log(f"wrote {written} images at {w}x{h} to {dest}" + (" with labels" if labels is not None else ""))
+    skipped = len(dataset.skipped) + dataset.num_images - written
+    log(f"wrote {written} images at {w}x{h} to {dest}" + (" with labels" if labels is not None else "")
+        + (f"; skipped {skipped} unreadable file(s) (named in the warnings above)" if skipped else "")
+        + f"\ntrain on it: python -m ganops_models.train --data {shlex.quote(dest)}")
     return written
 
 

@@ -2,7 +2,9 @@
 
 ``python -m ganops_models.generate --network CKPT|RUN_DIR|latest|X.pkl --seeds 0-63 [--trunc 0.7]
 [--class K] [--noise-mode const|random|none] --outdir DIR [--grid]`` writes ``seed<NNNN>.png`` per seed, or one
-``grid.png`` (near-square tiling, seeds in order) with ``--grid``. Images use the EMA generator.
+``grid.png`` (near-square tiling, seeds in order) with ``--grid``; ``--trunc 0`` gives the w_avg picture
+for every seed. ``--projected-w FILE`` writes ``proj<NN>.png`` for the ws of a ``projected_w.npz`` instead
+(NVIDIA's generate.py). Images use the EMA generator.
 
 Seeds follow NVIDIA's generate.py for every format: the latent of seed s is
 ``np.random.RandomState(s).randn(1, z_dim)`` and pixels are ``(img * 127.5 + 128).clamp(0, 255)`` as uint8,
@@ -18,6 +20,7 @@ from typing import List
 import torch
 from PIL import Image
 
+from . import latent_space
 from .network_loader import CheckpointError, LoadedNetwork, load_network, seed_latents
 from .training.reporting import make_grid, to_uint8
 
@@ -58,6 +61,23 @@ def generate(net: LoadedNetwork, seeds: List[int], truncation_psi: float = 1.0, 
     return net.sample(seed_latents(seeds, net.z_dim), c, truncation_psi, noise_mode, batch)
 
 
+def write_projected_w(network: str, path: str, outdir: str, device, noise_mode: str = "const") -> int:
+    """``generate --projected-w``: proj<NN>.png for each w of a projected_w.npz (NVIDIA's generate.py)."""
+    try:
+        net = load_network(network, device)
+        latent_space.require_w_space(net, "--projected-w")
+        ws = latent_space.load_projected_w(path, net)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    os.makedirs(outdir, exist_ok=True)
+    for idx, w in enumerate(ws):
+        latent_space.save_image(latent_space.synthesize(net.G_ema, w[None], noise_mode)[0],
+                                os.path.join(outdir, f"proj{idx:02d}.png"))
+    print(f"wrote {len(ws)} image(s) of {path} to {outdir}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ganops_models.generate", description=__doc__.split("\n\n")[0])
     p.add_argument("--network", required=True,
@@ -66,30 +86,42 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0-7", help="e.g. 0-63 or 1,5,9")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--class", dest="class_idx", type=int, help="class index for conditional networks")
-    p.add_argument("--noise-mode", default="const", choices=["const", "random", "none"])
-    p.add_argument("--outdir", required=True)
+    p.add_argument("--noise-mode", default="const", choices=["const", "random", "none"],
+                   help="per-pixel noise of StyleGAN2 generators: const (the same for every image, the default), "
+                        "random (new noise each time) or none")
+    p.add_argument("--outdir", required=True, help="folder for the images (created if missing)")
     p.add_argument("--grid", action="store_true", help="one grid.png instead of one file per seed")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--projected-w", help="projected_w.npz (ganops_models.project): write proj<NN>.png of its "
+                                         "ws instead of seed pictures (--seeds, --trunc, --class are ignored)")
     args = p.parse_args(argv)
+    if args.projected_w is not None:
+        return write_projected_w(args.network, args.projected_w, args.outdir, args.device, args.noise_mode)
     try:
         seeds = parse_seeds(args.seeds)
         net = load_network(args.network, args.device)
+        path = net.path
         images = generate(net, seeds, args.trunc, args.class_idx, args.noise_mode)
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     os.makedirs(args.outdir, exist_ok=True)
+    if path != args.network:
+        print(f"network: {path}")
     if args.grid:
         cols = math.ceil(math.sqrt(len(seeds)))
         rows = math.ceil(len(seeds) / cols)
         pad = images.new_full([cols * rows - len(seeds), *images.shape[1:]], -1.0)
-        Image.fromarray(make_grid(torch.cat([images, pad]), (cols, rows))).save(os.path.join(args.outdir, "grid.png"))
+        grid_path = os.path.join(args.outdir, "grid.png")
+        Image.fromarray(make_grid(torch.cat([images, pad]), (cols, rows))).save(grid_path)
+        print(f"wrote {grid_path}: a {cols}x{rows} grid of {len(seeds)} image(s), seeds {args.seeds}")
     else:
         for seed, img in zip(seeds, to_uint8(images)):
             arr = img.permute(1, 2, 0).numpy()
             Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(
                 os.path.join(args.outdir, f"seed{seed:04d}.png"))
-    print(f"wrote {len(seeds)} image(s) to {args.outdir}")
+        print(f"wrote {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)")
     return 0
 
 

@@ -11,7 +11,11 @@ Nothing is downloaded. The weights come from files the user provides:
   * the linear heads in the ``lpips`` package layout (``lin<k>.model.1.weight``, ``[C_k, 1, 1, 1]``
     with or without the ``model.1`` part), e.g. ``lpips/weights/v0.1/vgg.pth``.
 Both may be in one file (keys merged) or two files: ``load_lpips('vgg16.pth,vgg_lin.pth')``.
+``load_lpips(..., unit_heads=True)`` accepts a VGG16 trunk alone and then weighs every channel 1 (LPIPS's
+uncalibrated "baseline" distance). TorchScript files (e.g. NVIDIA's ``vgg16.pt``) contain code and are
+refused, as are pickles that are not plain tensors (``torch.load(weights_only=True)``).
 """
+import zipfile
 from typing import Dict, List, Sequence, Union
 
 import torch
@@ -83,14 +87,17 @@ class LPIPS(nn.Module):
             total = total + lin((a - b).square()).mean(dim=(1, 2, 3))
         return total
 
-    def load_weights(self, state: Dict[str, torch.Tensor]) -> "LPIPS":
-        """Load a merged dict of torchvision VGG16 keys and lpips linear-head keys (see module doc)."""
+    def load_weights(self, state: Dict[str, torch.Tensor], unit_heads: bool = False) -> "LPIPS":
+        """Load a merged dict of torchvision VGG16 keys and lpips linear-head keys (see module doc);
+        ``unit_heads``: without any head keys, weigh every channel 1."""
         feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
         lins = {}
         for k, v in state.items():
             for i in range(len(TAP_CHANNELS)):
                 if k in (f"lin{i}.model.1.weight", f"lin{i}.weight", f"lins.{i}.weight"):
                     lins[f"{i}.weight"] = v
+        if unit_heads and not lins:
+            lins = {f"{i}.weight": torch.ones([1, c, 1, 1]) for i, c in enumerate(TAP_CHANNELS)}
         missing_f = sorted(set(self.features.state_dict()) - set(feats))
         missing_l = sorted(set(self.lins.state_dict()) - set(lins))
         if missing_f or missing_l:
@@ -106,14 +113,28 @@ class LPIPS(nn.Module):
         return self
 
 
-def load_lpips(paths: Union[str, Sequence[str]], device="cpu") -> LPIPS:
-    """Build LPIPS from one or more local weight files (comma-separated string or a list)."""
+def _is_torchscript(path: str) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.split("/")[1:2] == ["code"] or n.endswith("/constants.pkl") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def load_lpips(paths: Union[str, Sequence[str]], device="cpu", unit_heads: bool = False) -> LPIPS:
+    """Build LPIPS from one or more local weight files (comma-separated string or a list); see the
+    module doc for ``unit_heads``."""
     if isinstance(paths, str):
         paths = [p for p in paths.split(",") if p]
     if not paths:
         raise LPIPSWeightsError("LPIPS weights: no file given")
     merged: Dict[str, torch.Tensor] = {}
     for p in paths:
+        if _is_torchscript(p):
+            raise LPIPSWeightsError(
+                f"LPIPS weights: {p!r} is a TorchScript file (such as NVIDIA's vgg16.pt), which contains code "
+                f"that ganops does not run; give torchvision's VGG16 state dict (vgg16-397923af.pth) instead, "
+                f"optionally with the lpips heads (lpips/weights/v0.1/vgg.pth)")
         try:
             sd = torch.load(p, map_location="cpu", weights_only=True)
         except FileNotFoundError:
@@ -123,7 +144,7 @@ def load_lpips(paths: Union[str, Sequence[str]], device="cpu") -> LPIPS:
         if not isinstance(sd, dict):
             raise LPIPSWeightsError(f"LPIPS weights: {p!r} holds a {type(sd).__name__}, expected a state dict")
         merged.update(sd)
-    return LPIPS().load_weights(merged).to(device)
+    return LPIPS().load_weights(merged, unit_heads).to(device)
 
 
 def reconstruction_loss(kind: str, lpips_model: Union[LPIPS, None] = None):

@@ -19,11 +19,13 @@ import sys
 import torch
 
 from . import pretrained
+from .cli import ArgumentParser
 from .data import DatasetError, open_dataset
 from .network_loader import load_network
 from .training import checkpoint as ckpt_lib
 from .training import distributed, launcher, transfer
 from .training.checkpoint import CheckpointError
+from .training.guide import last_grid, next_steps
 from .training.loop import open_training_data, training_loop
 from .training.guard import DivergenceError
 from .training.options import (NAN_POLICIES, OptionsError, TrainOptions, apply_derived, parse_resolution, resolve,
@@ -34,7 +36,7 @@ from .training.recipes import RECIPES, get_recipe
 def build_parser() -> argparse.ArgumentParser:
     get_recipe("stylegan2")  # registers the built-in recipes so their options and presets are known
     presets = "\n".join(f"  {name:<14} {preset.model:<10} {preset.doc}" for name, preset in sorted(PRESETS.items()))
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m ganops_models.train", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Options left out take their value from the --cfg preset (then the model's defaults).\n"
@@ -201,9 +203,9 @@ def _resume_options(cli: dict, resume: dict, path: str, device: torch.device, wo
     return opts
 
 
-def _new_options(cli: dict, device: torch.device, world_size: int) -> TrainOptions:
+def _new_options(cli: dict, device: torch.device, world_size: int, opened) -> TrainOptions:
     """Options from the preset (default per model and device) and the explicitly given values; the
-    resolution defaults to the dataset's own."""
+    resolution defaults to the dataset's own (``opened``: the data, opened at --resolution or its own)."""
     model = cli.get("model") or (PRESETS[cli["cfg"]].model if "cfg" in cli else "stylegan2")
     recipe = get_recipe(model)
     cli.setdefault("cfg", recipe.default_cfg.get(device.type))
@@ -212,7 +214,7 @@ def _new_options(cli: dict, device: torch.device, world_size: int) -> TrainOptio
     cli["device"] = device.type
     cli.setdefault("precision", recipe.defaults.get("precision", "fp16" if device.type == "cuda" else "fp32"))
     if "resolution" not in cli:
-        native = open_dataset(cli.get("data")).resolution
+        native = opened.resolution
         cli["resolution"] = PRESETS[cli["cfg"]].values(tuple(native), world_size).get("resolution", tuple(native))
     resolution = parse_resolution(cli["resolution"])
     return resolve(cli, resolution, world_size, recipe_defaults=recipe.defaults)
@@ -237,19 +239,24 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
     resume = run_dir = init = None
     if args.resume is not None and os.path.isfile(args.resume) and pretrained.is_pickle(args.resume):
         init = load_network(args.resume, "cpu")   # copied into the run's networks on their device
-        opts = _new_options(transfer.transfer_cli(dict(cli), init, dist.world_size), device, dist.world_size)
+        transfer_cli = transfer.transfer_cli(dict(cli), init, dist.world_size)
+        opened = open_dataset(cli.get("data"), resolution=tuple(transfer_cli["resolution"]))
+        opts = _new_options(transfer_cli, device, dist.world_size, opened)
         transfer.apply_transfer(opts, cli, init)
         validate(opts, dist.world_size)
+        dataset = open_training_data(opts, opened)
     elif args.resume is not None:
         path = ckpt_lib.resolve_resume(args.resume, args.outdir)
         resume = ckpt_lib.load_checkpoint(path)
         opts = _resume_options(cli, resume, path, device, dist.world_size)
         if args.resume == "latest":
             run_dir = os.path.dirname(os.path.abspath(path))
+        dataset = open_training_data(opts)
     else:
-        opts = _new_options(cli, device, dist.world_size)
+        opened = open_dataset(cli.get("data"), resolution=cli.get("resolution"))
+        opts = _new_options(cli, device, dist.world_size, opened)
+        dataset = open_training_data(opts, opened)
     _check_model_options(given, opts.model)
-    dataset = open_training_data(opts)
     if init is not None:
         transfer.check_data(init, dataset[1].label_dim, dataset[1].num_channels)
     if run_dir is None:
@@ -294,6 +301,8 @@ def main(argv=None) -> int:
         return 3
     finally:
         distributed.shutdown()
+    if dist.rank == 0:
+        print("\n".join(next_steps(run_dir, opts, last_grid(run_dir))))
     return 0
 
 

@@ -17,7 +17,15 @@ FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Relative error ||out - ref|| / ||ref|| allowed against a float64 reference, by compute dtype.
 REL_TOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
 
-gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
+# One skip reason per cause, true on the machine that prints it.
+NO_GPU = "no CUDA GPU on this machine; this case runs on a GPU only"
+NO_GPU_FOR_CUDA = ("no CUDA GPU on this machine; run on a GPU, or emulate the CUDA kernels on the CPU with "
+                   "GANOPS_TEST_CUDA_EMULATOR=1")
+NO_CUDA_BUILD = ("ganops._C was built without its CUDA kernels (no CUDA toolkit at build time); rebuild it with "
+                 "one (README, Install)")
+NO_TRITON = "triton is not installed (pip install triton)"
+
+gpu = pytest.mark.skipif(not HAS_GPU, reason=NO_GPU)
 # For tests that CUDA kernels refuse CPU tensors: under the emulator they accept them.
 not_emulated = pytest.mark.skipif(CUDA_EMULATED, reason="the CUDA emulator runs impl='cuda' on CPU tensors")
 
@@ -33,6 +41,23 @@ def cuda_kernels_available() -> bool:
     return CUDA_EMULATED or (HAS_GPU and _cuda_built())
 
 
+def _cuda_kernels_mark():
+    """skipif for the CUDA kernel cases, with the reason that holds on this machine."""
+    return pytest.mark.skipif(not cuda_kernels_available(), reason=NO_GPU_FOR_CUDA if not HAS_GPU else NO_CUDA_BUILD)
+
+
+def where_it_ran(params: dict, gpu_only: bool) -> str:
+    """Where a test that ran here executed, from its parameters ('backend': (impl, device) of
+    :func:`backend_cases`, or 'impl'): 'GPU', 'CUDA emulator', 'Triton interpreter' or 'CPU reference'
+    (reference ops and everything that is not a kernel case)."""
+    backend = params.get("backend")
+    impl = backend[0] if isinstance(backend, tuple) else params.get("impl")
+    if HAS_GPU:
+        on_gpu = gpu_only or (backend[1] == "cuda" if isinstance(backend, tuple) else impl in ("cuda", "triton"))
+        return "GPU" if on_gpu else "CPU reference"
+    return {"cuda": "CUDA emulator", "triton": "Triton interpreter"}.get(impl, "CPU reference")
+
+
 def impl_device(impl: str) -> str:
     """The device a large-shape fast-path test of ``impl`` runs on: Triton's is the GPU (too slow for
     its interpreter), the CUDA kernels' is the GPU or, under the emulator, the CPU."""
@@ -42,9 +67,7 @@ def impl_device(impl: str) -> str:
 def gpu_impls():
     """``impl`` parameters for the large-shape fast-path tests, each skipped where it cannot run."""
     return [pytest.param("triton", id="triton", marks=gpu),
-            pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(
-                not cuda_kernels_available(),
-                reason="needs a CUDA GPU and ganops._C built with CUDA, or GANOPS_TEST_CUDA_EMULATOR=1"))]
+            pytest.param("cuda", id="cuda", marks=_cuda_kernels_mark())]
 
 
 def backend_cases(ref_device: str = "cpu"):
@@ -54,18 +77,16 @@ def backend_cases(ref_device: str = "cpu"):
     cases = [pytest.param(("ref", ref_device), id="ref")]
     if HAS_GPU:
         cases.append(pytest.param(("triton", "cuda"), id="triton-cuda",
-                                  marks=pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")))
+                                  marks=pytest.mark.skipif(not HAS_TRITON, reason=NO_TRITON)))
     else:
         cases.append(pytest.param(("triton", "cpu"), id="triton-interpret",
-                                  marks=pytest.mark.skipif(not (HAS_TRITON and TRITON_ON_CPU),
-                                                           reason="triton not installed or TRITON_INTERPRET unset")))
+                                  marks=pytest.mark.skipif(not (HAS_TRITON and TRITON_ON_CPU), reason=(
+                                      NO_TRITON if not HAS_TRITON else "TRITON_INTERPRET=1 is not set (the test "
+                                      "suite's conftest.py sets it on machines without a GPU)"))))
     if CUDA_EMULATED:
         cases.append(pytest.param(("cuda", "cpu"), id="cuda-emulated"))
     else:
-        cases.append(pytest.param(("cuda", "cuda"), id="cuda",
-                                  marks=pytest.mark.skipif(not (HAS_GPU and _cuda_built()),
-                                                           reason="needs a CUDA GPU and ganops._C built with CUDA "
-                                                                  "(or GANOPS_TEST_CUDA_EMULATOR=1)")))
+        cases.append(pytest.param(("cuda", "cuda"), id="cuda", marks=_cuda_kernels_mark()))
     return cases
 
 

@@ -25,3 +25,15 @@ def test_markdown_has_header_and_one_line_per_case(tmp_path):
     assert data["commit_info"]["id"] in text and data["machine_info"]["torch_version"] in text
     table_rows = [line for line in text.splitlines() if line.startswith("| device |")]
     assert len(table_rows) == len(data["benchmarks"])
+
+
+def test_compact_tables_one_per_family_with_units():
+    data = json.loads(SAMPLE.read_text())
+    text = report.compact(data)
+    families = [line[:-1] for line in text.splitlines() if not line.startswith(" ")]
+    assert families == sorted({r["op"] for r in report.rows(data)})
+    copy = next(b for b in data["benchmarks"] if b["name"] == "test_copy")
+    line = next(line for line in text.splitlines() if line.strip().startswith("copy "))
+    assert report._time(copy["stats"]["median"]) in line and f"{copy['extra_info']['gbps']:.3g} GB/s" in line
+    assert all(len(line) < 140 for line in text.splitlines())
+    assert report._time(0.0123) == "12.3 ms" and report._time(4.5e-5) == "45 us" and report._time(2.0) == "2 s"

@@ -1,4 +1,6 @@
 """generate.py: images from a checkpoint (files per seed, grid, truncation, classes, errors)."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -81,10 +83,24 @@ def test_errors(tmp_path, capsys):
     bad_file = tmp_path / "bad.pt"
     bad_file.write_bytes(b"not a checkpoint")
     assert generate.main(["--network", str(bad_file), "--outdir", str(tmp_path), "--device", "cpu"]) == 2
-    assert "corrupt or truncated" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is a text file, not a ganops checkpoint" in err and "a run folder" in err and "'latest'" in err
+    assert "weights_only" not in err
     ckpt = _checkpoint(tmp_path / "c.pt")
     assert generate.main(["--network", str(ckpt), "--class", "1", "--outdir", str(tmp_path), "--device", "cpu"]) == 2
     assert "unconditional" in capsys.readouterr().err
+
+
+def test_grid_of_latest_says_what_it_wrote_and_which_checkpoint(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "runs" / "00001-toy"
+    run.mkdir(parents=True)
+    _checkpoint(run / "checkpoint-000000.000.pt")
+    monkeypatch.chdir(tmp_path)
+    assert generate.main(["--network", "latest", "--seeds", "0-4", "--grid", "--outdir", "o", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"network: {os.path.join('runs', '00001-toy', 'checkpoint-000000.000.pt')}",
+                   f"wrote {os.path.join('o', 'grid.png')}: a 3x2 grid of 5 image(s), seeds 0-4"]
+    assert sorted(os.listdir(tmp_path / "o")) == ["grid.png"]
 
 
 def test_network_may_be_a_run_directory(tmp_path, capsys):
@@ -95,6 +111,9 @@ def test_network_may_be_a_run_directory(tmp_path, capsys):
     assert generate.main(["--network", str(run), "--seeds", "2", "--outdir", str(tmp_path / "o"),
                           "--device", "cpu"]) == 0
     assert (tmp_path / "o" / "seed0002.png").is_file()
+    out = capsys.readouterr().out
+    assert f"network: {run / 'checkpoint-000000.000.pt'}" in out
+    assert f"wrote 1 image(s) to {tmp_path / 'o'} (seed<NNNN>.png)" in out
     empty = tmp_path / "00004-empty"
     empty.mkdir()
     assert generate.main(["--network", str(empty), "--outdir", str(tmp_path), "--device", "cpu"]) == 2

@@ -11,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import gpu
+
 from ganops_models import metrics
 from ganops_models.metrics import __main__ as cli
 from ganops_models.metrics import cache, features, inception, resize
@@ -143,8 +145,8 @@ def test_missing_and_wrong_weights_give_clear_errors(tmp_path, monkeypatch):
         inception.find_weights()
     msg = str(err.value)
     assert inception.WEIGHTS_NAME in msg and str(tmp_path / "hub" / "checkpoints") in msg
-    assert "GANOPS_INCEPTION" in msg and "--inception" in msg
-    with pytest.raises(FileNotFoundError, match="inception_path"):
+    assert "GANOPS_INCEPTION" in msg and "--inception" in msg and "inception_path" not in msg
+    with pytest.raises(FileNotFoundError, match="--inception: no file at"):
         inception.find_weights(tmp_path / "nope.pth")
     bad = tmp_path / "bad.pth"
     torch.save({"fc.weight": torch.zeros(3)}, bad)
@@ -369,8 +371,8 @@ def test_cli_fid_kid_with_inception_path(tmp_path, capsys, weights_file, small_i
     assert capsys.readouterr().out.startswith("fid: ")
 
 
-def _tiny_checkpoint(path):
-    """A DCGAN checkpoint (32x32, few channels) written with the trainer's checkpoint code."""
+def _tiny_checkpoint(path, data=None):
+    """A DCGAN checkpoint (32x32, few channels, trained on ``data``) written with the trainer's checkpoint code."""
     import dataclasses
 
     from ganops_models.training import checkpoint
@@ -378,7 +380,7 @@ def _tiny_checkpoint(path):
     from ganops_models.training.options import TrainOptions
     from ganops_models.training.recipes import DataInfo, get_recipe
     opts = TrainOptions(model="dcgan", cfg="dcgan-lite", device="cpu", precision="fp32", batch=4, z_dim=8,
-                        resolution=(32, 32), aug="noaug", kimg=1, extra=dict(ngf=4, ndf=4))
+                        resolution=(32, 32), aug="noaug", kimg=1, extra=dict(ngf=4, ndf=4), data=data)
     data = DataInfo(resolution=(32, 32))
     recipe = get_recipe("dcgan")(opts, data, torch.device("cpu"), DistInfo())
     checkpoint.save_checkpoint(str(path), model="dcgan", arch=recipe.arch_spec(), options=opts.to_dict(),
@@ -401,7 +403,36 @@ def test_cli_network_checkpoint(tmp_path, capsys):
         cli.main(["--metrics", "swd", "--real", real, "--network", str(tmp_path / "bad.pt")])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cli_network_latest_run_folder_and_its_own_training_data(tmp_path, capsys, monkeypatch):
+    """--network takes 'latest' and a run folder; without --real the network's training data (64x64
+    here, the network 32x32) is used, resized with a message, and gives the same SWD as passing it."""
+    data = _write_images(tmp_path / "data", 4, seed=9, size=64)
+    run = tmp_path / "runs" / "00003-x"
+    run.mkdir(parents=True)
+    _tiny_checkpoint(run / "checkpoint-000000.000.pt", data=data)
+    (run / "checkpoint-000000.004.pt").write_bytes(b"PK\x03\x04 cut short")   # newer but truncated: skipped
+    monkeypatch.chdir(tmp_path)
+    common = ["--metrics", "swd", "--device", "cpu", "--num", "4"]
+    assert cli.main([*common, "--network", "latest"]) == 0
+    out, err = capsys.readouterr()
+    assert f"network: {os.path.join('runs', '00003-x', 'checkpoint-000000.000.pt')}" in err
+    assert "the network's training data, data (4 images)" in err
+    assert "real images are 64x64, the generated ones 32x32: resizing the real images to 32x32" in err
+    default = float(out.split("swd: ")[1].split()[0])
+    assert cli.main([*common, "--network", str(run), "--real", data, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["swd"] == pytest.approx(default, rel=1e-5)
+    with pytest.raises(ValueError, match="--real is needed with --fake"):
+        cli.main([*common, "--fake", data])
+
+
+def test_cli_real_and_fake_of_other_resolutions(tmp_path, capsys):
+    real = _write_images(tmp_path / "real", 3, seed=10, size=64)
+    fake = _write_images(tmp_path / "fake", 3, seed=11, size=32)
+    assert cli.main(["--metrics", "swd", "--real", real, "--fake", fake, "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["swd"] > 0
+
+
+@gpu
 def test_gpu_matches_cpu(tmp_path, weights_file):
     """Features (TF32 off, flags restored), FID/KID/SWD on the GPU agree with the CPU."""
     images = (torch.rand(3, 3, 64, 48) * 255).to(torch.uint8)

@@ -4,7 +4,7 @@ import torch
 
 from ganops import _registry
 from ganops._registry import BackendUnavailableError
-from helpers import not_emulated
+from helpers import gpu, not_emulated
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_register_rejects_unknown_backend():
         _registry.register("x", "opencl")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@gpu
 def test_cuda_tensor_prefers_fast_backends(family, monkeypatch):
     monkeypatch.delenv("GANOPS_IMPL", raising=False)
     assert _registry.choose(family, None, torch.randn(3, device="cuda")) in ("cuda", "triton")

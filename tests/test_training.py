@@ -104,6 +104,43 @@ def test_option_errors():
         resolve({"cfg": "tiny", "metrics": "fid_sometimes"}, (32, 32), 1)
 
 
+def test_time_estimate_after_the_calibration_steps(monkeypatch):
+    from ganops_models.training import guide
+    now = {"step": 0}
+    monkeypatch.setattr(guide.time, "perf_counter", lambda: 3.0 * now["step"])   # every step takes 3 s
+
+    def run(estimate, steps):
+        said = []
+        for step in steps:
+            now["step"] = step
+            message = estimate.step_done(step)
+            if message is not None:
+                said.append((step, message))
+        return said
+
+    demo = TrainOptions(cfg="tiny", data=None, kimg=2, batch=20, resolution=(32, 32))
+    said = run(guide.TimeEstimate(demo, first_step=0, cur_nimg=0, device=torch.device("cpu")), range(1, 40))
+    # 100 steps left x 3 s x 1.15 (snapshots, regularisation) = 345 s
+    assert said == [(1 + guide.CALIBRATION_STEPS, "a short demo run: ~6 min on this CPU (the tiny StyleGAN2 at "
+                     "32x32 on the built-in shapes, 2 kimg); watch the fakes*.png grids in the run folder")]
+    other = TrainOptions(cfg="paper256", data="x", kimg=200, batch=50)
+    said = run(guide.TimeEstimate(other, first_step=10, cur_nimg=50000, device=torch.device("cuda")), range(11, 40))
+    assert said == [(11 + guide.CALIBRATION_STEPS, "estimated training time: ~2.9 h on this GPU (200 kimg)")]
+    # 3000 steps left x 3 s x 1.15 = 2.875 h
+
+
+def test_usage_errors_are_one_line(capsys):
+    from ganops_models.train import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--cfg", "nonsense"])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == "" and len(lines) == 1 and "usage" not in err
+    assert lines[0].startswith("python -m ganops_models.train: error: argument --cfg: invalid choice: 'nonsense' "
+                               "(choose from 'auto', ") and lines[0].endswith(" (see --help)")
+
+
 def test_cli_reports_bad_data_before_training(tmp_path, capsys):
     from ganops_models.train import main
     assert main(["--data", str(tmp_path / "missing"), "--outdir", str(tmp_path / "runs"), "--device", "cpu"]) == 2
@@ -246,11 +283,21 @@ def test_end_to_end_image_folder_with_resize_and_labels(tmp_path):
     for i in range(6):
         Image.fromarray(rng.integers(0, 255, (24, 20, 3), dtype=np.uint8)).save(data / f"{i}.png")
         labels.append([f"nested/{i}.png", i % 2])
+    (data / "broken.png").write_bytes(b"not an image")
     (tmp_path / "images" / "dataset.json").write_text(json.dumps({"labels": labels}))
     out = tmp_path / "runs"
-    _train(MICRO + ["--kimg", "0.008", "--data", str(tmp_path / "images"), "--cond", "--mirror", "--outdir", str(out),
-                    "--aug", "noaug", "--resolution", "32x16"], cwd=tmp_path)
+    proc = _train(MICRO + ["--kimg", "0.008", "--data", str(tmp_path / "images"), "--cond", "--mirror", "--outdir",
+                           str(out), "--aug", "noaug", "--resolution", "32x16"], cwd=tmp_path)
     run = _run_dir(out)
+    said = proc.stdout + proc.stderr
+    assert said.count("'nested/broken.png'") == 1                   # the data is opened (and reported) once
+    assert said.count("6 of 6 images are not 32x16 (e.g. 20x24): they are resized on the fly") == 1
+    assert said.count("warning: only 6 training images") == 1 and "use --aug ada" in said
+    assert "add --mirror" not in said                             # already mirrored
+    assert f"done: {run}" in proc.stdout and "fakes000000.008.png (the last grid" in proc.stdout
+    for command in ("ganops_models.generate --network", "ganops_models.metrics --network",
+                    "ganops_models.train --data", "ganops_models.train --resume"):
+        assert command in proc.stdout
     ckpt = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.008.pt"))
     assert ckpt["data"]["label_dim"] == 2 and ckpt["arch"]["c_dim"] == 2 and ckpt["arch"]["resolution"] == [16, 32]
     assert np.asarray(Image.open(os.path.join(run, "reals.png"))).shape == (8 * 16, 8 * 32, 3)

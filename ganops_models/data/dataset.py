@@ -24,7 +24,7 @@ class ImageDataset(torch.utils.data.Dataset):
     """Readable images of a source at a fixed resolution (H, W), RGB uint8, with optional labels."""
 
     def __init__(self, source, names: List[str], resolution: Tuple[int, int], transform: str = "center-crop",
-                 mirror: bool = False, labels: Optional[np.ndarray] = None, skipped=()):
+                 mirror: bool = False, labels: Optional[np.ndarray] = None, skipped=(), sizes=None):
         self.source = source
         self.names = list(names)
         self.resolution = tuple(resolution)
@@ -32,6 +32,7 @@ class ImageDataset(torch.utils.data.Dataset):
         self.mirror = bool(mirror)
         self.labels = labels if labels is not None else np.zeros([len(self.names), 0], np.float32)
         self.skipped = list(skipped)   # (name, reason) of files rejected at index time
+        self.sizes = list(sizes) if sizes is not None else None   # (W, H) of each file, None if unknown
         self.load_failures = {}        # name -> reason, files that failed to decode in this process
         self.name = source.name
 
@@ -175,4 +176,27 @@ def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: b
                                f"prepare them with `python -m ganops_models.dataset_tool --resolution 256`")
         hw = (h, w)
     labels = _labels(source, names) if use_labels else None
-    return ImageDataset(source, names, hw, transform=transform, mirror=mirror, labels=labels, skipped=skipped)
+    return ImageDataset(source, names, hw, transform=transform, mirror=mirror, labels=labels, skipped=skipped,
+                        sizes=sizes)
+
+
+def reconfigure(dataset: ImageDataset, resolution=None, mirror: bool = False, use_labels: bool = False,
+                max_images: Optional[int] = None) -> ImageDataset:
+    """The images of an opened dataset with other settings, without indexing the files again (so
+    unreadable files are reported once). resolution, max_images: as for :func:`open_dataset`; None keeps
+    the dataset's."""
+    hw = im.parse_resolution(resolution) or dataset.resolution
+    names, sizes = dataset.names, dataset.sizes
+    if max_images is not None:
+        names, sizes = names[:max_images], (sizes[:max_images] if sizes is not None else None)
+    labels = _labels(dataset.source, names) if use_labels else None
+    return ImageDataset(dataset.source, names, hw, transform=dataset.transform, mirror=mirror, labels=labels,
+                        skipped=dataset.skipped, sizes=sizes)
+
+
+def resized_count(dataset: ImageDataset):
+    """(number of images whose file size differs from the dataset resolution, one such (W, H)), or
+    (0, None); from the sizes read at index time."""
+    h, w = dataset.resolution
+    other = [size for size in (dataset.sizes or []) if tuple(size) != (w, h)]
+    return len(other), (other[0] if other else None)

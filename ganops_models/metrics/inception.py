@@ -196,7 +196,7 @@ def weight_search_paths(inception_path=None):
 def find_weights(inception_path=None) -> Path:
     """The first existing weights file; an explicit ``inception_path`` must exist."""
     if inception_path is not None and not Path(inception_path).expanduser().is_file():
-        raise FileNotFoundError(f"inception_path: no file at {inception_path!r}; expected the "
+        raise FileNotFoundError(f"--inception: no file at {inception_path!r}; expected the "
                                 f"FID Inception weights {WEIGHTS_NAME}.")
     for path in weight_search_paths(inception_path):
         if path.is_file():
@@ -206,7 +206,7 @@ def find_weights(inception_path=None) -> Path:
         f"FID/KID need the Inception weights file {WEIGHTS_NAME}, which was not found. Tried:\n  {tried}\n"
         f"Download it on a machine with internet access from\n  {WEIGHTS_URL}\nand either put it at "
         f"{weight_search_paths()[-1]}, set GANOPS_INCEPTION=/path/to/{WEIGHTS_NAME}, or pass "
-        f"--inception PATH (inception_path=...). SWD needs no weights.")
+        f"--inception PATH. SWD needs no weights.")
 
 
 def load_inception(inception_path=None, device="cpu") -> FIDInceptionV3:

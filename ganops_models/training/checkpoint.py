@@ -80,17 +80,40 @@ def save_checkpoint(path: str, *, model: str, arch: dict, options: dict, data: d
                  "progress": progress, "state": state, "rng": rng_state()}, path)
 
 
+EXPECTED = ("a ganops checkpoint (checkpoint-*.pt written by `python -m ganops_models.train`), "
+            "a run folder holding one, or 'latest'")
+
+
+def describe_unloadable(path: str) -> str:
+    """What a file that torch cannot load as a checkpoint is, from its first bytes (for messages)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"PK"):
+        return "a zip archive that is corrupt or truncated (an interrupted copy or download?)"
+    if head[:1] == b"\x80":
+        return ("a Python pickle (e.g. an NVIDIA network-snapshot-*.pkl or a pickled model), not a ganops "
+                "checkpoint; pickles that hold Python objects are not loaded because unpickling them can run code")
+    if not head:
+        return "empty"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "neither a ganops checkpoint nor any file written by torch.save"
+    return "a text file, not a ganops checkpoint"
+
+
 def load_checkpoint(path: str, map_location="cpu") -> dict:
-    """Load and validate a checkpoint; any problem is a :class:`CheckpointError` naming the file."""
+    """Load and validate a checkpoint; any problem is a :class:`CheckpointError` naming the file and
+    what was expected (never advice to load unsafely)."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated zip, random bytes, pickled objects: all mean "not a valid checkpoint"
-        raise CheckpointError(f"checkpoint {path!r} is corrupt or truncated and cannot be loaded "
-                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    except Exception:  # truncated zip, text, pickled objects: all mean "not a valid checkpoint"
+        raise CheckpointError(f"{path!r} is {describe_unloadable(path)}; expected {EXPECTED}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path!r} is not a ganops checkpoint (format {FORMAT!r} expected)")
+        raise CheckpointError(f"{path!r} is a torch file but not a ganops checkpoint (no format {FORMAT!r}); "
+                              f"expected {EXPECTED}")
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint {path!r} lacks the entries {missing}")

@@ -11,18 +11,26 @@ from typing import Optional
 
 import torch
 
-from ..data import images_to_float, make_loader, open_dataset
+from ..data import images_to_float, make_loader, open_dataset, reconfigure
+from ..data.notes import data_notes
 from . import checkpoint as ckpt_lib
 from . import distributed, guard, transfer
+from .guide import TimeEstimate
 from .recipes import DataInfo, get_recipe
 from .reporting import Reporter, StatsAccumulator
 
 GRID_SEED = 1234567
 
 
-def open_training_data(opts):
-    dataset = open_dataset(opts.data, resolution=opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
-                           max_images=opts.subset)
+def open_training_data(opts, opened=None):
+    """(dataset, DataInfo) of the run. ``opened``: the same data already opened (e.g. to find its
+    resolution), reused so that the files are indexed, and unreadable ones reported, only once."""
+    if opened is None:
+        dataset = open_dataset(opts.data, resolution=opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
+                               max_images=opts.subset)
+    else:
+        dataset = reconfigure(opened, opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
+                              max_images=opts.subset)
     info = DataInfo(resolution=tuple(dataset.resolution), num_channels=dataset.num_channels,
                     label_dim=dataset.label_dim, name=dataset.name)
     return dataset, info
@@ -84,6 +92,8 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
     if dist.rank == 0:
         reporter.log(f"{info.name}: {len(dataset)} images at {info.resolution[1]}x{info.resolution[0]}, "
                      f"label_dim {info.label_dim}; {dist.world_size} process(es) on {device}; run dir {run_dir}")
+        for note in data_notes(dataset, opts.aug, opts.mirror):
+            reporter.log(note)
         if resume is not None:
             reporter.log(f"resumed from {opts.resume} at kimg {progress['cur_nimg'] / 1000:.3f}, step "
                          f"{progress['step']}, augment p {recipe.augment_p}")
@@ -101,6 +111,7 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
     postfix = {}
     last_checkpoint = opts.resume if resume is not None else None
     rollbacks = 0
+    estimate = TimeEstimate(opts, step, cur_nimg, device)
     done = cur_nimg >= total_nimg
     while not done:
         if recipe.batch_size(cur_nimg) != batch:
@@ -113,6 +124,9 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
         step += 1
         done = cur_nimg >= total_nimg
         reporter.progress(batch, postfix)
+        message = estimate.step_done(step)
+        if message is not None:
+            reporter.log(message)
         if not done and cur_nimg < tick_start_nimg + opts.tick * 1000:
             continue
 

@@ -131,11 +131,15 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def make_grid(images: torch.Tensor, grid) -> np.ndarray:
     """Tile N = cols*rows images ([N, C, H, W] in [-1, 1], C in {1, 3}) into an HxWx3 uint8 array."""
+    return tile_uint8(to_uint8(images).cpu(), grid)
+
+
+def tile_uint8(u8: torch.Tensor, grid) -> np.ndarray:
+    """Tile N = cols*rows uint8 images [N, C, H, W] (C in {1, 3}), row-major, into an HxWx3 uint8 array."""
     cols, rows = grid
-    n, c, h, w = images.shape
+    n, c, h, w = u8.shape
     if n != cols * rows:
         raise ValueError(f"images: expected {cols}x{rows}={cols * rows} images for the grid, got {n}")
-    u8 = to_uint8(images).cpu()
     if c == 1:
         u8 = u8.expand(n, 3, h, w)
     u8 = u8.reshape(rows, cols, 3, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, 3)
