@@ -170,3 +170,9 @@ def test_grow_4_to_32_and_resume_mid_fade(tmp_path):
     images = net.sample(seed_latents([0, 1], net.z_dim))
     assert images.shape == (2, 3, 32, 32)
     torch.testing.assert_close(images[..., ::2, ::2], images[..., 1::2, 1::2])   # 16x16 shown at 32x32
+    from ganops_models import video
+    from ganops_models.training.reporting import to_uint8
+    frames = list(video.video_frames(net, seed_latents([0, 1], net.z_dim)[:, None], (1, 1), frames=2,
+                                     kind="lerp", space="z"))
+    assert len(frames) == 3 and frames[0].shape == (32, 32, 3)
+    assert (frames[0] == to_uint8(images[0]).permute(1, 2, 0).numpy()).all()    # generate's picture of seed 0
