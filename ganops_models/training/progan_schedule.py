@@ -7,7 +7,8 @@ reached, which then stays stable. With ``phase = kimg // (2 * lod_kimg)`` and ``
 it, NVIDIA's level of detail is ``lod = log2(final / start) - phase - max(t - lod_kimg, 0) / lod_kimg``
 (clamped at 0); the output resolution is ``final / 2 ** floor(lod)`` and ``alpha = 1 - frac(lod)``.
 The batch of a phase is ``batch_per_res.get(resolution, batch)`` (the resolution being faded in
-during a fade), NVIDIA's ``minibatch_dict`` / ``minibatch_base``.
+during a fade), NVIDIA's ``minibatch_dict`` / ``minibatch_base``; as there, entries for resolutions
+the run never reaches are ignored (the presets list them for every final resolution).
 """
 import dataclasses
 import math
