@@ -7,7 +7,8 @@ The keyframes are the seeds (or, with ``--projected a.npz,b.npz``, projected rea
 ``--frames`` is the number of frames per transition (see :mod:`ganops_models.interpolation` for the
 frame count and the curves); the first frame is exactly the picture ``generate`` writes for the first
 seed (before H.264 compression). ``--space w`` (default, as NVIDIA) interpolates the truncated ws of the
-keyframes; ``--space z`` interpolates the latents and maps every frame (truncation after the mapping).
+keyframes; ``--space z`` interpolates the latents and maps every frame (truncation after the mapping); networks
+without a w space (ProGAN, DCGAN, FastGAN) take ``--space z`` and generate every frame from z.
 ``--grid WxH`` plays W*H videos side by side: the keyframes are split in order into W*H equal runs, run
 i in cell i (row-major), as NVIDIA's ``--grid``. Differences from NVIDIA's gen_video.py: the path does
 not loop unless ``--loop`` (NVIDIA always loops), the cubic curve is Catmull-Rom instead of scipy's
@@ -26,7 +27,7 @@ from .generate import parse_seeds
 from .interpolation import KINDS, interpolation_path, path_length
 from .network_loader import LoadedNetwork, load_network, seed_latents
 from .tool_cli import add_common_arguments, run_main
-from .training.reporting import tile_uint8
+from .training.reporting import tile_uint8, to_uint8
 from .video_io import VideoWriter, check_video_path
 
 
@@ -60,6 +61,10 @@ def video_frames(net: LoadedNetwork, keys: torch.Tensor, grid, frames: int, loop
     """HxWx3 uint8 frames. ``keys`` [K, cols*rows, num_ws, w_dim] (space 'w') or [K, cols*rows, z_dim]
     (space 'z', mapped with ``truncation_psi`` per frame)."""
     for point in interpolation_path(keys, frames, loop, kind):
+        if space == "z" and not net.has_w_space:      # ProGAN, DCGAN, FastGAN: z straight to images
+            labels = latent_space.class_labels(net, class_idx, len(point))
+            yield tile_uint8(to_uint8(net.sample(point, labels, truncation_psi, noise_mode)), grid)
+            continue
         ws = latent_space.z_to_ws(net, point, truncation_psi, class_idx) if space == "z" else point
         yield tile_uint8(latent_space.synthesize(net.G_ema, ws, noise_mode), grid)
 
@@ -89,7 +94,11 @@ def _run(args) -> int:
         raise ValueError("--projected keyframes are ws: use --space w (the default)")
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     net = load_network(args.network, args.device)
-    latent_space.require_w_space(net, "video")
+    if args.space == "w" or args.projected is not None:
+        try:
+            latent_space.require_w_space(net, "video")
+        except latent_space.NoWSpaceError as e:
+            raise latent_space.NoWSpaceError(f"{e} For a video between seeds use --space z.") from None
     if seeds is None:
         items = load_projected_keyframes(net, [p for p in args.projected.split(",") if p]).to(args.device)
     elif args.space == "z":

@@ -82,9 +82,11 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
     if opts.compile:
         recipe.compile()
 
-    batch_gpu = opts.batch // dist.world_size
-    loader = make_loader(dataset, batch_gpu, rank=dist.rank, world_size=dist.world_size, workers=opts.workers,
-                         seed=opts.seed + progress["step"], device=device)
+    def loader_for(batch, step):
+        return make_loader(dataset, batch // dist.world_size, rank=dist.rank, world_size=dist.world_size,
+                           workers=opts.workers, seed=opts.seed + step, device=device)
+    batch = recipe.batch_size(progress["cur_nimg"])
+    loader = loader_for(batch, progress["step"])
     total_nimg = int(opts.kimg * 1000)
     reporter = Reporter(run_dir, dist.rank, total_nimg, progress["cur_nimg"])
     grid_reals, grid_z, grid_c = _grid_data(dataset, recipe, opts.grid, opts.seed)
@@ -113,13 +115,16 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
     estimate = TimeEstimate(opts, step, cur_nimg, device)
     done = cur_nimg >= total_nimg
     while not done:
+        if recipe.batch_size(cur_nimg) != batch:
+            batch = recipe.batch_size(cur_nimg)
+            loader = loader_for(batch, step)
         images, labels = next(loader)
         stats = recipe.train_step(images_to_float(images), labels, step, cur_nimg)
         accumulator.add(stats)
-        cur_nimg += opts.batch
+        cur_nimg += batch
         step += 1
         done = cur_nimg >= total_nimg
-        reporter.progress(opts.batch, postfix)
+        reporter.progress(batch, postfix)
         message = estimate.step_done(step)
         if message is not None:
             reporter.log(message)
@@ -141,6 +146,7 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
             torch.cuda.reset_peak_memory_stats(device)
         if recipe.augment_p is not None:
             record["augment_p"] = recipe.augment_p
+        record.update(recipe.tick_stats())
         reporter.stats(record)
         reporter.log(_tick_line(record))
         postfix = {k: record[k] for k in ("loss/G", "loss/D", "augment_p", "img_per_sec") if k in record}

@@ -29,6 +29,8 @@ Contract (all tensors on ``self.device``; images in [-1, 1] float [N, C, H, W]):
     EMA, optimisers, augment state, running means).
   * ``augment_p`` (float or None), ``generator_for_eval()`` (module mapping (z, c) -> images).
   * Optional ``compile()`` to torch.compile forward passes for ``--compile``.
+  * Optional ``batch_size(cur_nimg)``: the global batch of the next step (default ``opts.batch``; ProGAN
+    changes it per phase) and ``tick_stats()``: extra values for every stats.jsonl row.
 """
 import dataclasses
 import importlib
@@ -99,6 +101,14 @@ class Recipe:
     def compile(self) -> None:
         """torch.compile the forward passes (``--compile``); default: nothing to compile."""
 
+    def batch_size(self, cur_nimg: int) -> int:
+        """Global batch of the step after ``cur_nimg`` images (the loop re-creates its loader on a change)."""
+        return self.opts.batch
+
+    def tick_stats(self) -> Dict[str, float]:
+        """Extra values for this tick's stats.jsonl row (e.g. ProGAN's resolution and alpha)."""
+        return {}
+
     # --- shared helpers ---------------------------------------------------------------------
     _GAN_STATE = ("G", "D", "G_ema", "opt_G", "opt_D")
 
@@ -138,7 +148,7 @@ class Recipe:
 
 RECIPES: Dict[str, Type[Recipe]] = {}
 # Modules of ganops_models.training that define recipes; each adds itself to RECIPES on import.
-RECIPE_MODULES = ["stylegan2_recipe", "stylegan3_recipe", "fastgan_recipe", "dcgan_recipe"]
+RECIPE_MODULES = ["stylegan2_recipe", "stylegan3_recipe", "fastgan_recipe", "dcgan_recipe", "progan_recipe"]
 
 
 def get_recipe(name: str) -> Type[Recipe]:
