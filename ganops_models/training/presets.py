@@ -37,12 +37,12 @@ def _auto(resolution, world_size):
 
 
 def _tiny(resolution, world_size):
-    """Small networks for a CPU demo run of about 5 minutes (the default on a CPU), at 32x32 (the
-    built-in 64x64 shapes are resized on the fly). No per-pixel noise: in a run this short the
-    generator spends it on speckle instead of structure. Measured (issue #24): ~24 CPU-seconds per
-    kimg in one thread on a shared machine, so 20 kimg is ~8 CPU-minutes, an estimated ~5 minutes on
-    two idle cores (not measured on an idle machine); 6 kimg ended in structureless blobs and doubling
-    the learning rates collapsed the grid to one ring pattern."""
+    """Small networks for a short CPU demo run (the default on a CPU), at 32x32 (the built-in 64x64
+    shapes are resized on the fly). No per-pixel noise: in a run this short the generator spends it on
+    speckle instead of structure. Measured (issue #24, one thread on a shared 2-core machine): 20 kimg
+    took 568 CPU-seconds (~28 per kimg); the 20 kimg grid has the data's colours, gradients and
+    disc-like blobs but not yet clean squares and triangles; 6 kimg gave structureless blobs and
+    doubling the learning rates collapsed the grid to one ring pattern."""
     return dict(batch=16, mbstd_group=4, cbase=512, cmax=32, glr=0.0025, dlr=0.0025, gamma=0.05, ema=1.0,
                 ema_rampup=0.05, map=2, kimg=20, tick=1, snap=4, z_dim=64, w_dim=64, num_fp16_res=0,
                 pl_weight=0.0, g_noise=False, resolution=(32, 32), workers=1)
