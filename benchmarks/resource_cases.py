@@ -236,3 +236,47 @@ def _modconv_cases():
                     yield (f"{layer['name']} {layer['in_ch']}->{layer['out_ch']} k{layer['k']} up{layer['up']} "
                            f"{layer['in_res']}px {DTYPE_NAMES[dtype]} {layout} tf32={tf32}",
                            _modconv_case(layer, dtype, layout, tf32))
+
+
+# --- filtered_lrelu (StyleGAN3) ---------------------------------------------------------------------
+
+def _filtered_lrelu_case(layer, dtype, layout, clamp):
+    from ganops.ops import _filtered_lrelu_fast as F
+
+    def run():
+        op = F.filtered_lrelu_triton._init_fn          # the launcher body, not the custom op's fake kernel
+        n, c, h, w = layer["shape"]
+        x = fake((n, c, h, w), dtype, layout)
+        fu = fake((layer["up_taps"],))
+        fd = fake((layer["down_taps"],) * (2 if layer["radial"] else 1))
+        px0, px1, py0, py1 = layer["padding"]
+        y, signs = op(x, fu, fd, fake((c,), dtype), x.new_empty([0], dtype=torch.uint8), layer["up"], layer["down"],
+                      px0, px1, py0, py1, 0, 0, layer["gain"], layer["slope"], clamp, True)
+        args = F.backward_arguments(fu, fd, signs, layer["up"], layer["down"], px0, py0, (h, w, *y.shape[2:]))
+        op(fake(y.shape, dtype, layout), *args, layer["gain"], layer["slope"], -1.0, False)
+    return run
+
+
+@cases("filtered_lrelu")
+def _filtered_lrelu_cases():
+    """Forward (writing signs) and backward (reading them) of every StyleGAN3-T/-R 256 and 1024 layer, plus the
+    tests' small odd shape; the low-precision layers in fp16/bf16 with clamp 256, the others in fp32."""
+    from .shapes import stylegan3_layers
+    layers = [layer for res in (256, 1024) for radial in (False, True)
+              for layer in stylegan3_layers(res, channel_base=65536 if radial else 32768,
+                                            channel_max=1024 if radial else 512, radial=radial, batch=4)]
+    layers.append(dict(name="tests", shape=(1, 5, 9, 11), up=2, down=2, up_taps=12, down_taps=12,
+                       padding=(5, 4, 6, 5), radial=False, fp16=True, gain=2 ** 0.5, slope=0.2))
+    seen = set()
+    for layer in layers:
+        key = (layer["shape"], layer["up"], layer["down"], layer["up_taps"], layer["down_taps"], layer["padding"],
+               layer["radial"], layer["fp16"], layer["gain"])
+        if key in seen:
+            continue
+        seen.add(key)
+        for dtype in ((torch.float16, torch.bfloat16) if layer["fp16"] else (torch.float32,)):
+            for layout in LAYOUTS:
+                clamp = 256.0 if dtype != torch.float32 else -1.0
+                yield (f"{layer['name']} {layer['shape'][1]}ch {layer['shape'][2]}px up{layer['up']} "
+                       f"down{layer['down']} {'radial' if layer['radial'] else 'separable'} "
+                       f"{DTYPE_NAMES[dtype]} {layout}", _filtered_lrelu_case(layer, dtype, layout, clamp))

@@ -94,16 +94,21 @@ def _make_backward(op):
             raise RuntimeError("filtered_lrelu: no signs were saved because no input required grad at forward "
                                "time; call the op with x (or b) requiring grad")
         up, down, px0, py0, gain, slope = ctx.params
-        h, w, oh, ow = ctx.sizes
-        (fuh, fuw), (fdh, fdw) = (fu.shape[0], fu.shape[-1]), (fd.shape[0], fd.shape[-1])
-        pad = ((fuw - 1) + (fdw - 1) - px0, w * up - ow * down + px0 - (up - 1),
-               (fuh - 1) + (fdh - 1) - py0, h * up - oh * down + py0 - (up - 1))
-        dx, _ = op(dy, _flip(fd), _flip(fu), None, so, down, up, *pad,
-                   px0 - (fuw - 1), py0 - (fuh - 1), gain, slope, NO_CLAMP, False)
+        dx, _ = op(dy, *backward_arguments(fu, fd, so, up, down, px0, py0, ctx.sizes), gain, slope, NO_CLAMP, False)
         db = dx.sum(dim=(0, 2, 3), dtype=torch.float32).to(dx.dtype) if ctx.has_bias and ctx.needs_input_grad[3] \
             else None
         return (dx if ctx.needs_input_grad[0] else None, None, None, db) + (None,) * 13
     return backward
+
+
+def backward_arguments(fu, fd, signs, up: int, down: int, px0: int, py0: int, sizes):
+    """(filters, signs, up, down, padding, sign offsets) of the pass that computes dx from dy: the same
+    kernel with up/down swapped and the filters flipped, reading the forward's signs. sizes: (H, W, OH, OW)."""
+    h, w, oh, ow = sizes
+    (fuh, fuw), (fdh, fdw) = (fu.shape[0], fu.shape[-1]), (fd.shape[0], fd.shape[-1])
+    pad = ((fuw - 1) + (fdw - 1) - px0, w * up - ow * down + px0 - (up - 1),
+           (fuh - 1) + (fdh - 1) - py0, h * up - oh * down + py0 - (up - 1))
+    return (_flip(fd), _flip(fu), None, signs, down, up, *pad, px0 - (fuw - 1), py0 - (fuh - 1))
 
 
 def _flip(f: torch.Tensor) -> torch.Tensor:

@@ -89,3 +89,11 @@ def intercept(record: Callable[[Launch], None]):
         yield
     finally:
         _guard, _launcher = saved
+
+
+def multiprocessor_count(device) -> int:
+    """SM count of a CUDA device (132 = H100 SXM where it cannot be queried, e.g. ahead-of-time)."""
+    try:
+        return torch.cuda.get_device_properties(device).multi_processor_count
+    except (RuntimeError, AssertionError, ValueError):
+        return 132

@@ -14,11 +14,12 @@ Filters are float32 correlation filters (the caller flips them and folds up**2 i
 at intermediate columns that are multiples of 4, so every program writes whole sign bytes (the
 overlapping halos of neighbouring tiles write identical bytes).
 """
-import contextlib
 
 import torch
 import triton
 import triton.language as tl
+
+from ._launch import launch, multiprocessor_count
 
 SIGNS_NONE, SIGNS_WRITE, SIGNS_READ = 0, 1, 2
 
@@ -195,10 +196,15 @@ def tile_shape(fd_h: int, fd_w: int, down: int, oh: int, ow: int):
     return my, mx, ty, tx
 
 
+def _warps(my: int, mx: int, dtype: torch.dtype) -> int:
+    """8 warps for 64x64 windows of 16-bit data; 4 otherwise (fp32 64x64 spilled at 8 warps on sm_90)."""
+    return 8 if my * mx >= 4096 and dtype != torch.float32 else 4
+
+
 def _programs(total: int, device: torch.device) -> int:
     if device.type != "cuda":
         return total
-    return min(total, torch.cuda.get_device_properties(device).multi_processor_count * 8)
+    return min(total, multiprocessor_count(device) * 8)
 
 
 def filtered_lrelu(x, fu, fd, b, signs, sign_w, y, mode, up, down, px0, py0, sx, sy, gain, slope, clamp):
@@ -222,13 +228,12 @@ def filtered_lrelu(x, fu, fd, b, signs, sign_w, y, mode, up, down, px0, py0, sx,
     scratch = torch.empty(programs * (my * mx + xr * mx + my * triton.next_power_of_2(tx)), dtype=torch.float32,
                           device=x.device)
     sh, swb = (signs.shape[2], signs.shape[3]) if mode != SIGNS_NONE else (0, 0)
-    guard = torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext()
-    with guard:
-        _filtered_lrelu_kernel[(programs,)](
-            x, fu, fd, x if b is None else b, signs if mode != SIGNS_NONE else y, y, scratch,
-            c, h, w, oh, ow, sh, sign_w, swb, *x.stride(), *y.stride(), px0, py0, sx, sy, tiles_x, tiles_per_plane,
-            total, float(gain), float(slope), float(clamp),
-            UP=up, DOWN=down, FUH=fuh, FUW=fuw, FDH=fdh, FDW=fdw, SEP_U=fu.ndim == 1, SEP_D=fd.ndim == 1,
-            MY=my, MX=mx, XR=xr, TY=ty, TX=tx, TYP=triton.next_power_of_2(ty), TXP=triton.next_power_of_2(tx),
-            HAS_BIAS=b is not None, SIGNS=mode, CLAMP=clamp >= 0, num_warps=8 if my * mx >= 4096 else 4)
+    launch(
+        _filtered_lrelu_kernel, (programs,), x.device,
+        x, fu, fd, x if b is None else b, signs if mode != SIGNS_NONE else y, y, scratch,
+        c, h, w, oh, ow, sh, sign_w, swb, *x.stride(), *y.stride(), px0, py0, sx, sy, tiles_x, tiles_per_plane,
+        total, float(gain), float(slope), float(clamp),
+        UP=up, DOWN=down, FUH=fuh, FUW=fuw, FDH=fdh, FDW=fdw, SEP_U=fu.ndim == 1, SEP_D=fd.ndim == 1,
+        MY=my, MX=mx, XR=xr, TY=ty, TX=tx, TYP=triton.next_power_of_2(ty), TXP=triton.next_power_of_2(tx),
+        HAS_BIAS=b is not None, SIGNS=mode, CLAMP=clamp >= 0, num_warps=_warps(my, mx, x.dtype))
     return y

@@ -39,7 +39,7 @@ import triton
 import triton.language as tl
 
 from .. import _alloc
-from ._launch import launch
+from ._launch import launch, multiprocessor_count
 
 ACT_LINEAR, ACT_LRELU = 0, 1
 DOT_IEEE, DOT_TF32, DOT_TENSOR_CORE, DOT_EMULATED_BF16 = 0, 1, 2, 3
@@ -295,16 +295,6 @@ def modconv_fwd(x, w, s_in, s_out, noise, bias, transposed: bool, r: int, py: in
     return y
 
 
-def _multiprocessors(device) -> int:
-    """SM count of a CUDA device (132 = H100 SXM where it cannot be queried, e.g. ahead-of-time)."""
-    import torch
-
-    try:
-        return torch.cuda.get_device_properties(device).multi_processor_count
-    except (RuntimeError, AssertionError, ValueError):
-        return 132
-
-
 def _wgrad_split(n: int, q_count: int, tiles: int, block_q: int, target: int):
     """(parts per sample, pixels per part, units per program, programs along K) so that about
     ``target`` programs run in all (``tiles`` per K-slice): a unit is one part of one sample; whole
@@ -346,7 +336,7 @@ def modconv_wgrad(a, b, w_ab, sa, sb, r: int, py: int, px: int, allow_tf32: bool
     dot = dot_mode(a, allow_tf32)
     block_a, block_j, block_q, warps, stages = _wgrad_tiles(a, dot)
     tiles_a, tiles_j = triton.cdiv(ca, block_a), triton.cdiv(cols, block_j)
-    target = 4 * _multiprocessors(a.device) if a.is_cuda else 1
+    target = 4 * multiprocessor_count(a.device) if a.is_cuda else 1
     parts, q_per_part, per_program, programs = _wgrad_split(n, qh * qw, tiles_a * tiles_j, block_q, target)
     dw = _alloc.empty((programs, ca, cols), dtype=torch.float32, device=a.device)
     dsa = _alloc.empty((tiles_j, parts, n, ca), dtype=torch.float32, device=a.device)
