@@ -196,9 +196,13 @@ def tile_shape(fd_h: int, fd_w: int, down: int, oh: int, ow: int):
     return my, mx, ty, tx
 
 
-def _warps(my: int, mx: int, dtype: torch.dtype) -> int:
-    """8 warps for 64x64 windows of 16-bit data; 4 otherwise (fp32 64x64 spilled at 8 warps on sm_90)."""
-    return 8 if my * mx >= 4096 and dtype != torch.float32 else 4
+def _warps(my: int, mx: int, dtype: torch.dtype, separable_down: bool) -> int:
+    """Warps per program, from the sm_90 resource report: 8 for 64x64 windows, except fp32 with a
+    separable down filter (8 B spill at 8 warps, none at 4); 4 for smaller windows. (fp32 with a 2-D
+    down filter spills at 4 warps and not at 8.)"""
+    if my * mx < 4096 or (dtype == torch.float32 and separable_down):
+        return 4
+    return 8
 
 
 def _programs(total: int, device: torch.device) -> int:
@@ -235,5 +239,5 @@ def filtered_lrelu(x, fu, fd, b, signs, sign_w, y, mode, up, down, px0, py0, sx,
         total, float(gain), float(slope), float(clamp),
         UP=up, DOWN=down, FUH=fuh, FUW=fuw, FDH=fdh, FDW=fdw, SEP_U=fu.ndim == 1, SEP_D=fd.ndim == 1,
         MY=my, MX=mx, XR=xr, TY=ty, TX=tx, TYP=triton.next_power_of_2(ty), TXP=triton.next_power_of_2(tx),
-        HAS_BIAS=b is not None, SIGNS=mode, CLAMP=clamp >= 0, num_warps=_warps(my, mx, x.dtype))
+        HAS_BIAS=b is not None, SIGNS=mode, CLAMP=clamp >= 0, num_warps=_warps(my, mx, x.dtype, fd.ndim == 1))
     return y
