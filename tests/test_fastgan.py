@@ -372,7 +372,7 @@ def test_official_defaults_policy_mirror_precision():
     assert make_recipe().augment.policy == "color,translation"
 
     def new_run(*argv):
-        return _new_options(_cli_values(build_parser().parse_args(list(argv))), torch.device("cuda"), 1)
+        return _new_options(_cli_values(build_parser().parse_args(list(argv))), torch.device("cuda"), 1, None)
 
     for cfg in ("fastgan-256", "fastgan-1024", "fastgan-lite"):
         opts = new_run("--cfg", cfg, "--resolution", "256")

@@ -28,12 +28,9 @@ def build_parser():
                                   "training data)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--fake", help="folder or zip of generated images")
-def network_generator_fn(net, trunc=1.0):
-    """generator_fn of a loaded network's EMA generator (ganops checkpoint or NVIDIA pickle; random
-    one-hot classes if conditional)."""
-    device = next(net.G_ema.parameters()).device
-    return make_generator_fn(lambda z, c: net.sample(z, c, truncation_psi=trunc),
-                             lambda n, gen: torch.randn([n, net.z_dim], generator=gen), device, net.c_dim)
+    src.add_argument("--network", help="checkpoint file, run folder (its newest valid checkpoint), 'latest' "
+                                       "(the newest run under ./runs) or an NVIDIA StyleGAN2/3 .pkl whose G_ema "
+                                       "generates the images")
     p.add_argument("--num", type=int, default=None, help="number of fake/generated images (default: per metric)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     p.add_argument("--inception", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
@@ -51,9 +48,12 @@ def network_generator_fn(net, trunc=1.0):
     return p
 
 
-    src.add_argument("--network", help="checkpoint file, run folder (its newest valid checkpoint), 'latest' "
-                                       "(the newest run under ./runs) or an NVIDIA StyleGAN2 .pkl whose G_ema "
-                                       "generates the images")
+def network_generator_fn(net, trunc=1.0):
+    """generator_fn of a loaded network's EMA generator (ganops checkpoint or NVIDIA pickle; random
+    one-hot classes if conditional)."""
+    device = next(net.G_ema.parameters()).device
+    return make_generator_fn(lambda z, c: net.sample(z, c, truncation_psi=trunc),
+                             lambda n, gen: torch.randn([n, net.z_dim], generator=gen), device, net.c_dim)
 
 
 def main(argv=None):
