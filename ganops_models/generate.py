@@ -50,14 +50,7 @@ def parse_seeds(text: str) -> List[int]:
 def generate(net: LoadedNetwork, seeds: List[int], truncation_psi: float = 1.0, class_idx=None,
              noise_mode: str = "const", batch: int = 16) -> torch.Tensor:
     """Images in [-1, 1], one per seed, [len(seeds), C, H, W] float32 on the CPU."""
-    c = None
-    if net.c_dim > 0:
-        if class_idx is None or not 0 <= class_idx < net.c_dim:
-            raise ValueError(f"--class: this network is conditional; give a class in [0, {net.c_dim}), got {class_idx}")
-        c = torch.zeros([len(seeds), net.c_dim])
-        c[:, class_idx] = 1
-    elif class_idx is not None:
-        raise ValueError("--class: this network is unconditional; leave --class out")
+    c = latent_space.class_labels(net, class_idx, len(seeds))
     return net.sample(seed_latents(seeds, net.z_dim), c, truncation_psi, noise_mode, batch)
 
 
@@ -118,9 +111,7 @@ def main(argv=None) -> int:
         print(f"wrote {grid_path}: a {cols}x{rows} grid of {len(seeds)} image(s), seeds {args.seeds}")
     else:
         for seed, img in zip(seeds, to_uint8(images)):
-            arr = img.permute(1, 2, 0).numpy()
-            Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(
-                os.path.join(args.outdir, f"seed{seed:04d}.png"))
+            latent_space.save_image(img, os.path.join(args.outdir, f"seed{seed:04d}.png"))
         print(f"wrote {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)")
     return 0
 
