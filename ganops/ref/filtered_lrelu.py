@@ -8,6 +8,8 @@ For x [N, C, H, W], bias b [C], up-filter fu and down-filter fd:
 
 Output size per axis: (in*up + pad0 + pad1 - (fu_taps - 1) - (fd_taps - 1) + (down - 1)) // down.
 Every step is differentiable PyTorch, so gradients of any order come from autograd (also w.r.t. b).
+The gain is applied by the down filter, clamp(g * a, -c, c) = g * clamp(a, -c/g, c/g) for g > 0,
+which saves a pass over the largest (upsampled) tensor.
 Deliberate difference from NVIDIA's ``_filtered_lrelu_ref``: float16/bfloat16 inputs are computed in
 float32 and rounded once at the end (NVIDIA's runs the whole chain in float16), so the reference is
 the more accurate of the two. Arguments must already be validated (see ganops.ops.filtered_lrelu).
@@ -29,8 +31,8 @@ def filtered_lrelu_ref(x: torch.Tensor, fu: torch.Tensor, fd: torch.Tensor, b: O
     if b is not None:
         v = v + b.to(compute).reshape(1, -1, 1, 1)
     v = upfirdn2d_ref(v, fu, up, up, 1, 1, px0, px1, py0, py1, flip_filter, float(up * up))
-    v = F.leaky_relu(v, slope) * gain
+    v = F.leaky_relu(v, slope)
     if clamp is not None:
-        v = v.clamp(-clamp, clamp)
-    v = upfirdn2d_ref(v, fd, 1, 1, down, down, 0, 0, 0, 0, flip_filter, 1.0)
+        v = v.clamp(-clamp / gain, clamp / gain)
+    v = upfirdn2d_ref(v, fd, 1, 1, down, down, 0, 0, 0, 0, flip_filter, gain)
     return v.to(x.dtype)
