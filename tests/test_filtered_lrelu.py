@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import ganops
+from ganops.ref.upfirdn2d import DENSE_MAX
 from ganops.compat.stylegan2_ada import filtered_lrelu as compat
 from helpers import assert_close, backend_cases, make_input
 from test_upfirdn2d import naive_upfirdn2d
@@ -41,6 +42,8 @@ REF_CASES = [
     (4, 2, (24, 1), (12, 1), 20, 1.0, False, (1, 2, 4, 3)),
     (1, 4, (6, 2), (24, 1), (-1, 12, 11, -2), 0.3, True, (1, 3, 29, 27)),
     (4, 4, (8, 2), (8, 2), (3, 4, 2, 5), None, False, (1, 1, 3, 5)),
+    # up-sampled width > DENSE_MAX: the up filter as axis matrices, the down filter as convolutions
+    (2, 2, (12, 1), (12, 1), (11, 10, 10, 9), 0.5, False, (1, 2, 2, DENSE_MAX // 2 + 2)),
 ]
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import ganops
+from ganops.ref.upfirdn2d import DENSE_MAX
 from helpers import (HAS_GPU, TRITON_ON_CPU, assert_close, backend_cases, gpu, gpu_impls, impl_device, make_input,
                      not_emulated)
 
@@ -57,6 +58,8 @@ REF_CASES = [
     ((2, 1), (1, 2), 6, 2, False, (3, 2, 1, 0), 9, 4),
     ((1, 4), (2, 1), 7, 1, True, (0, 3, -2, 4), 5, 6),
     (2, 4, 2, 1, False, (-2, -1, 0, 1), 9, 11),
+    # a side longer than DENSE_MAX: separable filters through the convolutions instead of the axis matrices
+    (2, 2, 12, 1, True, (5, 6, 4, 7), 3, DENSE_MAX + 3),
 ]
 
 

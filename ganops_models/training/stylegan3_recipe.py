@@ -7,11 +7,14 @@ and loss, as NVIDIA's stylegan3 ``train.py`` configures them.
 * D: StyleGAN2's; loss: :class:`~ganops_models.loss_stylegan3.StyleGAN3Loss` with the D blur
   ``--blur`` (initial sigma; preset: 10 for R, 0 for T) fading over batch * 200 / 32 kimg.
 Everything else (lazy R1, ADA, G EMA, resume, DDP, metrics) is the StyleGAN2 recipe's.
+On the CPU the recipe makes malloc keep freed memory for reuse (:mod:`.cpu_memory`): StyleGAN3's
+large oversampled activations otherwise cost more in page faults than in arithmetic.
 """
 import torch
 
 from ..loss_stylegan3 import StyleGAN3Loss
 from ..networks.stylegan3 import Generator
+from .cpu_memory import keep_freed_memory
 from .options import OptionsError
 from .recipes import RECIPES, DataInfo
 from .stylegan2_recipe import StyleGAN2Recipe, build_discriminator, network_options
@@ -49,6 +52,11 @@ class StyleGAN3Recipe(StyleGAN2Recipe):
                                 help="stylegan3: initial sigma of the D blur, fading over batch*200/32 kimg "
                                      "(preset: 10 for stylegan3-r, 0 for stylegan3-t)")}
     build_networks = staticmethod(build_networks)
+
+    def __init__(self, opts, data: DataInfo, device, dist):
+        if torch.device(device).type == "cpu":
+            keep_freed_memory()
+        super().__init__(opts, data, device, dist)
 
     def build_loss(self, **kwargs) -> StyleGAN3Loss:
         blur = float(self.opts.extra.get("blur", 0.0))
