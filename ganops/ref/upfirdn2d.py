@@ -21,23 +21,30 @@ everything else goes through zero insertion + depthwise conv2d. The matrices mul
 every input of a row by a coefficient, most of them 0, so a non-finite input makes its whole row
 and column NaN there, where the convolution keeps it within the filter's support.
 """
+import functools
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 DENSE_MAX = 256   # longest image side for the matrix form (a GEMM of `side` MACs per output sample)
 
 
+@functools.lru_cache(maxsize=256)
+def _tap_index(length: int, up: int, down: int, pad0: int, pad1: int, taps: int) -> torch.Tensor:
+    """[length, out] int64 (CPU, shared: read only): the tap j*up + pad0 - i*down of input j in output i,
+    or ``taps`` (the index of a 0 appended to the filter) where that tap does not exist."""
+    out = (length * up + pad0 + pad1 - taps + down) // down
+    tap = np.arange(length)[:, None] * up + pad0 - np.arange(out)[None, :] * down
+    return torch.from_numpy(np.where((tap >= 0) & (tap < taps), tap, taps))
+
+
 def axis_matrix(g: torch.Tensor, length: int, up: int, down: int, pad0: int, pad1: int,
                 gain: float) -> torch.Tensor:
     """[length, out] matrix of one axis: M[j, i] = gain * g[j*up + pad0 - i*down] where that tap
     exists (else 0), g the taps in correlation order; out = (length*up + pad0 + pad1 - taps + down) // down."""
-    taps = g.shape[0]
-    out = (length * up + pad0 + pad1 - taps + down) // down
-    j = torch.arange(length, device=g.device).unsqueeze(1)
-    i = torch.arange(out, device=g.device).unsqueeze(0)
-    tap = j * up + pad0 - i * down
-    inside = (tap >= 0) & (tap < taps)
-    return torch.where(inside, g[tap.clamp(0, taps - 1)] * gain, torch.zeros((), dtype=g.dtype, device=g.device))
+    index = _tap_index(length, up, down, pad0, pad1, g.shape[0])
+    return F.pad(g * gain, [0, 1]).index_select(0, index.flatten().to(g.device)).view(index.shape)
 
 
 def _zero_insert(x: torch.Tensor, upx: int, upy: int) -> torch.Tensor:
