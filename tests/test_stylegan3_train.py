@@ -77,22 +77,3 @@ def test_fine_tune_from_nvidia_stylegan3_pickle(tmp_path, capsys):
     assert torch.allclose(state["G_ema"]["synthesis.input.weight"], G.synthesis.input.weight, atol=0.05)
     assert torch.equal(state["G_ema"]["synthesis.input.freqs"], G.synthesis.input.freqs)
 
-
-def _minor_faults_of_fresh_tensor(numel: int) -> int:
-    """Page faults while a freshly allocated float32 tensor of ``numel`` elements is written once."""
-    import resource
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.empty(numel).fill_(1.0)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
-
-@pytest.mark.skipif(not (os.uname().sysname == "Linux" and os.confstr("CS_GNU_LIBC_VERSION")),
-                    reason="keep_freed_memory tunes glibc's malloc; this C library is not glibc")
-def test_keep_freed_memory_reuses_pages_of_large_tensors():
-    """After keep_freed_memory, a 64 MiB tensor allocated again and again settles on the pages of the
-    ones freed before it (glibc would otherwise mmap every one afresh: one fault per 4 KiB page, ~16k)."""
-    from ganops_models.training.cpu_memory import keep_freed_memory
-    numel = 16 << 20
-    assert keep_freed_memory()
-    faults = [_minor_faults_of_fresh_tensor(numel) for _ in range(4)]
-    assert faults[-1] < 100, faults

@@ -5,8 +5,9 @@ and unmaps it on free, so each new activation of a CPU training step (StyleGAN3'
 filtered_lrelu tensors at batch 32 are ~100 MiB) is faulted in page by page and zeroed by the
 kernel again: measured, up to 5x the time of the arithmetic of an elementwise op, and 40% of a
 StyleGAN3 CPU run as system time. ``mallopt(M_MMAP_MAX, 0)`` serves large blocks from the heap and
-a 1 GiB trim threshold keeps freed blocks there, so a training step reuses the previous step's pages.
-The process keeps its peak heap (the training step's working set) until it exits.
+a 1 GiB trim threshold keeps freed blocks there, so most large blocks reuse pages freed before
+(measured on a StyleGAN3-T CPU run: 1.0 M page faults instead of 6.8 M, 5 s of system time instead
+of 24; not every block: glibc still maps some afresh). The process keeps its peak heap until it exits.
 """
 import ctypes
 import ctypes.util
