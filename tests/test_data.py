@@ -203,6 +203,11 @@ def test_builtin_dataset_deterministic_and_sized(tmp_path, monkeypatch):
     assert len(ds) == 12 and ds.resolution == (64, 64) and ds.label_dim == len(builtin_dataset.CLASSES)
     pixels = np.stack([ds[i][0] for i in range(12)]).astype(np.float64)
     assert pixels.std() > 30, "images must not be flat"
+    # One large shape in a contrasting colour covers the centre of every image, not its corners.
+    centre = pixels[:, :, 30:34, 30:34].mean(axis=(2, 3))                  # [N, 3] (images are CHW)
+    corners = pixels[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]                 # [N, 3, 4]
+    contrast = np.linalg.norm(centre[:, :, None] - corners, axis=1).min(axis=1)
+    assert (contrast > 40).all(), f"the shape must stand out from the background: {contrast.round()}"
     # ensure() writes into $GANOPS_CACHE once and reuses the file; open_dataset(None) uses it.
     monkeypatch.setenv("GANOPS_CACHE", str(tmp_path / "cache"))
     path = builtin_dataset.ensure(seed=3, num_images=12)
