@@ -34,6 +34,12 @@ Integer sizes that only bound loops and masks, and the row strides, are not spec
 (``do_not_specialize``), so one compiled variant serves every resolution of a network; channel counts
 and the other strides keep Triton's divisibility-by-16 specialisation, which the 16-byte vector loads
 need (the launcher tells the forward when the pixel offsets are multiples of 16: X_ROWS16, Y_ROWS16).
+
+Where the loads cannot be 16-byte vectors: the NCHW input tile of the forward, whose contiguous axis is
+the pixel axis M, flattened over (oy, ox) with a runtime width, shifted by kx - PX per tap (2 of 3 taps
+off the 16-byte grid) and masked at the runtime image border; and the im2col B tile of ``modconv_wgrad``
+([pixels, (channel, tap)]: along j the taps wrap every KW elements, along q the same shifted, flattened
+pixels). channels_last inputs read C contiguously in both kernels.
 """
 import triton
 import triton.language as tl
