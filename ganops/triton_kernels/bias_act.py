@@ -65,17 +65,27 @@ def _act(v, alpha, act):
 
 
 @triton.jit
+def _deriv_piecewise_linear(u, alpha, act, first):
+    """linear / relu / lrelu (act 0-2): act' (first) or act'' = 0; u has the sign of the activation's input."""
+    one = tl.full(u.shape, 1.0, tl.float32)
+    zero = tl.zeros(u.shape, tl.float32)
+    if act == 0:
+        r = one
+    elif act == 1:
+        r = tl.where(u > 0, one, zero)
+    else:
+        r = tl.where(u > 0, one, zero + alpha)
+    return tl.where(first, r, zero)
+
+
+@triton.jit
 def _deriv_x(v, alpha, act, order):
     """act'(v) (order 1) or act''(v) (order 2)."""
     first = order == 1
     one = tl.full(v.shape, 1.0, tl.float32)
     zero = tl.zeros(v.shape, tl.float32)
-    if act == 0:
-        r = tl.where(first, one, zero)
-    elif act == 1:
-        r = tl.where(first & (v > 0), one, zero)
-    elif act == 2:
-        r = tl.where(first, tl.where(v > 0, one, zero + alpha), zero)
+    if act <= 2:
+        r = _deriv_piecewise_linear(v, alpha, act, first)
     elif act == 3:
         t = _tanh(v)
         r = (1.0 - t * t) * tl.where(first, one, -2.0 * t)
@@ -103,12 +113,8 @@ def _deriv_y(t, alpha, act, order):
     first = order == 1
     one = tl.full(t.shape, 1.0, tl.float32)
     zero = tl.zeros(t.shape, tl.float32)
-    if act == 0:
-        r = tl.where(first, one, zero)
-    elif act == 1:
-        r = tl.where(first & (t > 0), one, zero)
-    elif act == 2:
-        r = tl.where(first, tl.where(t > 0, one, zero + alpha), zero)
+    if act <= 2:
+        r = _deriv_piecewise_linear(t, alpha, act, first)
     elif act == 3:
         r = tl.where(first, 1.0 - t * t, -2.0 * t)
     elif act == 4:
