@@ -117,44 +117,59 @@ def _grid_sample_cases():
 
 # --- bias_act -------------------------------------------------------------------------------------
 
-def _bias_act_case(shape, dtype, layout, act, mode, clamp, bias=True, s_is_y=False, reduce_db=True):
-    from ganops.triton_kernels import bias_act as K
-    from ganops.ops._bias_act_spec import ACTIVATIONS, ACT_CODES
+def _bias_act_input(shape, dtype, layout):
+    """x as the tests make it: NCHW / channels_last, the 2-D analogue of channels_last (a transposed
+    column-major matrix: "t") or one element past a 16-byte boundary ("misaligned")."""
+    if layout == "t":
+        return fake(shape[::-1], dtype).t()
+    if layout == "misaligned":
+        return fake((math.prod(shape) + 1,), dtype)[1:].view(shape)
+    return fake(shape, dtype, layout)
 
-    alpha, gain = ACTIVATIONS[act]
+
+def _bias_act_case(shape, dim, dtype, layout):
+    """Forward and gradient, with a bias (per-channel view) and without (flat view): what fixes a variant.
+    The activation, clamp, order, s_is_y and the bias reduction are runtime arguments of the kernel."""
+    from ganops.ops._bias_act_spec import LRELU
+    from ganops.triton_kernels import bias_act as K
 
     def run():
-        x = fake(shape, dtype, layout)
-        b = fake((shape[1],), dtype) if bias else None
-        if mode == 0:
-            K.forward(x, b, 1, ACT_CODES[act], alpha, gain, clamp)
-        else:
-            h = fake(shape, dtype, layout) if mode == 2 else None
-            K.grad(fake(shape, dtype, layout), h, x, b, 1, ACT_CODES[act], alpha, gain, clamp, s_is_y,
-                   reduce_db and bias)
+        x = _bias_act_input(shape, dtype, layout)
+        b = fake((shape[dim],), dtype)
+        for bias in (b, None):
+            K.forward(x, bias, dim, LRELU, 0.2, math.sqrt(2), 256.0)
+        g = fake(x.shape, dtype)
+        K.grad(g, None, x, b, dim, LRELU, 0.2, math.sqrt(2), 256.0, False, True)  # first order, bias gradient
+        K.grad(g, fake(x.shape, dtype), x, None, dim, LRELU, 0.2, math.sqrt(2), -1.0, True, False)  # second, no bias
     return run
+
+
+# The shapes of tests/test_bias_act.py: (shape, dim, layouts, dtypes).
+_BIAS_ACT_TEST_SHAPES = [
+    ((2, 5, 3, 7), 1, ("nchw", "nhwc"), DTYPES), ((3, 16, 4, 8), 1, ("nchw", "nhwc"), DTYPES),
+    ((3, 37), 1, ("nchw", "t"), DTYPES), ((1, 3, 6, 8), -2, ("nchw", "nhwc"), DTYPES),
+    ((2, 6, 3, 5), 1, ("nchw",), DTYPES[:1]), ((2, 8, 4, 4), 1, ("nhwc",), DTYPES[1:2]), ((3, 1, 5), 1, ("nchw",), DTYPES[:1]),
+    ((2, 3), 1, ("nchw",), DTYPES[:1]), ((2, 4, 5, 6), 1, ("nchw",), DTYPES[:1]), ((2, 4, 3, 3), 1, ("nhwc",), DTYPES[:1]),
+    ((2, 8, 40, 50), 1, ("nchw",), DTYPES[:1]), ((3, 8, 30, 30), 1, ("nhwc",), DTYPES[:1]),
+    ((4, 64, 96, 96), 1, ("nchw", "nhwc"), DTYPES), ((2048, 520), 1, ("nchw",), DTYPES),
+    ((3, 7, 33, 65), 1, ("nchw",), DTYPES), ((5, 24, 40, 16), 3, ("nchw",), DTYPES),
+    ((2, 32, 64, 64), 1, ("misaligned",), DTYPES), ((3, 5, 129, 257), 1, ("nchw",), DTYPES[1:2]),
+]
 
 
 @cases("bias_act")
 def _bias_act_cases():
-    from ganops.ops._bias_act_spec import ACTIVATIONS
-
-    shapes = [(4, c, res, res) for c, res in _channels() if res <= 256] + [(4, 512), (4, 1, 64, 64)]
-    for dtype in DTYPES:
-        for layout in LAYOUTS:
-            for shape in shapes:
-                for act in ("linear", "lrelu"):  # the presets' activations, with and without clamp
-                    for clamp in (-1.0, 256.0):
-                        for mode in (0, 1, 2):
-                            for s_is_y in ((False, True) if mode else (False,)):
-                                yield (f"{act} mode={mode} s_is_y={s_is_y} clamp={clamp} {DTYPE_NAMES[dtype]} "
-                                       f"{layout} {shape}",
-                                       _bias_act_case(shape, dtype, layout, act, mode, clamp, s_is_y=s_is_y))
-            for act in ACTIVATIONS:  # every activation, as the tests launch them
-                for mode in (0, 1, 2):
-                    for s_is_y in ((False, True) if mode and act != "swish" else (False,)):
-                        yield (f"{act} mode={mode} s_is_y={s_is_y} {DTYPE_NAMES[dtype]} {layout} (tests)",
-                               _bias_act_case(TEST_SHAPES[1], dtype, layout, act, mode, 256.0, s_is_y=s_is_y))
+    """Every preset feature map (4-1024 px; the kernel variant depends on the channels, or on H*W while
+    that is below one tile, not on the batch), the mapping network's fully connected layers, one channel,
+    and the tests' shapes."""
+    presets = sorted({(c, min(res, 64)) for table in (PAPER256_CHANNELS, PAPER1024_CHANNELS, FASTGAN256_CHANNELS)
+                      for res, c in table.items()} | {(3, 64)})
+    shapes = [((4, c, res, res), 1, LAYOUTS, DTYPES) for c, res in presets]
+    shapes += [((4, 512), 1, ("nchw",), DTYPES), ((4, 1, 64, 64), 1, ("nchw",), DTYPES)] + _BIAS_ACT_TEST_SHAPES
+    for shape, dim, layouts, dtypes in shapes:
+        for dtype in dtypes:
+            for layout in layouts:
+                yield f"{DTYPE_NAMES[dtype]} {layout} {shape} dim={dim}", _bias_act_case(shape, dim, dtype, layout)
 
 
 # --- penalties ------------------------------------------------------------------------------------

@@ -430,3 +430,32 @@ def test_triton_multi_tile_reduction(backend, layout, monkeypatch):
     d64 = _grads(ganops.bias_act(x64, b64, act="elu", clamp=1.0, impl="ref"), [x64, b64], g.double())
     assert_close(d[0], d64[0], torch.float32, "dx")
     assert_close(d[1], d64[1], torch.float32, "db")
+
+
+def test_triton_one_compiled_variant_serves_every_activation_and_order():
+    """The activation, clamp, gain, s_is_y and derivative order are runtime arguments of the Triton kernel:
+    the forward, first- and second-order gradients of every activation, with and without clamp, compile
+    one variant per kernel (forward, gradient) and matrix view (per channel; flat where no bias enters)
+    for a given shape, dtype and layout. What the launchers would issue for CUDA tensors, on fake
+    tensors: nothing runs."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from benchmarks import jit_variants as J
+
+    with J.recorded_launches() as launches, J.fake_triton_ops(), FakeTensorMode(), J.cpu_fakes_posing_as_cuda():
+        for act, clamp in itertools.product(ACTS, (None, 0.8)):
+            x = torch.randn(2, 64, 8, 8, dtype=torch.float16).contiguous(memory_format=torch.channels_last)
+            x.requires_grad_(True)
+            b = torch.randn(64, dtype=torch.float16, requires_grad=True)
+            y = ganops.bias_act(x, b, 1, act, clamp=clamp, impl="triton")
+            dx, db = torch.autograd.grad(y, [x, b], torch.randn_like(y), create_graph=True)
+            torch.autograd.grad(dx.float().sum() + db.float().sum(), [x, b], allow_unused=True)
+    kernels = [l for l in launches if l.kernel == "_bias_act_kernel"]
+    views = {}
+    for l in kernels:
+        views.setdefault(tuple(sorted(l.constexprs.items())), set()).add(l.key)
+    assert len({l.key for l in kernels}) == 3, views  # forward, per-channel gradient, flat gradient
+    assert all(len(keys) == 1 for keys in views.values()), views
+    assert {(c["GRAD"], c["CH_ROW"]) for c in map(dict, views)} == {(False, False), (True, False), (True, True)}
+    assert len([l for l in kernels if not l.constexprs["GRAD"]]) == 2 * len(ACTS)  # every activation launched
+    assert len([l for l in kernels if l.constexprs["GRAD"]]) > 4 * len(ACTS)  # first and second order

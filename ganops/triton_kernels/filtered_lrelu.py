@@ -196,11 +196,12 @@ def tile_shape(fd_h: int, fd_w: int, down: int, oh: int, ow: int):
     return my, mx, ty, tx
 
 
-def _warps(my: int, mx: int, dtype: torch.dtype, separable_down: bool) -> int:
-    """Warps per program, from the sm_90 resource report: 8 for 64x64 windows, except fp32 with a
-    separable down filter (8 B spill at 8 warps, none at 4); 4 for smaller windows. (fp32 with a 2-D
-    down filter spills at 4 warps and not at 8.)"""
-    if my * mx < 4096 or (dtype == torch.float32 and separable_down):
+def _warps(my: int, mx: int, dtype: torch.dtype, separable_down: bool, up: int) -> int:
+    """Warps per program, from the sm_90 and sm_80 resource reports: 8 for 64x64 windows, except fp32
+    with a separable down filter and up <= 2 (8 B spill at 8 warps on sm_90, none at 4; with up = 4,
+    4 warps spilled 32 B on sm_80 and 8 do not spill on either); 4 for smaller windows. (fp32 with a
+    2-D down filter spills at 4 warps and not at 8.)"""
+    if my * mx < 4096 or (dtype == torch.float32 and separable_down and up <= 2):
         return 4
     return 8
 
@@ -239,5 +240,5 @@ def filtered_lrelu(x, fu, fd, b, signs, sign_w, y, mode, up, down, px0, py0, sx,
         total, float(gain), float(slope), float(clamp),
         UP=up, DOWN=down, FUH=fuh, FUW=fuw, FDH=fdh, FDW=fdw, SEP_U=fu.ndim == 1, SEP_D=fd.ndim == 1,
         MY=my, MX=mx, XR=xr, TY=ty, TX=tx, TYP=triton.next_power_of_2(ty), TXP=triton.next_power_of_2(tx),
-        HAS_BIAS=b is not None, SIGNS=mode, CLAMP=clamp >= 0, num_warps=_warps(my, mx, x.dtype, fd.ndim == 1))
+        HAS_BIAS=b is not None, SIGNS=mode, CLAMP=clamp >= 0, num_warps=_warps(my, mx, x.dtype, fd.ndim == 1, up))
     return y

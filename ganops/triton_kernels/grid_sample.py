@@ -14,6 +14,9 @@ with relaxed atomics (only the sum matters, not the order) into a zeroed buffer 
 Programs own [BLOCK_P pixels, BLOCK_C channels] tiles with BLOCK_C = next_pow2(C) up to 16 (so an RGB
 image wastes 1 of 4 lanes, not 13 of 16) and BLOCK_P * BLOCK_C = 1024. Grid: axis 0 = sample and pixel
 block (up to 2**31 - 1), axis 1 = channel block (C <= 65535 * 16).
+
+The image loads cannot be 16-byte vectors: each tap's address depends on the grid values (a gather), and
+the only contiguous run, the channels of one pixel in channels_last, is 3 elements (6-12 bytes) for RGB.
 """
 import torch
 import triton

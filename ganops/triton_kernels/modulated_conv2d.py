@@ -34,6 +34,12 @@ Integer sizes that only bound loops and masks, and the row strides, are not spec
 (``do_not_specialize``), so one compiled variant serves every resolution of a network; channel counts
 and the other strides keep Triton's divisibility-by-16 specialisation, which the 16-byte vector loads
 need (the launcher tells the forward when the pixel offsets are multiples of 16: X_ROWS16, Y_ROWS16).
+
+Where the loads cannot be 16-byte vectors: the NCHW input tile of the forward, whose contiguous axis is
+the pixel axis M, flattened over (oy, ox) with a runtime width, shifted by kx - PX per tap (2 of 3 taps
+off the 16-byte grid) and masked at the runtime image border; and the im2col B tile of ``modconv_wgrad``
+([pixels, (channel, tap)]: along j the taps wrap every KW elements, along q the same shifted, flattened
+pixels). channels_last inputs read C contiguously in both kernels.
 """
 import triton
 import triton.language as tl
@@ -239,8 +245,8 @@ def _fwd_tiles(x, c: int, o: int, strided: bool, transposed: bool, dot: int):
         return 64, 32, 32, 4, 1
     block_n = 16 if o <= 16 else (32 if o <= 32 else 64)
     block_k = 16 if c <= 16 else 32
-    if dot == DOT_IEEE:   # the transposed exact-fp32 64-row tile spilled 8-48 B on sm_90
-        return (32 if transposed else 64), block_n, 16, 4, 2
+    if dot == DOT_IEEE:   # 64-row tiles spilled: transposed 8-48 B on sm_90, direct 8-36 B on sm_80
+        return 32, block_n, 16, 4, 2
     if x.dtype == torch.float32:
         return 64, block_n, block_k, 8, 2
     if strided:
@@ -313,10 +319,12 @@ def _wgrad_split(n: int, q_count: int, tiles: int, block_q: int, target: int):
 
 def _wgrad_tiles(a, dot: int):
     """(BLOCK_A, BLOCK_J, BLOCK_Q, num_warps, num_stages) of the weight gradient (see _fwd_tiles;
-    exact float32 dots spilled with BLOCK_Q = 32 on sm_80)."""
+    exact float32 dots spilled with BLOCK_Q = 32, and with BLOCK_A = 64, on sm_80)."""
     if not a.is_cuda:
         return 32, 64, 64, 4, 1
-    return 64, 64, 16 if dot == DOT_IEEE else 32, 8, 2
+    if dot == DOT_IEEE:  # 64 x 64 x 16 spilled 36-52 B on sm_80 (255 registers)
+        return 32, 64, 16, 8, 2
+    return 64, 64, 32, 8, 2
 
 
 def modconv_wgrad(a, b, w_ab, sa, sb, r: int, py: int, px: int, allow_tf32: bool):

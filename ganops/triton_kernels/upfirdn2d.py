@@ -16,6 +16,11 @@ both layouts. Loads outside the input read 0 (the padding). Accumulation is floa
 once at the end. All programs are on grid axis 0 (sample, channel block, phase, tile row, tile
 column), so no launch exceeds the 65535 limit of axes 1 and 2.
 
+Loads are 16-byte vectors for channels_last tensors with C % 16 == 0 (along C, see `_warps`). The NCHW
+tiles cannot have them: a tap's input columns ix = qx*DOWNX + bx + i are shifted by the runtime phase and
+padding offset bx + i (another alignment per tap, and Triton cannot shift a register tile to reuse one
+aligned load), and down-2 loads and up-2 stores are stride 2; nor can RGB (3 channels, 6-12 bytes a pixel).
+
 Separable (1-D) filters are fused (weight f[ky]*f[kx]) when that visits few taps, otherwise run as a
 horizontal then a vertical pass through an intermediate in x's dtype (as StyleGAN2-ADA's kernel).
 """
@@ -42,7 +47,8 @@ def _upfirdn2d_kernel(x_ptr, f_ptr, y_ptr, C, H, W, OH, OW, C_BLOCKS, TILES_Y, T
                       sxn, sxc, sxh, sxw, syn, syc, syh, syw, px0, py0, gain,
                       UPX: tl.constexpr, UPY: tl.constexpr, DOWNX: tl.constexpr, DOWNY: tl.constexpr,
                       FH: tl.constexpr, FW: tl.constexpr, FLIP: tl.constexpr, SEPARABLE: tl.constexpr,
-                      BLOCK_C: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr, OFF64: tl.constexpr):
+                      BLOCK_C: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr, OFF64: tl.constexpr,
+                      MASK_C: tl.constexpr):
     pid = tl.program_id(0)
     tile_x = pid % TILES_X
     pid = pid // TILES_X
@@ -64,7 +70,10 @@ def _upfirdn2d_kernel(x_ptr, f_ptr, y_ptr, C, H, W, OH, OW, C_BLOCKS, TILES_Y, T
     c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     oy = phy + UPY * qy
     ox = phx + UPX * qx
-    cmask = (c < C)[:, None, None]
+    if MASK_C:
+        cmask = (c < C)[:, None, None]
+    else:  # C % BLOCK_C == 0: a mask constant along C, so channel runs load as vectors
+        cmask = tl.full((BLOCK_C, 1, 1), True, tl.int1)
     x_base = x_ptr + n * sxn + _offset(c, OFF64)[:, None, None] * sxc
     acc = tl.zeros((BLOCK_C, TILE_H, TILE_W), dtype=tl.float32)
     for j in tl.static_range((FH + UPY - 1) // UPY):
@@ -117,6 +126,15 @@ def tiling(out: torch.Tensor, upx: int, upy: int):
     return block_c, tile_h, tile_w
 
 
+def _warps(x: torch.Tensor, out: torch.Tensor, block_c: int, tile_h: int, tile_w: int) -> int:
+    """4, or for channels_last tiles of C % 16 == 0 channels (no channel mask: MASK_C) as few warps as give
+    each thread a 16-byte vector of channels per tap: the loads and stores are then 16-byte vectors (the
+    tile, and so the grid, stay the same)."""
+    if x.stride(1) != 1 or out.stride(1) != 1 or out.shape[1] % 16:
+        return 4
+    return max(1, min(4, block_c * tile_h * tile_w * out.element_size() // (16 * 32)))
+
+
 def _sample_span(t: torch.Tensor) -> int:
     """Elements between the first and last address of one sample, plus one."""
     return 1 + sum((size - 1) * stride for size, stride in zip(t.shape[1:], t.stride()[1:]))
@@ -135,7 +153,8 @@ def _pass(x, f, out, upx, upy, downx, downy, px0, py0, fh, fw, flip, separable, 
            x, f, out, c, h, w, oh, ow, c_blocks, tiles_y, tiles_x, *x.stride(), *out.stride(), px0, py0,
            float(gain), UPX=upx, UPY=upy, DOWNX=downx, DOWNY=downy, FH=fh, FW=fw, FLIP=flip,
            SEPARABLE=separable, BLOCK_C=block_c, TILE_H=tile_h, TILE_W=tile_w,
-           OFF64=max(_sample_span(x), _sample_span(out)) >= 2**31, num_warps=4)
+           OFF64=max(_sample_span(x), _sample_span(out)) >= 2**31, MASK_C=c % block_c != 0,
+           num_warps=_warps(x, out, block_c, tile_h, tile_w))
     return out
 
 
