@@ -39,16 +39,18 @@ def _auto(resolution, world_size):
 def _tiny(resolution, world_size):
     """Small networks for a short CPU demo run (the default on a CPU), at 32x32 (the built-in 64x64
     shapes are resized on the fly). No per-pixel noise: in a run this short the generator spends it on
-    speckle instead of structure. Channels: cbase 256 (8 at 32x32, 16 at 16x16, 32 below), which trains
-    ~1.8x more images per CPU-second than cbase 512 and, at equal time, draws clearer shapes.
-    Measured (issue #24, one thread each on a shared 2-core machine, built-in data v2): cbase 512 at
-    20 kimg drew discs and rounded blobs; cbase 256 at 40 kimg draws one distinct shape per image
-    (discs, squares, upright triangles) on the gradient background. Doubling the learning rates
-    (on built-in data v1) collapsed the grid to one pattern; a lower D learning rate (0.0015) or
-    batch 8 gave no clearer shapes at 10 kimg."""
+    speckle instead of structure. Channels: cbase 256 (8 at 32x32, 16 at 16x16, 32 below). No
+    augmentation (``--aug ada`` to turn it on): 25 kimg are 8 epochs of the 3,000 built-in images, too
+    few for D to overfit, and once ADA's p leaves 0 its pipeline runs for the whole batch (+40% per kimg).
+    Measured (issue #24, built-in data v2): on two idle cores 11.2 s per kimg (12.6 with ADA at p = 0,
+    17-18 at p = 0.04); one thread each on a shared machine, cbase 256 trained 1.8x the images per
+    second of cbase 512, and at equal time drew clearer shapes (cbase 512 at 20 kimg: discs and rounded
+    blobs; cbase 256 from 25 kimg: one distinct disc, square or triangle per image on its gradient).
+    Doubling the learning rates (on data v1) collapsed the grid to one pattern; a lower D learning
+    rate (0.0015) or batch 8 gave no clearer shapes at 10 kimg."""
     return dict(batch=16, mbstd_group=4, cbase=256, cmax=32, glr=0.0025, dlr=0.0025, gamma=0.05, ema=1.0,
-                ema_rampup=0.05, map=2, kimg=40, tick=1, snap=5, z_dim=64, w_dim=64, num_fp16_res=0,
-                pl_weight=0.0, g_noise=False, resolution=(32, 32), workers=1)
+                ema_rampup=0.05, map=2, kimg=25, tick=1, snap=5, z_dim=64, w_dim=64, num_fp16_res=0,
+                pl_weight=0.0, g_noise=False, resolution=(32, 32), workers=1, aug="noaug")
 
 
 def _sg3(config: str):
