@@ -236,6 +236,7 @@ def test_fine_tune_from_pickle_then_resume(tmp_path, capsys):
     opts = json.load(open(os.path.join(run, "options.json")))
     assert (opts["ada_kimg"], opts["ema_rampup"], opts["p"], opts["cbase"], opts["conv_clamp"], opts["freezed"]) == \
         (100, None, pytest.approx(0.2), CB, None, 2)
+    assert opts["aug"] == "ada", "fine-tuning continues ADA from the pickle's p, whatever the preset's --aug"
     state = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.004.pt"))["state"]
     before = nv.nvidia_state(D, "D")
     # Freeze-D: fromrgb and conv0 of the 16x16 block kept the pickle's values; conv1 and the epilogue moved

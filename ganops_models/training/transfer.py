@@ -24,8 +24,8 @@ def _same(key, a, b) -> bool:
 
 
 def transfer_cli(cli: dict, net: LoadedNetwork, world_size: int) -> dict:
-    """Command-line values for resolving the options of a run fine-tuning ``net`` (its resolution, the
-    ADA p of its augment pipe); explicit or preset values that contradict its architecture are refused."""
+    """Command-line values for resolving the options of a run fine-tuning ``net`` (its resolution, and
+    ADA from the p of its augment pipe unless --aug says otherwise); explicit or preset values that contradict its architecture are refused."""
     arch = train_options(net.info["nvidia_kwargs"], net.kind)
     source = describe(net)
     for key, value in arch.items():
@@ -49,8 +49,12 @@ def transfer_cli(cli: dict, net: LoadedNetwork, world_size: int) -> dict:
         out["extra"] = {**cli.get("extra", {}), **arch["extra"]}
     if net.kind == "stylegan3" and "cfg" not in cli:
         out["cfg"] = f"stylegan3-{arch['extra']['config']}"       # the preset of the pickle's config
-    if net.augment_p is not None and "p" not in cli:
-        out["p"] = net.augment_p
+    if net.augment_p is not None:
+        # NVIDIA fine-tunes with ADA from the pickle's p, also where the preset (e.g. the CPU demo's
+        # tiny) trains without augmentation; an explicit --aug noaug/diffaug drops the p.
+        out.setdefault("aug", "ada")
+        if "p" not in cli and out["aug"] in ("ada", "fixed"):
+            out["p"] = net.augment_p
     return out
 
 
