@@ -40,6 +40,14 @@ template <typename T> __device__ __forceinline__ float load_f(const T* p) { retu
 
 template <int V> __device__ __forceinline__ int pick(int runtime) { return V > 0 ? V : runtime; }
 
+// rest % d, leaving rest / d in rest (d > 0).
+__device__ __forceinline__ int peel(int64_t& rest, int d) {
+  const int64_t q = rest / d;
+  const int r = (int)(rest - q * d);
+  rest = q;
+  return r;
+}
+
 
 // Weight of convolution tap (ky, kx): the filter flipped unless p.flip; gain not applied.
 __device__ __forceinline__ float tap_weight(const Pass& p, int ky, int kx, int fh, int fw) {
@@ -171,26 +179,20 @@ __global__ void __launch_bounds__(kThreads) direct_kernel(Pass p, int64_t total,
   T* y = static_cast<T*>(p.y);
   for (int64_t idx = blockIdx.x * (int64_t)kThreads + threadIdx.x; idx < total;
        idx += (int64_t)gridDim.x * kThreads) {
-    // Peel one coordinate per 64-bit division (three in all: fewer live values across the division
-    // calls; with four, the down-2 4x4 instance spilled on sm_80).
+    // Three 64-bit divisions, one per peeled coordinate (the former four spilled the down-2 4x4
+    // instance on sm_80).
+    int64_t rest = idx;
     int n, c, oy, ox;
     if (channels_fastest) {
-      int64_t t = idx / p.c;
-      c = (int)(idx - t * p.c);
-      const int64_t rows = t / p.ow;
-      ox = (int)(t - rows * p.ow);
-      t = rows / p.oh;
-      oy = (int)(rows - t * p.oh);
-      n = (int)t;
+      c = peel(rest, p.c);
+      ox = peel(rest, p.ow);
+      oy = peel(rest, p.oh);
     } else {
-      int64_t t = idx / p.ow;
-      ox = (int)(idx - t * p.ow);
-      const int64_t planes = t / p.oh;
-      oy = (int)(t - planes * p.oh);
-      t = planes / p.c;
-      c = (int)(planes - t * p.c);
-      n = (int)t;
+      ox = peel(rest, p.ow);
+      oy = peel(rest, p.oh);
+      c = peel(rest, p.c);
     }
+    n = (int)rest;
     const Taps t = taps_of(p, oy, ox, upx, upy, downx, downy);
     const float acc = tap_sum(p, t, x + n * p.sx[0] + c * p.sx[1], p.sx[2], p.sx[3], upx, upy, fh, fw);
     y[n * p.sy[0] + c * p.sy[1] + oy * p.sy[2] + ox * p.sy[3]] = from_acc<T>(acc * p.gain);
