@@ -148,11 +148,11 @@ def count_variants(cfg: str, arch: int = 90, precision: str = None) -> Dict[str,
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from ganops_models.loss import StyleGAN2Loss
+    from ganops_models.models.stylegan2.loss import StyleGAN2Loss
     from ganops_models.training.options import TrainOptions
-    from ganops_models.training.presets import PRESETS
-    from ganops_models.training.recipes import DataInfo
-    from ganops_models.training.stylegan2_recipe import build_networks
+    from ganops_models.models.registry import PRESETS
+    from ganops_models.training.recipe import DataInfo
+    from ganops_models.models.stylegan2.recipe import build_networks
 
     preset, resolution = CONFIGS[cfg]
     values = PRESETS[preset].values((resolution, resolution), 1)

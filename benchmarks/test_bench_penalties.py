@@ -17,7 +17,7 @@ import torch
 
 import ganops
 from benchmarks.common import DEVICE, ON_GPU, backend_params, bench
-from ganops_models.networks.stylegan2 import Discriminator, Generator
+from ganops_models.models.stylegan2.network import Discriminator, Generator
 
 RES = 256 if ON_GPU else 16
 NET = dict(channel_base=16384, channel_max=512, num_fp16_res=4, conv_clamp=256) if ON_GPU else \

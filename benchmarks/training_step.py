@@ -10,7 +10,8 @@ import torch
 from benchmarks.common import DEVICE, ON_GPU, bench
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.options import TrainOptions
-from ganops_models.training.recipes import DataInfo, get_recipe
+from ganops_models.models.registry import get_recipe
+from ganops_models.training.recipe import DataInfo
 
 PRECISIONS = ["fp32", "bf16"] if ON_GPU else ["fp32"]
 

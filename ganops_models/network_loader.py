@@ -3,7 +3,7 @@ and by ``train --resume``.
 
 ``load_network(spec, device)`` accepts a ganops checkpoint (``checkpoint-*.pt``), a run folder (its newest
 valid checkpoint) or ``latest`` (the newest run under ``outdir``), or an NVIDIA StyleGAN2 pickle (PyTorch or TensorFlow,
-read safely by :mod:`ganops_models.pretrained`) and returns a :class:`LoadedNetwork`
+read safely by :mod:`ganops_models.formats.nvidia`) and returns a :class:`LoadedNetwork`
 holding the ganops modules ``G``, ``D`` and ``G_ema``. On the CPU the networks compute in float32.
 
 Seeds: the latent of seed ``s`` is ``np.random.RandomState(s).randn(1, z_dim)`` (NVIDIA's generate.py rule),
@@ -16,7 +16,12 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from .training.checkpoint import CheckpointError, check_compatible, load_checkpoint, resolve_resume
+from ganops_models.formats import nvidia
+from ganops_models.formats.checkpoint import check_compatible, load_checkpoint, resolve_resume
+from ganops_models.models.registry import get_recipe
+from ganops_models.training import distributed
+from ganops_models.training.options import TrainOptions
+from ganops_models.training.recipe import DataInfo
 
 
 @dataclasses.dataclass
@@ -56,6 +61,12 @@ class LoadedNetwork:
                                      noise_mode=noise_mode).float().cpu()
                           for zb, cb in zip(z.split(batch), c.split(batch))])
 
+    def describe(self) -> str:
+        """'NVIDIA pickle X at 256x256, c_dim 0' for logs and messages."""
+        kind = {"nvidia-pytorch": "NVIDIA pickle", "nvidia-tf": "NVIDIA TensorFlow pickle"}.get(self.source, self.source)
+        h, w = self.resolution
+        return f"{kind} {self.path} at {w}x{h}, c_dim {self.c_dim}"
+
     @property
     def has_w_space(self) -> bool:
         """True for style-based generators (mapping + synthesis, ``num_ws``, ``w_avg``)."""
@@ -74,10 +85,19 @@ def seed_latents(seeds: List[int], z_dim: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([np.random.RandomState(s).randn(1, z_dim) for s in seeds])).float()
 
 
+def load_pickle(path: str, device="cpu"):
+    """:class:`LoadedNetwork` for an NVIDIA pickle; ``info`` holds the
+    NVIDIA kwargs and ``training_set_kwargs``."""
+    nets = nvidia.read_pickle(path, device)
+    G_ema = nets["G_ema"]
+    return LoadedNetwork(G=nets["G"], D=nets["D"], G_ema=G_ema, kind=nets["kind"], source=nets["source"],
+                         path=path, z_dim=G_ema.z_dim, c_dim=G_ema.c_dim, resolution=tuple(G_ema.resolution),
+                         img_channels=G_ema.img_channels, augment_p=nets["augment_p"],
+                         info={"nvidia_kwargs": nets["kwargs"], "training_set_kwargs": nets["training_set_kwargs"],
+                               "file": os.path.basename(path)})
+
+
 def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
-    from .training import distributed
-    from .training.options import TrainOptions
-    from .training.recipes import DataInfo, get_recipe
     ckpt = load_checkpoint(path)
     device = torch.device(device)
     # float32 everywhere on the CPU (NVIDIA's force_fp32), as for pickles
@@ -98,11 +118,10 @@ def load_network(spec: str, device="cpu", outdir: str = "runs", flag: str = "--n
     """Load any supported network file (see the module docstring); errors are :class:`CheckpointError`.
     A file starting like a pickle is read as an NVIDIA pickle (never executed), anything else as a
     ganops checkpoint."""
-    from . import pretrained
     path = resolve_network(spec, outdir, flag)
-    if pretrained.is_pickle(path):
-        return pretrained.load_pickle(path, device)
+    if nvidia.is_pickle(path):
+        return load_pickle(path, device)
     return _from_ganops_checkpoint(path, device)
 
 
-__all__ = ["CheckpointError", "LoadedNetwork", "load_network", "resolve_network", "seed_latents"]
+__all__ = ["LoadedNetwork", "load_network", "load_pickle", "resolve_network", "seed_latents"]

@@ -1,10 +1,11 @@
 """Tiny StyleGAN2 / DCGAN checkpoints for the latent-space tool tests (written by the trainer's save function)."""
 import torch
 
-from ganops_models.training import checkpoint as ckpt_lib
+from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.options import TrainOptions
-from ganops_models.training.recipes import DataInfo, get_recipe
+from ganops_models.models.registry import get_recipe
+from ganops_models.training.recipe import DataInfo
 
 
 def save_checkpoint(path, model="stylegan2", resolution=(16, 16), label_dim=0, seed=0, **overrides):

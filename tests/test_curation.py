@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageEnhance
 
-from ganops_models import cluster, dataset_tool
+from ganops_models.tools import cluster, dataset_tool
 from ganops_models.curation import features as feats
 from ganops_models.curation.scan import scan
 from ganops_models.data import image as im
@@ -240,7 +240,7 @@ def test_monet_colour_clusters():
 
 
 def test_training_crop_option_reaches_the_dataset(tmp_path):
-    from ganops_models import train
+    from ganops_models.tools import train
     from ganops_models.training.loop import open_training_data
     from ganops_models.training.options import TrainOptions
     Image.fromarray(np.full((16, 32, 3), 90, np.uint8)).save(tmp_path / "wide.png")

@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganops_models import builtin_dataset
-from ganops_models.data import DatasetError, InfiniteSampler, images_to_float, make_loader, open_dataset
+from ganops_models.data import builtin as builtin_dataset
+from ganops_models.data import InfiniteSampler, images_to_float, make_loader, open_dataset
+from ganops_models.errors import DatasetError
 from ganops_models.data.image import parse_resolution
 from helpers import gpu
 

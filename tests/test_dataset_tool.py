@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganops_models import dataset_tool
+from ganops_models.tools import dataset_tool
 from ganops_models.data import open_dataset
 
 

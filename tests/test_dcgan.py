@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ganops_models.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganops_models.models.dcgan.network import DCGANDiscriminator, DCGANGenerator
 
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
@@ -46,7 +46,8 @@ def test_bad_arguments():
 def make_recipe(aug="noaug", **extra):
     from ganops_models.training.distributed import DistInfo
     from ganops_models.training.options import TrainOptions
-    from ganops_models.training.recipes import DataInfo, get_recipe
+    from ganops_models.models.registry import get_recipe
+    from ganops_models.training.recipe import DataInfo
 
     opts = TrainOptions(model="dcgan", cfg="dcgan-lite", device="cpu", precision="fp32", batch=8, z_dim=8,
                         resolution=(32, 32), aug=aug, glr=2e-4, dlr=2e-4, ema=0.01, kimg=1, ada_kimg=0.1,
@@ -100,7 +101,7 @@ def test_augmentations(aug):
 
 
 def test_bad_options():
-    from ganops_models.training.options import OptionsError
+    from ganops_models.errors import OptionsError
     with pytest.raises(OptionsError, match="--label-smoothing"):
         make_recipe(label_smoothing=1.0)
     with pytest.raises(OptionsError, match="--label-noise"):
@@ -109,8 +110,8 @@ def test_bad_options():
 
 @pytest.mark.slow
 def test_train_end_to_end_and_resume(tmp_path):
-    from ganops_models.train import main
-    from ganops_models.training.checkpoint import load_checkpoint
+    from ganops_models.tools.train import main
+    from ganops_models.formats.checkpoint import load_checkpoint
 
     common = ["--model", "dcgan", "--cfg", "dcgan-lite", "--outdir", str(tmp_path), "--tick", "0.032", "--snap", "1",
               "--batch", "16", "--ngf", "8", "--ndf", "8", "--workers", "0", "--device", "cpu",

@@ -4,9 +4,10 @@ import torch
 from torch.nn import functional as F
 
 import ganops
-from ganops_models.lpips import LPIPS, LPIPSWeightsError, load_lpips, reconstruction_loss
-from ganops_models.networks import fastgan_blocks as B
-from ganops_models.networks.fastgan import (FastGANDiscriminator, FastGANGenerator, aux_resolution, crop_quadrant,
+from ganops_models.nn.lpips import LPIPS, load_lpips, reconstruction_loss
+from ganops_models.errors import LPIPSWeightsError
+from ganops_models.models.fastgan import blocks as B
+from ganops_models.models.fastgan.network import (FastGANDiscriminator, FastGANGenerator, aux_resolution, crop_quadrant,
                                             resize_down)
 
 
@@ -283,7 +284,8 @@ def test_lpips_two_files_and_errors(tmp_path):
 def make_recipe(tmp_path=None, **extra):
     from ganops_models.training.distributed import DistInfo
     from ganops_models.training.options import TrainOptions
-    from ganops_models.training.recipes import DataInfo, get_recipe
+    from ganops_models.models.registry import get_recipe
+    from ganops_models.training.recipe import DataInfo
 
     aug, cond = extra.pop("aug", "diffaug"), extra.pop("cond", False)
     opts = TrainOptions(model="fastgan", cfg="fastgan-lite", device="cpu", precision="fp32", batch=2, z_dim=16,
@@ -366,7 +368,7 @@ def test_official_defaults_policy_mirror_precision():
     """New FastGAN runs: DiffAugment color,translation, --mirror on and fp32 on CUDA (bf16/fp16 opt-in);
     StyleGAN2 keeps its fp16 default."""
     from ganops_models.augment.diffaugment import DiffAugment
-    from ganops_models.train import _cli_values, _new_options, build_parser
+    from ganops_models.tools.train import _cli_values, _new_options, build_parser
 
     assert DiffAugment().policy == "color,translation"
     assert make_recipe().augment.policy == "color,translation"
@@ -388,7 +390,7 @@ def test_checkpoint_of_older_layout_is_refused(tmp_path):
     import dataclasses
 
     from ganops_models.network_loader import load_network
-    from ganops_models.training import checkpoint as ckpt_lib
+    from ganops_models.formats import checkpoint as ckpt_lib
 
     recipe = make_recipe()
     old_arch = {k: v for k, v in recipe.arch_spec().items() if k != "layout"}
@@ -404,7 +406,7 @@ def test_checkpoint_of_older_layout_is_refused(tmp_path):
 
 
 def test_recipe_rejects_bad_options():
-    from ganops_models.training.options import OptionsError
+    from ganops_models.errors import OptionsError
     with pytest.raises(OptionsError, match="supports --aug diffaug|noaug"):
         make_recipe(aug="ada")
     with pytest.raises(OptionsError, match="--gp must be >= 0"):
@@ -433,8 +435,9 @@ def test_train_end_to_end_and_resume(tmp_path):
     """Two ticks of fastgan-lite on the built-in data, then resume for one more tick."""
     import json
 
-    from ganops_models.train import main
-    from ganops_models.training.checkpoint import CheckpointError, load_checkpoint
+    from ganops_models.tools.train import main
+    from ganops_models.formats.checkpoint import load_checkpoint
+    from ganops_models.errors import CheckpointError
 
     common = ["--cfg", "fastgan-lite", "--outdir", str(tmp_path), "--tick", "0.008", "--snap", "1",
               "--batch", "4", "--ngf", "4", "--ndf", "4", "--workers", "0", "--device", "cpu", "--seed", "3"]
@@ -459,7 +462,7 @@ def test_train_end_to_end_and_resume(tmp_path):
     with pytest.raises(CheckpointError):
         main(common + ["--kimg", "0.032", "--resume", "latest", "--ndf", "8"])
 
-    from ganops_models.generate import main as generate
+    from ganops_models.tools.generate import main as generate
     out = tmp_path / "gen"
     assert generate(["--network", str(run / "checkpoint-000000.024.pt"), "--seeds", "0-2", "--outdir", str(out),
                      "--device", "cpu"]) == 0

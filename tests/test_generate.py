@@ -6,12 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from ganops_models import generate, load_network
-from ganops_models.training import checkpoint as ckpt_lib
+from ganops_models import load_network
+from ganops_models.tools import generate
+from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.options import TrainOptions
-from ganops_models.training.recipes import DataInfo
-from ganops_models.training.stylegan2_recipe import StyleGAN2Recipe
+from ganops_models.training.recipe import DataInfo
+from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
 
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from ganops import path_length_penalty, r1_penalty
-from ganops_models.loss import StyleGAN2Loss, d_main_loss, g_main_loss
-from ganops_models.networks.stylegan2 import Discriminator, Generator
+from ganops_models.models.stylegan2.loss import StyleGAN2Loss, d_main_loss, g_main_loss
+from ganops_models.models.stylegan2.network import Discriminator, Generator
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.options import TrainOptions
-from ganops_models.training.recipes import DataInfo
-from ganops_models.training.stylegan2_recipe import StyleGAN2Recipe, lazy_adam
+from ganops_models.training.recipe import DataInfo
+from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe, lazy_adam
 
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")

@@ -3,8 +3,8 @@ noise modes, mixed precision and bad input."""
 import pytest
 import torch
 
-from ganops_models.networks.layers import MappingNetwork, normalize_2nd_moment
-from ganops_models.networks.stylegan2 import Discriminator, Generator, MinibatchStdLayer
+from ganops_models.nn.layers import MappingNetwork, normalize_2nd_moment
+from ganops_models.models.stylegan2.network import Discriminator, Generator, MinibatchStdLayer
 
 SMALL = dict(channel_base=256, channel_max=16)
 

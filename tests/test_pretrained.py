@@ -14,13 +14,15 @@ from PIL import Image
 import nvidia_pickles as nv
 from helpers import write_image_folder
 
-from ganops_models import convert, generate, load_network
-from ganops_models.metrics.__main__ import network_generator_fn
-from ganops_models.networks.stylegan2 import Discriminator, Generator
-from ganops_models.safe_pickle import UnsafePickleError, safe_load
-from ganops_models.train import main as train_main
-from ganops_models.training import checkpoint as ckpt_lib
-from ganops_models.training.checkpoint import CheckpointError
+from ganops_models import load_network
+from ganops_models.tools import convert, generate
+from ganops_models.tools.metrics import network_generator_fn
+from ganops_models.models.stylegan2.network import Discriminator, Generator
+from ganops_models.formats.safe_pickle import safe_load
+from ganops_models.errors import UnsafePickleError
+from ganops_models.tools.train import main as train_main
+from ganops_models.formats import checkpoint as ckpt_lib
+from ganops_models.errors import CheckpointError
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ganops_models.networks.progan import (ProGANDiscriminator, ProGANGenerator, downsample_avg,
+from ganops_models.models.progan.network import (ProGANDiscriminator, ProGANGenerator, downsample_avg,
                                            upsample_nearest)
-from ganops_models.training.progan_schedule import GrowthSchedule, parse_batch_per_res
+from ganops_models.models.progan.schedule import GrowthSchedule, parse_batch_per_res
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
@@ -89,7 +89,8 @@ def _stats(run):
 def make_recipe(loss, gamma):
     from ganops_models.training.distributed import DistInfo
     from ganops_models.training.options import TrainOptions
-    from ganops_models.training.recipes import DataInfo, get_recipe
+    from ganops_models.models.registry import get_recipe
+    from ganops_models.training.recipe import DataInfo
 
     opts = TrainOptions(model="progan", cfg="progan-lite", device="cpu", precision="fp32", batch=4, z_dim=8,
                         cbase=64, cmax=8, resolution=(16, 16), aug="noaug", glr=1e-3, dlr=1e-3, gamma=gamma, ema=0.01,
@@ -136,8 +137,8 @@ def test_grow_4_to_32_and_resume_mid_fade(tmp_path):
     """A 4->32 run with 2 steps per phase logs resolution and alpha every step; a run stopped in the
     middle of the 16x16 fade-in and resumed gets the same phases and Adam step counts."""
     from ganops_models.network_loader import load_network, seed_latents
-    from ganops_models.train import main
-    from ganops_models.training.checkpoint import load_checkpoint
+    from ganops_models.tools.train import main
+    from ganops_models.formats.checkpoint import load_checkpoint
 
     common = ["--model", "progan", "--cfg", "progan-lite", "--tick", "0.004", "--snap", "1000", "--batch", "4",
               "--lod-kimg", "0.008", "--batch-per-res", "32:2", "--cbase", "64", "--cmax", "8",
@@ -170,8 +171,8 @@ def test_grow_4_to_32_and_resume_mid_fade(tmp_path):
     images = net.sample(seed_latents([0, 1], net.z_dim))
     assert images.shape == (2, 3, 32, 32)
     torch.testing.assert_close(images[..., ::2, ::2], images[..., 1::2, 1::2])   # 16x16 shown at 32x32
-    from ganops_models import video
-    from ganops_models.training.reporting import to_uint8
+    from ganops_models.tools import video
+    from ganops_models.images import to_uint8
     frames = list(video.video_frames(net, seed_latents([0, 1], net.z_dim)[:, None], (1, 1), frames=2,
                                      kind="lerp", space="z"))
     assert len(frames) == 3 and frames[0].shape == (32, 32, 3)

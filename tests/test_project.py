@@ -6,9 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from ganops_models import generate, latent_space, lpips, project
+from ganops_models.nn import lpips
+from ganops_models.tools import generate, latent_space, project
 from ganops_models.network_loader import load_network
-from ganops_models.projection_loss import LPIPSDistance, WeightFreeDistance
+from ganops_models.tools.projection_loss import LPIPSDistance, WeightFreeDistance
 
 from helpers import gpu
 from latent_helpers import save_checkpoint

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganops_models import latent_space, style_mixing
+from ganops_models.tools import latent_space, style_mixing
 from ganops_models.network_loader import load_network
 
 from helpers import gpu

@@ -7,9 +7,10 @@ from PIL import Image
 
 import nvidia_pickles as nv
 
-from ganops_models import generate, load_network
-from ganops_models.networks.stylegan2 import Discriminator
-from ganops_models.networks.stylegan3 import Generator, LayerSchedule, SynthesisLayer
+from ganops_models import load_network
+from ganops_models.tools import generate
+from ganops_models.models.stylegan2.network import Discriminator
+from ganops_models.models.stylegan3.network import Generator, LayerSchedule, SynthesisLayer
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
@@ -131,7 +132,7 @@ def test_nvidia_stylegan3_snapshot(tmp_path, config, c_dim):
 
 def test_stylegan3_repo_defaults_fill_missing_kwargs(tmp_path):
     """StyleGAN3's train.py leaves num_fp16_res / conv_clamp out: its G and D default to 4 and 256."""
-    from ganops_models.pretrained import train_options
+    from ganops_models.formats.nvidia import train_options
     G = _generator("t")
     D = Discriminator(resolution=16, channel_base=64, channel_max=8, precision="fp32")
     d_kwargs = nv.d_kwargs(D, 64, 8)

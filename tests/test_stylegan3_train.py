@@ -7,9 +7,9 @@ import torch
 from helpers import write_image_folder
 
 from ganops_models import load_network
-from ganops_models.loss_stylegan3 import StyleGAN3Loss, blur_filter
-from ganops_models.train import main as train_main
-from ganops_models.training import checkpoint as ckpt_lib
+from ganops_models.models.stylegan3.loss import StyleGAN3Loss, blur_filter
+from ganops_models.tools.train import main as train_main
+from ganops_models.formats import checkpoint as ckpt_lib
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
@@ -50,8 +50,8 @@ def test_stylegan3_r_trains_and_resumes_on_cpu(tmp_path):
 def test_fine_tune_from_nvidia_stylegan3_pickle(tmp_path, capsys):
     """``train --resume X.pkl`` of a StyleGAN3-R snapshot: the pickle's networks and config, kimg 0."""
     import nvidia_pickles as nv
-    from ganops_models.networks.stylegan2 import Discriminator
-    from ganops_models.networks.stylegan3 import Generator
+    from ganops_models.models.stylegan2.network import Discriminator
+    from ganops_models.models.stylegan3.network import Generator
 
     torch.manual_seed(0)
     G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=8, conv_kernel=1,

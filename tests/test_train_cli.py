@@ -7,13 +7,16 @@ import os
 import pytest
 import torch
 
-from ganops_models import train
-from ganops_models.training import checkpoint as ckpt_lib
+from ganops_models.tools import train
+from ganops_models.formats import checkpoint as ckpt_lib
+from ganops_models.errors import DivergenceError
 from ganops_models.training import guard, launcher
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.loop import open_training_data, set_backend_flags, training_loop
+from ganops_models.models.registry import PRESETS
 from ganops_models.training.options import TrainOptions, resolve
-from ganops_models.training.stylegan2_recipe import StyleGAN2Recipe
+from ganops_models.models.registry import get_recipe
+from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
 
 CPU = torch.device("cpu")
 MICRO = ["--cfg", "tiny", "--resolution", "16", "--cbase", "64", "--cmax", "8", "--batch", "4", "--tick", "0.008",
@@ -79,15 +82,15 @@ def test_boolean_syntax_and_fp32(tmp_path):
 
 
 def test_batch_gpu_defaults_follow_nvidia(tmp_path):
-    assert [resolve({"cfg": cfg}, (256, 256), 1).batch_gpu for cfg in
+    assert [resolve(PRESETS, {"cfg": cfg}, (256, 256), 1).batch_gpu for cfg in
             ("stylegan2", "paper256", "paper512", "paper1024", "cifar", "auto")] == [4, 8, 8, 4, 32, 16]
-    auto = resolve({"cfg": "auto"}, (512, 512), 2)
+    auto = resolve(PRESETS, {"cfg": "auto"}, (512, 512), 2)
     assert (auto.batch, auto.batch_gpu) == (16, 8)                          # auto: one round per process
-    assert resolve({"cfg": "cifar"}, (32, 32), 4).batch_gpu == 16           # capped at the process's batch
-    assert resolve({"cfg": "paper256", "batch": 32}, (256, 256), 2).batch_gpu == 16   # --batch: one round
-    assert resolve({"cfg": "paper256", "batch": 32, "batch_gpu": 4}, (256, 256), 2).batch_gpu == 4
+    assert resolve(PRESETS, {"cfg": "cifar"}, (32, 32), 4).batch_gpu == 16           # capped at the process's batch
+    assert resolve(PRESETS, {"cfg": "paper256", "batch": 32}, (256, 256), 2).batch_gpu == 16   # --batch: one round
+    assert resolve(PRESETS, {"cfg": "paper256", "batch": 32, "batch_gpu": 4}, (256, 256), 2).batch_gpu == 4
     with pytest.raises(train.OptionsError, match="--batch-gpu 3 must divide the batch of each process"):
-        resolve({"cfg": "paper256", "batch_gpu": 3}, (256, 256), 1)
+        resolve(PRESETS, {"cfg": "paper256", "batch_gpu": 3}, (256, 256), 1)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -143,11 +146,11 @@ def _poison_calls(monkeypatch, calls):
 
 
 def _guard_run(tmp_path, nan_policy):
-    opts = resolve({"cfg": "tiny", "resolution": "16", "cbase": 64, "cmax": 8, "batch": 4, "tick": 0.008, "snap": 1,
+    opts = resolve(PRESETS, {"cfg": "tiny", "resolution": "16", "cbase": 64, "cmax": 8, "batch": 4, "tick": 0.008, "snap": 1,
                     "workers": 0, "device": "cpu", "kimg": 0.024, "aug": "noaug", "nan_policy": nan_policy,
                     "grid": (2, 2), "outdir": str(tmp_path)}, (16, 16), 1)
     run_dir = str(tmp_path / "00000-guard")
-    return opts, run_dir, lambda: training_loop(opts, run_dir, DistInfo(), CPU, dataset=open_training_data(opts))
+    return opts, run_dir, lambda: training_loop(opts, get_recipe(opts.model), run_dir, DistInfo(), CPU, dataset=open_training_data(opts))
 
 
 def test_divergence_stops_the_run_and_names_the_last_good_checkpoint(tmp_path, monkeypatch, capsys, backend_flags):
@@ -183,7 +186,7 @@ def test_divergence_rolls_back_with_lower_learning_rates(tmp_path, monkeypatch):
 def test_divergence_before_any_checkpoint_has_nothing_to_roll_back_to(tmp_path, monkeypatch):
     _poison_calls(monkeypatch, {1})
     _, run_dir, run = _guard_run(tmp_path, "rollback")
-    with pytest.raises(guard.DivergenceError, match=r"tick 1 .*Last good checkpoint: none .*no checkpoint to roll"):
+    with pytest.raises(DivergenceError, match=r"tick 1 .*Last good checkpoint: none .*no checkpoint to roll"):
         run()
     assert ckpt_lib.list_checkpoints(run_dir) == []
 

@@ -14,13 +14,15 @@ from PIL import Image
 
 from helpers import assert_close, backend_cases, gpu
 
-from ganops_models.loss import StyleGAN2Loss
-from ganops_models.training import checkpoint as ckpt_lib
-from ganops_models.training.checkpoint import CheckpointError
+from ganops_models.models.stylegan2.loss import StyleGAN2Loss
+from ganops_models.formats import checkpoint as ckpt_lib
+from ganops_models.errors import CheckpointError
 from ganops_models.training.distributed import DistInfo
-from ganops_models.training.options import OptionsError, TrainOptions, parse_resolution, resolve
-from ganops_models.training.recipes import DataInfo
-from ganops_models.training.stylegan2_recipe import StyleGAN2Recipe
+from ganops_models.models.registry import PRESETS
+from ganops_models.training.options import TrainOptions, parse_resolution, resolve
+from ganops_models.errors import OptionsError
+from ganops_models.training.recipe import DataInfo
+from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A micro configuration: 16x16, <= 8 channels, 2 steps of 4 images per tick.
@@ -59,19 +61,19 @@ def _stats(run_dir):
 # --- options and presets ---------------------------------------------------------------------------
 
 def test_presets_have_stylegan2_ada_values():
-    paper256 = resolve({"cfg": "paper256"}, (256, 256), 1)
+    paper256 = resolve(PRESETS, {"cfg": "paper256"}, (256, 256), 1)
     assert (paper256.batch, paper256.gamma, paper256.cbase, paper256.cmax, paper256.ema, paper256.map,
             paper256.mbstd_group, paper256.glr, paper256.dlr) == (64, 1, 16384, 512, 20, 8, 8, 0.0025, 0.0025)
-    auto = resolve({"cfg": "auto"}, (256, 256), 1)
+    auto = resolve(PRESETS, {"cfg": "auto"}, (256, 256), 1)
     assert (auto.batch, auto.mbstd_group, auto.cbase, auto.map, auto.ema_rampup) == (16, 4, 16384, 2, 0.05)
     assert auto.gamma == pytest.approx(0.0002 * 256 ** 2 / 16) and auto.ema == pytest.approx(5.0)
-    cifar = resolve({"cfg": "cifar"}, (32, 32), 2)
+    cifar = resolve(PRESETS, {"cfg": "cifar"}, (32, 32), 2)
     assert (cifar.pl_weight, cifar.style_mixing, cifar.d_arch, cifar.gamma, cifar.mbstd_group) == \
         (0, 0, "orig", 0.01, 32)
-    p1024 = resolve({"cfg": "paper1024"}, (1024, 1024), 8)
+    p1024 = resolve(PRESETS, {"cfg": "paper1024"}, (1024, 1024), 8)
     assert (p1024.batch, p1024.gamma, p1024.cbase, p1024.glr) == (32, 2, 32768, 0.002)
     # explicit values win over the preset
-    o = resolve({"cfg": "paper512", "batch": 8, "gamma": 3.5, "glr": 0.001, "map": 4, "ema": 2, "mbstd_group": 2,
+    o = resolve(PRESETS, {"cfg": "paper512", "batch": 8, "gamma": 3.5, "glr": 0.001, "map": 4, "ema": 2, "mbstd_group": 2,
                  "cbase": 1024, "cmax": 64}, (512, 512), 1)
     assert (o.batch, o.gamma, o.glr, o.dlr, o.map, o.ema, o.mbstd_group, o.cbase, o.cmax) == \
         (8, 3.5, 0.001, 0.0025, 4, 2, 2, 1024, 64)
@@ -79,12 +81,12 @@ def test_presets_have_stylegan2_ada_values():
 
 
 def test_recipe_options_merge_defaults_preset_and_cli():
-    from ganops_models.training.recipes import get_recipe
+    from ganops_models.models.registry import get_recipe
     defaults = get_recipe("fastgan").defaults
-    o = resolve({"cfg": "fastgan-lite", "extra": {"ndf": 16, "gp": 0.5}}, (64, 64), 1, recipe_defaults=defaults)
+    o = resolve(PRESETS, {"cfg": "fastgan-lite", "extra": {"ndf": 16, "gp": 0.5}}, (64, 64), 1, recipe_defaults=defaults)
     assert o.extra["ndf"] == 16 and o.extra["gp"] == 0.5   # command line
     assert o.extra["ngf"] == 8 and o.extra["recon"] == "mse"  # preset values the command line left alone
-    assert resolve({"cfg": "fastgan-lite"}, (64, 64), 1).extra == {"ngf": 8, "ndf": 8, "recon": "mse"}
+    assert resolve(PRESETS, {"cfg": "fastgan-lite"}, (64, 64), 1).extra == {"ngf": 8, "ndf": 8, "recon": "mse"}
 
 
 def test_option_errors():
@@ -93,15 +95,15 @@ def test_option_errors():
         with pytest.raises(OptionsError, match="resolution"):
             parse_resolution(bad)
     with pytest.raises(OptionsError, match="not divisible by the number of processes"):
-        resolve({"cfg": "paper256", "batch": 30}, (256, 256), 4)
+        resolve(PRESETS, {"cfg": "paper256", "batch": 30}, (256, 256), 4)
     with pytest.raises(OptionsError, match="--cfg"):
-        resolve({"cfg": "huge"}, (256, 256), 1)
+        resolve(PRESETS, {"cfg": "huge"}, (256, 256), 1)
     with pytest.raises(OptionsError, match="--aug fixed needs --p"):
-        resolve({"cfg": "tiny", "aug": "fixed"}, (32, 32), 1)
+        resolve(PRESETS, {"cfg": "tiny", "aug": "fixed"}, (32, 32), 1)
     with pytest.raises(OptionsError, match="--gamma"):
-        resolve({"cfg": "tiny", "gamma": -1.0}, (32, 32), 1)
+        resolve(PRESETS, {"cfg": "tiny", "gamma": -1.0}, (32, 32), 1)
     with pytest.raises(OptionsError, match="--metrics"):
-        resolve({"cfg": "tiny", "metrics": "fid_sometimes"}, (32, 32), 1)
+        resolve(PRESETS, {"cfg": "tiny", "metrics": "fid_sometimes"}, (32, 32), 1)
 
 
 def test_time_estimate_after_the_calibration_steps(monkeypatch):
@@ -130,7 +132,7 @@ def test_time_estimate_after_the_calibration_steps(monkeypatch):
 
 
 def test_usage_errors_are_one_line(capsys):
-    from ganops_models.train import main
+    from ganops_models.tools.train import main
     with pytest.raises(SystemExit) as exit_info:
         main(["--cfg", "nonsense"])
     assert exit_info.value.code == 2
@@ -142,7 +144,7 @@ def test_usage_errors_are_one_line(capsys):
 
 
 def test_cli_reports_bad_data_before_training(tmp_path, capsys):
-    from ganops_models.train import main
+    from ganops_models.tools.train import main
     assert main(["--data", str(tmp_path / "missing"), "--outdir", str(tmp_path / "runs"), "--device", "cpu"]) == 2
     assert "missing" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()

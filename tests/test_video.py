@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganops_models import generate, interpolation, latent_space, video
+from ganops_models.tools import generate, interpolation, latent_space, video
 from ganops_models.network_loader import load_network, seed_latents
-from ganops_models.training.reporting import to_uint8
+from ganops_models.images import to_uint8
 
 from helpers import gpu
 from latent_helpers import save_checkpoint

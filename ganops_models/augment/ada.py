@@ -35,7 +35,7 @@ from torch import nn
 
 import ganops
 
-from ._wavelets import NUM_BANDS, SYM6, octave_filter_bank
+from ganops_models.augment._wavelets import NUM_BANDS, SYM6, octave_filter_bank
 
 BLIT = ("xflip", "rotate90", "xint")
 GEOM = ("scale", "rotate", "aniso", "xfrac")

@@ -9,7 +9,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .ada import AugmentPipe
+from ganops_models.augment.ada import AugmentPipe
 
 AUG_MODES = ("ada", "fixed", "noaug")
 

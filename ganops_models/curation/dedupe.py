@@ -12,7 +12,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .scan import HASH_BITS
+from ganops_models.curation.scan import HASH_BITS
 
 DEFAULT_THRESHOLD = 6
 MAX_THRESHOLD = 12   # beyond it unrelated images match and the hash buckets get too coarse

@@ -57,7 +57,7 @@ def color_features(thumbs: np.ndarray) -> np.ndarray:
 
 def inception_features(thumbs: np.ndarray, inception_path=None, device="cpu", batch: int = 32) -> np.ndarray:
     """float64 [N, 2048] Inception pool features of uint8 thumbnails [N, S, S, 3]."""
-    from ..metrics.features import InceptionFeatures
+    from ganops_models.metrics.features import InceptionFeatures
     net = InceptionFeatures.load(inception_path, device)
     images = torch.from_numpy(thumbs).permute(0, 3, 1, 2)
     return torch.cat([net(images[i:i + batch]) for i in range(0, len(images), batch)]).double().numpy()

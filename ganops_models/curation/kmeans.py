@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 
-from ..data.errors import DatasetError
+from ganops_models.errors import DatasetError
 
 SILHOUETTE_SAMPLE = 2000   # silhouette on at most this many images (it is O(n^2))
 

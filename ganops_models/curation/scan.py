@@ -21,7 +21,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from ..data.image import to_rgb
+from ganops_models.data.image import to_rgb
 
 HASH_BITS = 64
 # (left, top, right, bottom) fractions: the whole image first, then the centre and four corner crops.

@@ -4,9 +4,9 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..atomic import atomic_write
-from ..data import image as im
-from ..metrics.plot import COLORS, PANEL_H, PANEL_W, panel
+from ganops_models.files import atomic_write
+from ganops_models.data import image as im
+from ganops_models.metrics.plot import COLORS, PANEL_H, PANEL_W, panel
 
 
 def _save(img: Image.Image, path: str) -> None:

@@ -4,8 +4,8 @@ import csv
 import io
 from typing import Dict, Iterable, List, Set, Tuple
 
-from ..atomic import atomic_write
-from ..data.errors import DatasetError
+from ganops_models.files import atomic_write
+from ganops_models.errors import DatasetError
 
 DUPLICATES_HEADER = ("kept", "dropped", "distance")
 CLUSTERS_HEADER = ("path", "cluster")

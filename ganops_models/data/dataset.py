@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import image as im
-from .errors import DatasetError
-from .source import IMAGE_EXTENSIONS, LABELS_FILE, open_source
+from ganops_models.data import image as im
+from ganops_models.errors import DatasetError
+from ganops_models.data.source import IMAGE_EXTENSIONS, LABELS_FILE, open_source
 
 log = logging.getLogger("ganops_models.data")
 
@@ -148,7 +148,7 @@ def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: b
     max_images: keep only the first N images (sorted by path).
     """
     if path is None:
-        from .. import builtin_dataset
+        from ganops_models.data import builtin as builtin_dataset
         path = builtin_dataset.ensure()
     if transform not in im.TRANSFORMS:
         raise ValueError(f"transform must be one of {im.TRANSFORMS}, got {transform!r}")

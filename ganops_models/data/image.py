@@ -14,7 +14,7 @@ from typing import Tuple, Union
 import numpy as np
 from PIL import Image
 
-from .errors import DatasetError
+from ganops_models.errors import DatasetError
 
 TRANSFORMS = ("center-crop", "center-crop-wide", "pad", "none")
 CROP_MODES = {"center": "center-crop", "letterbox": "center-crop-wide", "pad": "pad", "none": "none"}

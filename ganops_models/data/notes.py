@@ -2,7 +2,7 @@
 images resized on the fly and datasets too small for a GAN without care."""
 from typing import List
 
-from .dataset import ImageDataset, resized_count
+from ganops_models.data.dataset import ImageDataset, resized_count
 
 SMALL_DATASET = 100   # below this many images a warning gives the ADA / mirroring advice
 

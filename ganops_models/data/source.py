@@ -10,7 +10,7 @@ import os
 import zipfile
 from typing import List, Optional
 
-from .errors import DatasetError
+from ganops_models.errors import DatasetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 LABELS_FILE = "dataset.json"

@@ -10,15 +10,15 @@ In training::
 
 Command line: ``python -m ganops_models.metrics --metrics fid,kid,swd --real DIR|ZIP --fake DIR|ZIP``.
 """
-from .evaluate import evaluate, make_generator_fn
-from .fid import feature_stats, fid_from_features, frechet_distance
-from .inception import FIDInceptionV3, find_weights, load_inception
-from .kid import kernel_inception_distance
-from .names import MetricSpec, parse_metrics
-from .plot import plot_metrics
-from .report import append_metrics_jsonl, read_metrics_jsonl
-from .resize import RESIZE_MODES
-from .swd import SWDDescriptors, swd_from_descriptors
+from ganops_models.metrics.evaluate import evaluate, make_generator_fn
+from ganops_models.metrics.fid import feature_stats, fid_from_features, frechet_distance
+from ganops_models.metrics.inception import FIDInceptionV3, find_weights, load_inception
+from ganops_models.metrics.kid import kernel_inception_distance
+from ganops_models.metrics.names import MetricSpec, parse_metrics
+from ganops_models.metrics.plot import plot_metrics
+from ganops_models.metrics.report import append_metrics_jsonl, read_metrics_jsonl
+from ganops_models.metrics.resize import RESIZE_MODES
+from ganops_models.metrics.swd import SWDDescriptors, swd_from_descriptors
 
 __all__ = ["FIDInceptionV3", "MetricSpec", "RESIZE_MODES", "SWDDescriptors", "append_metrics_jsonl", "evaluate",
            "feature_stats", "fid_from_features", "find_weights", "frechet_distance", "kernel_inception_distance",

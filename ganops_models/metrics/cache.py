@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
-from ..paths import cache_root
+from ganops_models.files import atomic_write
+from ganops_models.files import cache_root
 
 
 def default_cache_dir() -> Path:

@@ -22,15 +22,15 @@ import time
 import numpy as np
 import torch
 
-from . import cache as _cache
-from .features import InceptionFeatures, iterate_dataset, iterate_generator
-from .fid import feature_stats, fid_from_features, frechet_distance
-from .inception import FEATURE_DIM, find_weights
-from .kid import kernel_inception_distance
-from .names import parse_metrics
-from .resize import check_mode
-from .sources import fingerprint, open_images
-from .swd import SWDDescriptors, swd_from_descriptors
+from ganops_models.metrics import cache as _cache
+from ganops_models.metrics.features import InceptionFeatures, iterate_dataset, iterate_generator
+from ganops_models.metrics.fid import feature_stats, fid_from_features, frechet_distance
+from ganops_models.metrics.inception import FEATURE_DIM, find_weights
+from ganops_models.metrics.kid import kernel_inception_distance
+from ganops_models.metrics.names import parse_metrics
+from ganops_models.metrics.resize import check_mode
+from ganops_models.metrics.sources import fingerprint, open_images
+from ganops_models.metrics.swd import SWDDescriptors, swd_from_descriptors
 
 DEFAULT_NUM_GEN = 50000
 

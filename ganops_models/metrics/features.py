@@ -7,9 +7,9 @@ batches of a dataset or of a generator function.
 import numpy as np
 import torch
 
-from . import resize as _resize
-from .inception import load_inception
-from .precision import full_fp32
+from ganops_models.metrics import resize as _resize
+from ganops_models.metrics.inception import load_inception
+from ganops_models.metrics.precision import full_fp32
 
 
 class InceptionFeatures:

@@ -4,8 +4,8 @@ import os
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..atomic import atomic_write
-from .report import read_metrics_jsonl, series
+from ganops_models.files import atomic_write
+from ganops_models.metrics.report import read_metrics_jsonl, series
 
 PANEL_W, PANEL_H = 480, 260
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 70, 20, 30, 40

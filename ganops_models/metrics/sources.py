@@ -13,7 +13,8 @@ import os
 
 from PIL import Image
 
-from ganops_models.data import DatasetError, ImageDataset
+from ganops_models.data import ImageDataset
+from ganops_models.errors import DatasetError
 from ganops_models.data.source import FolderSource, ZipSource, open_source
 
 

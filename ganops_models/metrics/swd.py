@@ -11,7 +11,7 @@ pretrained network.  Randomness comes from seeded torch generators (deterministi
 import torch
 import torch.nn.functional as F
 
-from .precision import full_fp32
+from ganops_models.metrics.precision import full_fp32
 
 NHOOD_SIZE = 7
 NHOODS_PER_IMAGE = 128

@@ -29,11 +29,6 @@ MAX_ROLLBACKS = 3
 GRAD_TRIP_FRACTION = 0.5
 
 
-class DivergenceError(RuntimeError):
-    """Training diverged and the run was stopped (the message names the tick and the last good
-    checkpoint)."""
-
-
 def _any_nonfinite(tensors: List[torch.Tensor]) -> torch.Tensor:
     """0-d float32 tensor: 1 when any element of ``tensors`` is NaN or +-inf, else 0 (no host sync)."""
     tensors = [t.detach() for t in tensors if t.numel() > 0]

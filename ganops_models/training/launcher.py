@@ -1,19 +1,19 @@
 """``--gpus N``: start N trainer processes on this machine, as NVIDIA's train.py does.
 
 Each process gets the environment torchrun would give it (RANK, LOCAL_RANK, WORLD_SIZE,
-LOCAL_WORLD_SIZE, MASTER_ADDR/PORT on 127.0.0.1) and runs ``ganops_models.train.main`` with the same
-arguments, so :mod:`.distributed` treats it exactly like a torchrun process. What one machine cannot
+LOCAL_WORLD_SIZE, MASTER_ADDR/PORT on 127.0.0.1) and runs the entry function it is given (the train
+command's ``main``) with the same arguments, so :mod:`.distributed` treats it exactly like a torchrun process. What one machine cannot
 do (more GPUs than it has) is refused with the torchrun command for several machines.
 """
 import os
 import socket
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import torch
 
-from .distributed import DistInfo
-from .options import OptionsError
+from ganops_models.training.distributed import DistInfo
+from ganops_models.errors import OptionsError
 
 
 def should_launch(gpus: Optional[int]) -> bool:
@@ -40,11 +40,12 @@ def check_gpus(gpus: Optional[int], device: Optional[str], argv: List[str], dist
                            f"--rdzv-endpoint=<first machine>:29500 -m ganops_models.train {rest}")
 
 
-def launch(argv: List[str], processes: int) -> int:
-    """Run ``processes`` trainer processes to the end; returns 0 or the first failing exit status."""
+def launch(entry: Callable[[List[str]], int], argv: List[str], processes: int) -> int:
+    """Run ``entry(argv)`` in ``processes`` trainer processes to the end; returns 0 or the first failing
+    exit status. ``entry`` must be a module-level function (it is pickled to the processes)."""
     port = _free_port()
     try:
-        torch.multiprocessing.spawn(_process_main, args=(argv, processes, port), nprocs=processes, join=True)
+        torch.multiprocessing.spawn(_process_main, args=(entry, argv, processes, port), nprocs=processes, join=True)
     except torch.multiprocessing.ProcessExitedException as e:
         return e.exit_code or 1
     except torch.multiprocessing.ProcessRaisedException as e:
@@ -53,11 +54,10 @@ def launch(argv: List[str], processes: int) -> int:
     return 0
 
 
-def _process_main(rank: int, argv: List[str], processes: int, port: int) -> None:
+def _process_main(rank: int, entry: Callable[[List[str]], int], argv: List[str], processes: int, port: int) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(processes),
                       LOCAL_WORLD_SIZE=str(processes), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    from ..train import main
-    code = main(argv)
+    code = entry(argv)
     if code:
         sys.exit(code)
 

@@ -1,23 +1,24 @@
 """The training loop: data, ticks, stats, snapshots (grids, checkpoints, metrics), resume.
 
-Model-specific work is delegated to a :class:`~ganops_models.training.recipes.Recipe`. A *tick*
+Model-specific work is delegated to a :class:`~ganops_models.training.recipe.Recipe`. A *tick*
 is ``opts.tick`` kimg (one stats record and log line); a *snapshot* every ``opts.snap`` ticks and at
 the end writes ``fakes<kimg>.png``, ``checkpoint-<kimg>.pt`` and evaluates ``opts.metrics``.
 """
 import dataclasses
 import os
 import time
-from typing import Optional
+from typing import Optional, Type
 
 import torch
 
-from ..data import CROP_MODES, images_to_float, make_loader, open_dataset, reconfigure
-from ..data.notes import data_notes
-from . import checkpoint as ckpt_lib
-from . import distributed, guard, transfer
-from .guide import TimeEstimate
-from .recipes import DataInfo, get_recipe
-from .reporting import Reporter, StatsAccumulator
+from ganops_models.data import CROP_MODES, images_to_float, make_loader, open_dataset, reconfigure
+from ganops_models.data.notes import data_notes
+from ganops_models.formats import checkpoint as ckpt_lib
+from ganops_models.training import distributed, guard, transfer
+from ganops_models.training.guide import TimeEstimate
+from ganops_models.errors import DivergenceError
+from ganops_models.training.recipe import DataInfo, Recipe
+from ganops_models.training.reporting import Reporter, StatsAccumulator
 
 GRID_SEED = 1234567
 
@@ -58,15 +59,15 @@ def _grid_data(dataset, recipe, grid, seed):
     return reals, z, labels
 
 
-def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.device,
+def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distributed.DistInfo, device: torch.device,
                   resume: Optional[dict] = None, dataset=None, init=None) -> dict:
     """Train until ``opts.kimg``; returns the final progress dict. ``resume``: a loaded checkpoint;
     ``dataset``: (dataset, DataInfo) from :func:`open_training_data` (opened here when None); ``init``:
     a :class:`~ganops_models.network_loader.LoadedNetwork` whose weights start a new run (transfer learning).
-    Raises :class:`~ganops_models.training.guard.DivergenceError` when training diverges (``--nan-policy``)."""
+    Raises :class:`~ganops_models.errors.DivergenceError` when training diverges (``--nan-policy``)."""
     set_backend_flags(opts)
     dataset, info = dataset if dataset is not None else open_training_data(opts)
-    recipe = get_recipe(opts.model)(opts, info, device, dist)
+    recipe = recipe_cls(opts, info, device, dist)
     progress = {"cur_nimg": 0, "step": 0, "tick": 0}
     if resume is not None:
         ckpt_lib.check_compatible(resume, opts.model, recipe.arch_spec(), "--resume checkpoint")
@@ -175,7 +176,7 @@ def training_loop(opts, run_dir: str, dist: distributed.DistInfo, device: torch.
 def _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_checkpoint, rollbacks) -> dict:
     """Divergence at this tick: with ``--nan-policy rollback`` (and a checkpoint, and rollbacks left)
     load the last good checkpoint with lower learning rates and return its progress; else log and
-    raise :class:`~ganops_models.training.guard.DivergenceError`."""
+    raise :class:`~ganops_models.errors.DivergenceError`."""
     message = (f"training diverged at tick {tick} (kimg {cur_nimg / 1000:.3f}): {'; '.join(problems)}. "
                f"Last good checkpoint: {last_checkpoint or 'none (no snapshot was written yet)'}")
     if opts.nan_policy == "rollback":
@@ -190,7 +191,7 @@ def _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_checkpoint, 
     message += ". Resume from it with lower --glr/--dlr, or train with --nan-policy rollback"
     reporter.log(message)
     reporter.close()
-    raise guard.DivergenceError(message)
+    raise DivergenceError(message)
 
 
 def _tick_line(r: dict) -> str:
@@ -240,7 +241,7 @@ def _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, 
 
 def _evaluate_metrics(opts, run_dir, recipe, dataset, reporter, device, progress):
     """The single metrics call site: G_ema vs the training data, appended to metrics.jsonl and plotted."""
-    from .. import metrics
+    from ganops_models import metrics
     label_dim = recipe.data.label_dim if opts.cond else 0
     gen = metrics.make_generator_fn(recipe.sample, recipe.latents, device, label_dim=label_dim,
                                     labels=dataset.labels if opts.cond else None)

@@ -8,16 +8,13 @@ import json
 import math
 from typing import Any, Dict, Optional, Tuple
 
-from ..data import DatasetError
-from ..data.image import parse_resolution as data_resolution
-from .presets import PRESETS
+from ganops_models.errors import DatasetError
+from ganops_models.data.image import parse_resolution as data_resolution
+from ganops_models.training.presets import Preset
+from ganops_models.errors import OptionsError
 
 
 NAN_POLICIES = ("stop", "rollback")
-
-
-class OptionsError(ValueError):
-    """Invalid training options (raised before anything is trained)."""
 
 
 @dataclasses.dataclass
@@ -131,13 +128,14 @@ def check_resolution(res: Tuple[int, int], what: str = "resolution") -> None:
         raise OptionsError(f"{what} aspect ratio must be at most 4, got {w}x{h}")
 
 
-def resolve(cli: Dict[str, Any], dataset_resolution: Tuple[int, int], world_size: int,
+def resolve(presets: Dict[str, Preset], cli: Dict[str, Any], dataset_resolution: Tuple[int, int], world_size: int,
             recipe_defaults: Optional[dict] = None) -> TrainOptions:
-    """Options from explicit CLI values (``None`` = not given), the preset and recipe defaults."""
+    """Options from explicit CLI values (``None`` = not given), the preset ``cli['cfg']`` of ``presets``
+    and recipe defaults."""
     cfg = cli["cfg"]
-    if cfg not in PRESETS:
-        raise OptionsError(f"--cfg must be one of {sorted(PRESETS)}, got {cfg!r}")
-    preset = PRESETS[cfg]
+    if cfg not in presets:
+        raise OptionsError(f"--cfg must be one of {sorted(presets)}, got {cfg!r}")
+    preset = presets[cfg]
     if cli.get("model") not in (None, preset.model):
         raise OptionsError(f"--cfg {cfg} is a preset for --model {preset.model}, not {cli['model']}")
     resolution = parse_resolution(cli.get("resolution"))
@@ -221,7 +219,7 @@ def validate(opts: TrainOptions, world_size: int) -> None:
     if opts.mbstd_group < 0 or opts.map < 1 or opts.cbase < 1 or opts.cmax < 1:
         raise OptionsError("--mbstd-group must be >= 0 and --map, --cbase, --cmax >= 1")
     if opts.metrics != "none":
-        from ..metrics import parse_metrics
+        from ganops_models.metrics import parse_metrics
         try:
             parse_metrics(opts.metrics)
         except ValueError as e:

@@ -10,12 +10,11 @@ import sys
 import time
 from typing import Dict, Optional
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
-from . import distributed
+from ganops_models.images import make_grid, save_png
+from ganops_models.training import distributed
 
 
 class StatsAccumulator:
@@ -109,7 +108,7 @@ class Reporter:
         if not self.active:
             return
         grid_u8 = make_grid(images, grid)
-        Image.fromarray(grid_u8).save(os.path.join(self.run_dir, name + ".png"))
+        save_png(grid_u8, os.path.join(self.run_dir, name + ".png"))
         if self._tb is not None:
             tag = "fakes" if name.startswith("fakes") else name
             self._tb.add_image(tag, grid_u8, global_step=nimg or 0, dataformats="HWC")
@@ -123,24 +122,3 @@ class Reporter:
         if self._tb is not None:
             self._tb.close()
 
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float -> uint8 [0, 255] (round to nearest, clamp)."""
-    return (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-
-
-def make_grid(images: torch.Tensor, grid) -> np.ndarray:
-    """Tile N = cols*rows images ([N, C, H, W] in [-1, 1], C in {1, 3}) into an HxWx3 uint8 array."""
-    return tile_uint8(to_uint8(images).cpu(), grid)
-
-
-def tile_uint8(u8: torch.Tensor, grid) -> np.ndarray:
-    """Tile N = cols*rows uint8 images [N, C, H, W] (C in {1, 3}), row-major, into an HxWx3 uint8 array."""
-    cols, rows = grid
-    n, c, h, w = u8.shape
-    if n != cols * rows:
-        raise ValueError(f"images: expected {cols}x{rows}={cols * rows} images for the grid, got {n}")
-    if c == 1:
-        u8 = u8.expand(n, 3, h, w)
-    u8 = u8.reshape(rows, cols, 3, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, 3)
-    return u8.numpy()

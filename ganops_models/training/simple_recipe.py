@@ -16,9 +16,9 @@ from typing import Dict, Optional
 
 import torch
 
-from .distributed import sync_grads
-from .options import OptionsError
-from .recipes import Recipe
+from ganops_models.training.distributed import sync_grads
+from ganops_models.errors import OptionsError
+from ganops_models.training.recipe import Recipe
 
 EMA_BETA = 0.999
 SAMPLE_NOISE_SEED = 0

@@ -1,96 +1,24 @@
-"""Starting a StyleGAN2/StyleGAN3 run from another network (transfer learning from an NVIDIA pickle).
-
-``--resume X.pkl`` starts a *new* run (kimg 0) whose G, D and G_ema are the pickle's, with the
-pickle's architecture (resolution, channels, mapping depth, architectures, fp16 layers, conv clamp,
-noise, conditioning) and NVIDIA's transfer-learning defaults (``ada_kimg=100``, no EMA rampup and,
-for StyleGAN3, no D blur, as its train.py sets them when resuming); the ADA p starts at the pickle's
-``augment_pipe.p`` when it has one. Explicit options that contradict the pickle's architecture are refused.
+"""The training loop's side of fine-tuning (transfer learning from an NVIDIA pickle): the run's
+networks start from the pickle's weights. The options of such a run are resolved by
+:mod:`ganops_models.tools.fine_tune`.
 """
 from typing import Optional
 
-from ..network_loader import LoadedNetwork
-from ..pretrained import describe, train_options
-from .checkpoint import CheckpointError
-from .options import OptionsError, parse_resolution
-from .presets import PRESETS
-
-TRANSFER_DEFAULTS = {"ada_kimg": 100, "ema_rampup": None}
+from ganops_models.errors import CheckpointError
 
 
-def _same(key, a, b) -> bool:
-    if key == "resolution":
-        return tuple(parse_resolution(a)) == tuple(b)
-    return a == b
-
-
-def transfer_cli(cli: dict, net: LoadedNetwork, world_size: int) -> dict:
-    """Command-line values for resolving the options of a run fine-tuning ``net`` (its resolution, and
-    ADA from the p of its augment pipe unless --aug says otherwise); explicit or preset values that contradict its architecture are refused."""
-    arch = train_options(net.info["nvidia_kwargs"], net.kind)
-    source = describe(net)
-    for key, value in arch.items():
-        if key in cli and key != "extra" and not _same(key, cli[key], value):
-            raise OptionsError(f"--{key.replace('_', '-')} {cli[key]}: the network to fine-tune ({source}) "
-                               f"has {key} {value}; leave the option out")
-    if "cfg" in cli:
-        preset = PRESETS[cli["cfg"]]
-        preset_values = preset.values(tuple(arch["resolution"]), world_size)
-        clash = {k: v for k, v in preset_values.items() if k in arch and k != "extra" and not _same(k, v, arch[k])}
-        config = preset_values.get("extra", {}).get("config")
-        if config != arch.get("extra", {}).get("config"):
-            clash["config"] = config
-            arch["config"] = arch.get("extra", {}).get("config")
-        if preset.model != net.kind or clash:
-            what = ", ".join(f"{k} {v} (the pickle has {arch[k]})" for k, v in clash.items()) or f"model {preset.model}"
-            raise OptionsError(f"--cfg {cli['cfg']} sets {what}, which contradicts the network to fine-tune "
-                               f"({source}); choose a matching preset or leave --cfg out")
-    out = {**cli, "model": net.kind, "resolution": arch["resolution"]}
-    if "extra" in arch:
-        out["extra"] = {**cli.get("extra", {}), **arch["extra"]}
-    if net.kind == "stylegan3" and "cfg" not in cli:
-        out["cfg"] = f"stylegan3-{arch['extra']['config']}"       # the preset of the pickle's config
-    if net.augment_p is not None:
-        # NVIDIA fine-tunes with ADA from the pickle's p, also where the preset (e.g. the CPU demo's
-        # tiny) trains without augmentation; an explicit --aug noaug/diffaug drops the p.
-        out.setdefault("aug", "ada")
-        if "p" not in cli and out["aug"] in ("ada", "fixed"):
-            out["p"] = net.augment_p
-    return out
-
-
-def apply_transfer(opts, cli: dict, net: LoadedNetwork) -> None:
-    """Give resolved options the pickle's architecture and, where ``cli`` is silent, the transfer defaults."""
-    for key, value in train_options(net.info["nvidia_kwargs"], net.kind).items():
-        setattr(opts, key, {**opts.extra, **value} if key == "extra" else value)
-    for key, value in TRANSFER_DEFAULTS.items():
-        if key not in cli:
-            setattr(opts, key, value)
-    if net.kind == "stylegan3" and "blur" not in cli.get("extra", {}):
-        opts.extra = {**opts.extra, "blur": 0.0}        # NVIDIA's train.py: no blur ramp when resuming
-    opts.resume = net.path
-
-
-def check_data(net: LoadedNetwork, label_dim: int, num_channels: int) -> None:
-    """The dataset must have the pickle's image channels and (for a conditional network) its classes."""
-    if num_channels != net.img_channels:
-        raise OptionsError(f"the data has {num_channels} channel(s) but {describe(net)} makes {net.img_channels}")
-    if net.c_dim > 0 and label_dim != net.c_dim:
-        raise OptionsError(f"{describe(net)} is conditional on {net.c_dim} classes but the data has "
-                           f"{label_dim} label(s); use a dataset.json with {net.c_dim} classes")
-
-
-def init_from_network(recipe, net: LoadedNetwork) -> None:
+def init_from_network(recipe, net) -> None:
     """Copy ``net``'s G, D and G_ema into the recipe's networks (same architecture required)."""
     for name in ("G", "D", "G_ema"):
         try:
             getattr(recipe, name).load_state_dict(getattr(net, name).state_dict())
         except RuntimeError as e:
-            raise CheckpointError(f"{describe(net)}: its {name} does not fit the run's network "
+            raise CheckpointError(f"{net.describe()}: its {name} does not fit the run's network "
                                   f"({str(e).splitlines()[0]})") from e
 
 
-def log_line(net: LoadedNetwork, augment_p: Optional[float]) -> str:
-    return f"resumed from {describe(net)} (transfer learning: kimg 0, augment p {augment_p})"
+def log_line(net, augment_p: Optional[float]) -> str:
+    return f"resumed from {net.describe()} (transfer learning: kimg 0, augment p {augment_p})"
 
 
-__all__ = ["TRANSFER_DEFAULTS", "apply_transfer", "check_data", "init_from_network", "log_line", "transfer_cli"]
+__all__ = ["init_from_network", "log_line"]

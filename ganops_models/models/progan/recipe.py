@@ -1,0 +1,162 @@
+"""ProGAN recipe (``--model progan``, presets ``progan`` and the CPU-sized ``progan-lite``).
+
+Progressive growing (:mod:`.progan_schedule`) from 4x4 to ``--resolution``: ``--lod-kimg`` kimg per
+stable and per fade phase, the batch per resolution from ``--batch-per-res`` (``--batch`` elsewhere).
+Reals are average-pooled to the phase resolution and, during a fade, blended as NVIDIA's
+``process_reals``: ``lerp(upsample(avgpool(x)), x, alpha)``.
+
+Losses (``--progan-loss``), with s = D scores:
+  * ``wgan-gp`` (default, the paper's): D minimises ``s_fake - s_real + gamma * (||grad D(x_hat)|| - 1)^2
+    + 0.001 * s_real^2`` (drift) with ``ganops.gradient_penalty``; G minimises ``-s_fake``.
+  * ``logistic``: non-saturating, ``softplus(s_fake) + softplus(-s_real) + (gamma / 2) ||grad D(x_real)||^2``
+    (NVIDIA's D_logistic_simplegp R1) and ``softplus(-s_fake)`` for G.
+Adam(lr 0.001, betas (0, 0.99), eps 1e-8), reset at every phase change (NVIDIA's
+``reset_opt_for_new_lod``); G EMA with ``beta = 0.5 ** (--batch / (--ema * 1000))`` per step (the
+presets give NVIDIA's 0.999 per step at every phase batch).
+
+The phase (index, resolution, alpha, kimg within it) is a function of the images shown; the one
+reached after the last step is stored in the state dict with the phase Adam's moments belong to; G and G_ema hold resolution and alpha as buffers, so sampling a checkpoint
+(generate, metrics, video) shows the phase it was saved in, nearest-upsampled to the final size.
+
+Deliberate differences from NVIDIA: the phase is recomputed every step (NVIDIA: every 4 minibatches);
+D and G train at the phase resolution (see :mod:`ganops_models.models.progan.network`); one D step and one G
+step per batch. ``--aug noaug`` only; unconditional only.
+"""
+import dataclasses
+from typing import Dict
+
+import torch
+from torch.nn import functional as F
+
+import ganops
+
+from ganops_models.models.progan.network import ProGANDiscriminator, ProGANGenerator, downsample_avg, upsample_nearest
+from ganops_models.errors import OptionsError
+from ganops_models.models.progan.schedule import GrowthSchedule, Phase, parse_batch_per_res
+from ganops_models.models.progan.presets import PRESET_EXTRA
+from ganops_models.training.recipe import DataInfo
+from ganops_models.training.simple_recipe import SimpleGANRecipe, merged_extra
+
+START_RES = 4
+DRIFT = 0.001
+LOSSES = ("wgan-gp", "logistic")
+EXTRA_DEFAULTS = dict(lod_kimg=600.0, batch_per_res="", progan_loss="wgan-gp")
+
+
+class ProGANRecipe(SimpleGANRecipe):
+    name = "progan"
+    default_cfg = {"cpu": "progan-lite", "cuda": "progan"}
+    defaults = dict(aug="noaug", glr=0.001, dlr=0.001, gamma=10.0, precision="fp32", cbase=16384, cmax=512)
+    cli_options = {
+        "lod-kimg": dict(type=float, help="progan: kimg per stable and per fade-in phase (paper: 600)"),
+        "batch-per-res": dict(type=str, help="progan: batch per resolution, e.g. '256:14,512:6' (else --batch)"),
+        "progan-loss": dict(choices=LOSSES, help="progan: wgan-gp (with drift) or logistic (non-saturating + R1)"),
+    }
+
+    def __init__(self, opts, data: DataInfo, device, dist):
+        super().__init__(opts, data, device, dist)
+        self.check_aug(opts, ("noaug",))
+        x = self.extra = merged_extra(opts, EXTRA_DEFAULTS, PRESET_EXTRA)
+        if x["progan_loss"] not in LOSSES:
+            raise OptionsError(f"--progan-loss must be one of {', '.join(LOSSES)}, got {x['progan_loss']!r}")
+        resolution = tuple(opts.resolution or data.resolution)
+        if resolution[0] != resolution[1]:
+            raise OptionsError(f"--model progan needs square images, got {resolution[1]}x{resolution[0]}")
+        try:
+            self.schedule = GrowthSchedule(START_RES, resolution[0], float(x["lod_kimg"]), opts.batch,
+                                           parse_batch_per_res(x["batch_per_res"]))
+        except ValueError as e:
+            raise OptionsError(str(e)) from None
+        for res in range(0, self.schedule.num_levels + 1):
+            b = self.schedule.batch_at(START_RES << res)
+            if b % dist.world_size:
+                raise OptionsError(f"the batch {b} at {START_RES << res}x{START_RES << res} is not divisible by "
+                                   f"the number of processes ({dist.world_size}); change --batch-per-res/--batch")
+        torch.manual_seed(opts.seed)
+        self.G = ProGANGenerator(resolution[0], opts.z_dim, data.num_channels, opts.cbase, opts.cmax, START_RES)
+        self.D = ProGANDiscriminator(resolution[0], data.num_channels, opts.cbase, opts.cmax, opts.mbstd_group,
+                                     START_RES)
+        self._finish_init(opts.glr, opts.dlr, betas=(0.0, 0.99))
+        self.phase, self.optimizer_phase = self.schedule.at(0), 0
+
+    # --- growth ---------------------------------------------------------------------------------
+    def batch_size(self, cur_nimg: int) -> int:
+        return self.schedule.at(cur_nimg).batch
+
+    def tick_stats(self) -> Dict[str, float]:
+        return {"resolution": self.phase.resolution, "alpha": self.phase.alpha}
+
+    def _enter_phase(self, cur_nimg: int) -> Phase:
+        """The phase of the step at ``cur_nimg``; Adam moments are reset when it is a new one
+        (new layers: NVIDIA's reset_opt_for_new_lod)."""
+        phase = self.schedule.at(cur_nimg)
+        if phase.index != self.optimizer_phase:
+            self.opt_G.state.clear()
+            self.opt_D.state.clear()
+            self.optimizer_phase = phase.index
+        self.G.set_phase(phase.resolution, phase.alpha)
+        return phase
+
+    def _set_phase(self, phase: Phase) -> None:
+        """The phase reached (shown by samples, stats and checkpoints)."""
+        self.phase = phase
+        for G in (self.G, self.G_ema):
+            G.set_phase(phase.resolution, phase.alpha)
+
+    def reals_at_phase(self, reals: torch.Tensor, phase: Phase) -> torch.Tensor:
+        """Final-size reals -> the phase resolution, faded like NVIDIA's process_reals."""
+        f = self.G.up_filter
+        x = downsample_avg(reals, reals.shape[-1] // phase.resolution, f)
+        if phase.fading:
+            x = torch.lerp(upsample_nearest(downsample_avg(x, 2, f), 2, f), x, phase.alpha)
+        return x
+
+    # --- training -------------------------------------------------------------------------------
+    def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:
+        phase = self._enter_phase(cur_nimg)
+        alpha = phase.alpha
+        reals = self.reals_at_phase(reals.to(self.device), phase)
+        n = reals.shape[0]
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        with self.autocast():
+            fakes = self.G_fwd(torch.randn([n, self.G.z_dim], device=self.device), final_size=False)
+            s_real = self.D_fwd(reals, alpha).float()
+            s_fake = self.D_fwd(fakes, alpha).float()
+        d_of = lambda x: self.D(x, alpha).float()   # noqa: E731  (eager D for the double backward)
+        if self.extra["progan_loss"] == "wgan-gp":
+            penalty = ganops.gradient_penalty(d_of, reals, fakes.to(reals.dtype), weight=self.opts.gamma,
+                                              reduce="mean")
+            loss_d = (s_fake - s_real).mean() + penalty + DRIFT * s_real.square().mean()
+        else:
+            x = reals.detach().requires_grad_(True)
+            penalty = ganops.r1_penalty(x, d_of(x), self.opts.gamma, reduce="mean")
+            loss_d = (F.softplus(s_fake) + F.softplus(-s_real)).mean() + penalty
+        self.step("D", loss_d)
+        self.D.requires_grad_(False)
+        self.G.requires_grad_(True)
+        with self.autocast():
+            s_gen = self.D_fwd(self.G_fwd(torch.randn([n, self.G.z_dim], device=self.device), final_size=False),
+                               alpha).float()
+            loss_g = -s_gen.mean() if self.extra["progan_loss"] == "wgan-gp" else F.softplus(-s_gen).mean()
+        self.step("G", loss_g)
+        self.G.requires_grad_(False)
+        self.update_ema(cur_nimg)
+        self._set_phase(self.schedule.at(cur_nimg + phase.batch))
+        return {"loss/G": loss_g.detach(), "loss/D": loss_d.detach(), "loss/penalty": penalty.detach(),
+                "scores/real": s_real.detach().mean(), "scores/fake": s_fake.detach().mean()}
+
+    # --- contract -------------------------------------------------------------------------------
+    def arch_spec(self) -> dict:
+        return {"resolution": self.G.resolution, "img_channels": self.G.img_channels, "z_dim": self.G.z_dim,
+                "cbase": self.opts.cbase, "cmax": self.opts.cmax, "mbstd_group": self.opts.mbstd_group,
+                "start_res": START_RES}
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "phase": dataclasses.asdict(self.phase),
+                "optimizer_phase": self.optimizer_phase}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self._set_phase(Phase(**state["phase"]))
+        self.optimizer_phase = int(state["optimizer_phase"])

@@ -1,0 +1,179 @@
+"""StyleGAN2-ADA recipe: networks from options, lazy-regularised Adam, G EMA, ADA.
+
+Phases per step (StyleGAN2-ADA): Gmain, Greg every ``pl_interval`` steps, Dmain, Dreg every
+``r1_interval`` steps; a regularised optimiser uses lr * c and betas ** c with c = I / (I + 1).
+G EMA: half-life ``ema`` kimg, ramped up to ``ema_rampup`` * cur_nimg when set. Freeze-D (``freezed``):
+the first layers of D get no gradients and are not in D's optimiser.
+
+Rounds, as in NVIDIA's training_loop: each phase splits this process's batch into rounds of
+``batch_gpu`` samples; every round draws its own style-mixing cutoff, runs the path-length term on
+``batch_gpu // 2`` samples (at least 1) and updates pl_mean, and backpropagates its loss (a mean over
+the round, times ``gain = interval``). The rounds' gradients add up (NVIDIA does not divide by the
+number of rounds; Adam is invariant to that scale up to eps), then they are averaged over processes
+and nan_to_num'd before the optimiser step.
+
+Deliberate differences: the conditioning labels of generated samples are a permutation of the
+batch's labels (NVIDIA draws labels of random dataset images); a round of one sample still runs
+the path-length term on one sample (NVIDIA's ``batch_gpu // 2`` would be empty).
+"""
+import copy
+from typing import Dict, Optional
+
+import torch
+
+from ganops_models.models.stylegan2.loss import StyleGAN2Loss
+from ganops_models.models.stylegan2.network import Discriminator, Generator, frozen_d_parameters
+from ganops_models.training import augmentation
+from ganops_models.training.recipe import DataInfo, Recipe
+
+
+def network_options(opts, device: torch.device) -> dict:
+    """Options G and D share: channels, fp16 layers and their dtype, conv clamp, channels_last (NVIDIA's
+    --nhwc: fp16_channels_last)."""
+    low_precision = opts.precision if opts.num_fp16_res > 0 else "fp32"
+    return dict(channel_base=opts.cbase, channel_max=opts.cmax, num_fp16_res=opts.num_fp16_res,
+                precision=low_precision, conv_clamp=opts.conv_clamp,
+                channels_last=opts.nhwc and low_precision != "fp32")
+
+
+def build_discriminator(opts, data: DataInfo, device: torch.device) -> Discriminator:
+    """StyleGAN2's D for the options and data, on ``device`` (training mode, no grad)."""
+    D = Discriminator(c_dim=data.label_dim if opts.cond else 0, resolution=tuple(opts.resolution or data.resolution),
+                      img_channels=data.num_channels, architecture=opts.d_arch, mbstd_group_size=opts.mbstd_group,
+                      mapping_layers=opts.d_map, **network_options(opts, device))
+    return D.to(device).train().requires_grad_(False)
+
+
+def build_networks(opts, data: DataInfo, device: torch.device):
+    """(G, D) for the options and data (``opts.resolution`` or the data's), on ``device``."""
+    G = Generator(z_dim=opts.z_dim, c_dim=data.label_dim if opts.cond else 0, w_dim=opts.w_dim,
+                  resolution=tuple(opts.resolution or data.resolution), img_channels=data.num_channels,
+                  mapping_layers=opts.map, architecture=opts.g_arch, use_noise=opts.g_noise,
+                  **network_options(opts, device))
+    return G.to(device).train().requires_grad_(False), build_discriminator(opts, data, device)
+
+
+def lazy_adam(params, lr: float, reg_interval: int) -> torch.optim.Adam:
+    """Adam(betas 0, 0.99, eps 1e-8) with the lazy-regularisation correction c = I / (I + 1)."""
+    c = reg_interval / (reg_interval + 1) if reg_interval > 0 else 1.0
+    return torch.optim.Adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c), eps=1e-8)
+
+
+class StyleGAN2Recipe(Recipe):
+    name = "stylegan2"
+    default_cfg = {"cpu": "tiny", "cuda": "auto"}
+
+    def __init__(self, opts, data: DataInfo, device, dist):
+        super().__init__(opts, data, device, dist)
+        self.round_size = opts.batch_gpu or self.batch_gpu   # NVIDIA's batch_gpu: samples per round
+        torch.manual_seed(opts.seed)   # identical initial weights on every rank
+        self.G, self.D = self.build_networks(opts, data, device)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        self.augment = augmentation.build(opts, device)
+        self.loss = self.build_loss(augment_pipe=self.augment.pipe, r1_gamma=opts.gamma,
+                                    style_mixing_prob=opts.style_mixing, pl_weight=opts.pl_weight,
+                                    real_sign_hook=self.augment.accumulate)
+        self.opt_G = lazy_adam(self.G.parameters(), opts.glr, opts.pl_interval)
+        self.frozen_D = frozen_d_parameters(self.D, opts.freezed)   # Freeze-D: never updated
+        frozen = {id(p) for p in self.frozen_D}
+        self.opt_D = lazy_adam([p for p in self.D.parameters() if id(p) not in frozen], opts.dlr, opts.r1_interval)
+        # (phase, module, optimiser, interval): with lazy regularisation (interval > 0) the main and
+        # reg phases are separate steps; interval 0 regularises in the main step ('Gboth'/'Dboth').
+        self.phases = (self._phases("G", self.G, self.opt_G, opts.pl_interval, opts.pl_weight != 0)
+                       + self._phases("D", self.D, self.opt_D, opts.r1_interval, opts.gamma != 0))
+
+    build_networks = staticmethod(build_networks)     # (opts, data, device) -> (G, D)
+
+    def build_loss(self, **kwargs) -> StyleGAN2Loss:
+        return StyleGAN2Loss(self.G, self.D, **kwargs)
+
+    @staticmethod
+    def _phases(prefix, module, opt, interval, regularised):
+        if not regularised:
+            return [(prefix + "main", module, opt, 1)]
+        if interval == 0:
+            return [(prefix + "both", module, opt, 1)]
+        return [(prefix + "main", module, opt, 1), (prefix + "reg", module, opt, interval)]
+
+    def modules(self) -> Dict[str, torch.nn.Module]:
+        mods = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        if self.augment.pipe is not None:
+            mods["augment_pipe"] = self.augment.pipe
+        return mods
+
+    def latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn([n, self.G.z_dim], generator=generator)
+
+    def compile(self) -> None:
+        """Compile the main-pass forwards; R1 and path length keep using the eager modules."""
+        self.loss.compiled = {"mapping": torch.compile(self.G.mapping), "synthesis": torch.compile(self.G.synthesis),
+                              "D": torch.compile(self.D)}
+
+    def run_phase(self, phase: str, reals, labels) -> Dict[str, torch.Tensor]:
+        """One optimiser step of ``phase`` (one of ``self.phases``: Gmain, Greg, Gboth, Dmain, Dreg,
+        Dboth) on this batch, its gradients accumulated over rounds of ``round_size`` samples; returns
+        the stats averaged over the rounds (``pl_mean``: its value after the last round)."""
+        _, module, opt, interval = next(p for p in self.phases if p[0] == phase)
+        n = reals.shape[0]
+        gen_z = torch.randn([n, self.G.z_dim], device=self.device)
+        gen_c = labels[torch.randperm(n, device=labels.device)] if labels.shape[1] > 0 else labels
+        opt.zero_grad(set_to_none=True)
+        module.requires_grad_(True)
+        if module is self.D:
+            for p in self.frozen_D:
+                p.requires_grad_(False)
+        rounds = [self.loss.accumulate_gradients(phase, *batch, gain=interval)
+                  for batch in zip(*(t.split(self.round_size) for t in (reals, labels, gen_z, gen_c)))]
+        module.requires_grad_(False)
+        self.step_optimizer(opt, module.parameters())
+        stats = {name: torch.stack([r[name] for r in rounds]).mean() for name in rounds[0]}
+        if phase in ("Greg", "Gboth") and self.opts.pl_weight != 0:
+            stats["pl_mean"] = self.loss.pl_mean.detach().clone()
+        return stats
+
+    def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:
+        stats = {}
+        for phase, _, _, interval in self.phases:
+            if step % interval == 0:
+                stats.update(self.run_phase(phase, reals, labels))
+        self.update_ema(cur_nimg)
+        self.augment.update(step, self.opts.batch)
+        if self.augment.pipe is not None:
+            stats["augment_p"] = self.augment.pipe.p.detach().clone()
+        return stats
+
+    @torch.no_grad()
+    def sample(self, z, c=None, truncation_psi: float = 1.0, noise_mode: str = "const", batch: Optional[int] = None):
+        batch = batch or self.batch_gpu
+        c = c if c is not None else torch.zeros([z.shape[0], self.G.c_dim])
+        out = [self.G_ema(zb.to(self.device), cb.to(self.device), truncation_psi=truncation_psi,
+                          noise_mode=noise_mode).float().cpu()
+               for zb, cb in zip(z.split(batch), c.split(batch))]
+        return torch.cat(out)
+
+    def generator_for_eval(self) -> torch.nn.Module:
+        return self.G_ema
+
+    def arch_spec(self) -> dict:
+        o = self.opts
+        return {"resolution": list(o.resolution or self.data.resolution), "img_channels": self.data.num_channels,
+                "c_dim": self.G.c_dim, "z_dim": o.z_dim, "w_dim": o.w_dim, "map": o.map, "cbase": o.cbase,
+                "cmax": o.cmax, "g_arch": o.g_arch, "g_noise": o.g_noise, "d_arch": o.d_arch,
+                "num_fp16_res": o.num_fp16_res,
+                "precision": o.precision if o.num_fp16_res > 0 else "fp32", "conv_clamp": o.conv_clamp,
+                "mbstd_group": o.mbstd_group,
+                # only when not the default 8, so checkpoints written before d_map existed still match
+                **({"d_map": o.d_map} if o.d_map != 8 else {})}
+
+    @property
+    def augment_p(self) -> Optional[float]:
+        return float(self.augment.pipe.p) if self.augment.pipe is not None else None
+
+    def state_dict(self) -> dict:
+        return {**self.gan_state_dict(), "pl_mean": self.loss.pl_mean.detach().cpu(),
+                "augment": self.augment.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.load_gan_state_dict(state)
+        self.loss.pl_mean = state["pl_mean"].to(self.device)
+        self.augment.load_state_dict(state["augment"])

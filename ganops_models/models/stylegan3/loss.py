@@ -1,0 +1,57 @@
+"""StyleGAN3's variant of the StyleGAN2 loss (NVIDIA's ``training/loss.py`` in the stylegan3 repo).
+
+Two differences from :class:`~ganops_models.models.stylegan2.loss.StyleGAN2Loss`:
+
+* D blur: every image D sees (fake, real, and the reals of R1) is first blurred with a Gaussian of
+  sigma = max(1 - cur_nimg / (blur_fade_kimg * 1000), 0) * blur_init_sigma, taps
+  f[k] = 2^(-(k / sigma)^2) for k in [-floor(3 sigma), floor(3 sigma)], normalised to sum 1
+  (separable ``ganops.filter2d``); no blur once sigma * 3 < 1. Config R: sigma 10 fading over
+  batch * 200 / 32 kimg; config T: no blur.
+* The generator's EMAs (mapping ``w_avg`` and every layer's ``magnitude_ema``) are updated only by
+  the generator pass of Dmain/Dboth, as NVIDIA's ``update_emas=True``.
+"""
+import math
+
+import torch
+
+import ganops
+
+from ganops_models.models.stylegan2.loss import StyleGAN2Loss
+
+
+def blur_filter(sigma: float, device=None) -> torch.Tensor:
+    """Normalised 1-D taps 2^(-(k / sigma)^2), k = -floor(3 sigma)..floor(3 sigma); float32."""
+    size = math.floor(sigma * 3)
+    f = torch.arange(-size, size + 1, device=device, dtype=torch.float32).div(sigma).square().neg().exp2()
+    return f / f.sum()
+
+
+class StyleGAN3Loss(StyleGAN2Loss):
+    def __init__(self, G, D, blur_init_sigma: float = 0.0, blur_fade_kimg: float = 0.0, **kwargs):
+        super().__init__(G, D, **kwargs)
+        self.blur_init_sigma, self.blur_fade_kimg = blur_init_sigma, blur_fade_kimg
+        self.blur_sigma = 0.0
+        self.phase = None
+
+    def set_progress(self, cur_nimg: int) -> None:
+        """Blur sigma for the step that starts at ``cur_nimg`` images."""
+        fade = max(1 - cur_nimg / (self.blur_fade_kimg * 1e3), 0) if self.blur_fade_kimg > 0 else 0
+        self.blur_sigma = fade * self.blur_init_sigma
+
+    def run_G(self, z, c, eager: bool = False):
+        update = self.phase in ("Dmain", "Dboth")
+        mapping, synthesis = self.g_modules(eager)
+        ws = self.mixed_styles(mapping, z, c, update_w_avg=update)
+        return synthesis(ws, update_emas=update), ws
+
+    def run_D(self, img, c, eager: bool = False):
+        if math.floor(self.blur_sigma * 3) > 0:
+            img = ganops.filter2d(img, blur_filter(self.blur_sigma, img.device))
+        return super().run_D(img, c, eager)
+
+    def accumulate_gradients(self, phase: str, *args, **kwargs):
+        self.phase = phase
+        try:
+            return super().accumulate_gradients(phase, *args, **kwargs)
+        finally:
+            self.phase = None
