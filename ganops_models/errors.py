@@ -33,9 +33,13 @@ class NoWSpaceError(ValueError):
     """The network is not style-based (FastGAN, DCGAN): it has no mapping network and no w space."""
 
 
+class MissingExtraError(ImportError):
+    """An optional feature's dependency is not installed; the message names the extra that installs it."""
+
+
 class DivergenceError(RuntimeError):
     """Training diverged and the run was stopped (the message names the tick and the last good checkpoint)."""
 
 
 # The errors a command reports as bad input (exit status 2).
-USER_ERRORS = (DatasetError, CheckpointError, OptionsError, LPIPSWeightsError, NoWSpaceError)
+USER_ERRORS = (DatasetError, CheckpointError, OptionsError, LPIPSWeightsError, NoWSpaceError, MissingExtraError)

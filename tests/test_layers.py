@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # (module prefix, layer), most specific prefix first; lower layers never import higher ones.
 LAYERS = [
-    ("ganops_models.errors", 0), ("ganops_models.files", 0),
+    ("ganops_models.errors", 0), ("ganops_models.files", 0), ("ganops_models.extras", 0),
     ("ganops_models.images", 1), ("ganops_models.formats", 1),
     ("ganops_models.nn", 2), ("ganops_models.augment", 2), ("ganops_models.data", 2),
     ("ganops_models.metrics.__main__", 10), ("ganops_models.metrics", 3),

@@ -3,10 +3,9 @@ from dataclasses import dataclass
 from typing import List
 
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans
-from sklearn.metrics import silhouette_score
 
 from ganops_models.errors import DatasetError
+from ganops_models.extras import require
 
 SILHOUETTE_SAMPLE = 2000   # silhouette on at most this many images (it is O(n^2))
 
@@ -28,7 +27,8 @@ def check_k(k: int, n: int) -> None:
 def kmeans(features: np.ndarray, k: int, seed: int = 0) -> Clustering:
     """MiniBatchKMeans with k clusters (k-means++ init, one run as scikit-learn's default, fixed seed)."""
     check_k(k, len(features))
-    model = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=1024)
+    cluster = require("sklearn.cluster", "curation", "clustering (k-means)")
+    model = cluster.MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=1024)
     labels = model.fit_predict(features)
     return Clustering(labels=labels, centers=model.cluster_centers_, inertia=float(model.inertia_))
 
@@ -38,7 +38,8 @@ def silhouette(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float
     if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
         return float("nan")
     size = min(len(labels), SILHOUETTE_SAMPLE)
-    return float(silhouette_score(features, labels, sample_size=size, random_state=seed))
+    metrics = require("sklearn.metrics", "curation", "clustering (silhouette)")
+    return float(metrics.silhouette_score(features, labels, sample_size=size, random_state=seed))
 
 
 def sweep(features: np.ndarray, ks: List[int], seed: int = 0):

@@ -17,16 +17,21 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Tuple
 
-import imagehash
 import numpy as np
 from PIL import Image
 
 from ganops_models.data.image import to_rgb
+from ganops_models.extras import require
 
 HASH_BITS = 64
 # (left, top, right, bottom) fractions: the whole image first, then the centre and four corner crops.
 CROPS = ((0, 0, 1, 1), (0.025, 0.025, 0.975, 0.975), (0, 0, 0.95, 0.95), (0.05, 0, 1, 0.95), (0, 0.05, 0.95, 1),
          (0.05, 0.05, 1, 1))
+
+
+def phash(image):
+    """imagehash.phash of a PIL image (the curation extra)."""
+    return require("imagehash", "curation", "near-duplicate detection").phash(image)
 
 
 @dataclass
@@ -50,7 +55,7 @@ def _scan_one(source, thumb: int, hashes: bool, name: str):
             img.load()
             rgb = to_rgb(img)
         w, h = rgb.size
-        bits = np.zeros([0, HASH_BITS], bool) if not hashes else np.stack([imagehash.phash(rgb.crop((round(l * w), round(t * h), round(r * w), round(b * h))))
+        bits = np.zeros([0, HASH_BITS], bool) if not hashes else np.stack([phash(rgb.crop((round(l * w), round(t * h), round(r * w), round(b * h))))
                          .hash.reshape(-1) for l, t, r, b in CROPS])
         small = None if not thumb else np.asarray(rgb.resize((thumb, thumb), Image.Resampling.BILINEAR,
                                                              reducing_gap=2.0), np.uint8)

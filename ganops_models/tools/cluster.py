@@ -16,7 +16,7 @@ import sys
 
 from ganops_models.curation import features as feats, kmeans, sheets, tables
 from ganops_models.curation.scan import scan
-from ganops_models.errors import DatasetError
+from ganops_models.errors import DatasetError, MissingExtraError
 from ganops_models.data.source import IMAGE_EXTENSIONS, open_source
 from ganops_models.metrics.inception import find_weights
 
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args.source, args.outdir, args.k, args.features, args.inception, args.device, args.workers, args.seed)
-    except (DatasetError, ValueError, FileNotFoundError) as exc:
+    except (DatasetError, MissingExtraError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -25,7 +25,7 @@ from ganops_models.files import atomic_write
 from ganops_models.curation import dedupe, tables
 from ganops_models.curation.scan import scan
 from ganops_models.data import CROP_MODES, TRANSFORMS, open_dataset
-from ganops_models.errors import DatasetError
+from ganops_models.errors import DatasetError, MissingExtraError
 from ganops_models.data.archive import add_entry
 from ganops_models.images import png_bytes
 from ganops_models.data.source import LABELS_FILE
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
         convert(args.source, args.dest, resolution=args.resolution, transform=transform, max_images=args.max_images,
                 dedupe_threshold=args.dedupe_threshold if args.dedupe else None, clusters_csv=args.clusters,
                 keep_clusters=args.keep_clusters, workers=args.workers)
-    except (DatasetError, ValueError) as exc:
+    except (DatasetError, MissingExtraError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -26,6 +26,7 @@ from ganops_models.tools.generate import parse_seeds
 from ganops_models.tools.interpolation import KINDS, interpolation_path, path_length
 from ganops_models.network_loader import LoadedNetwork, load_network, seed_latents
 from ganops_models.tools.cli import add_common_arguments, run_main
+from ganops_models.errors import NoWSpaceError
 from ganops_models.images import tile_uint8, to_uint8
 from ganops_models.tools.video_io import VideoWriter, check_video_path
 
@@ -96,7 +97,7 @@ def _run(args) -> int:
     if args.space == "w" or args.projected is not None:
         try:
             latent_space.require_w_space(net, "video")
-        except latent_space.NoWSpaceError as e:
+        except NoWSpaceError as e:
             raise latent_space.NoWSpaceError(f"{e} For a video between seeds use --space z.") from None
     if seeds is None:
         items = load_projected_keyframes(net, [p for p in args.projected.split(",") if p]).to(args.device)

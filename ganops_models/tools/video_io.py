@@ -5,6 +5,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from ganops_models.extras import require
+
 FORMATS = (".mp4", ".gif")
 
 
@@ -41,11 +43,7 @@ class VideoWriter:
         self.count += 1
 
     def _open_mp4(self, width: int, height: int):
-        try:
-            import imageio_ffmpeg
-        except ImportError:
-            raise ValueError("writing .mp4 needs imageio-ffmpeg: pip install imageio-ffmpeg "
-                             "(or write a .gif)") from None
+        imageio_ffmpeg = require("imageio_ffmpeg", "video", "writing .mp4 (or write a .gif)")
         if width % 2 or height % 2:
             raise ValueError(f"H.264 (yuv420p) needs even frame sides, got {width}x{height}; write a .gif")
         gen = imageio_ffmpeg.write_frames(self.path, (width, height), fps=self.fps, codec="libx264",

@@ -1,0 +1,19 @@
+"""Optional features and the pip extra that installs each one's dependency.
+
+``pip install ganops`` installs what ``python -m ganops_models.train`` needs; curation (``cluster``,
+``dataset_tool --dedupe``/``--report``) needs ``ganops[curation]`` (scikit-learn, imagehash) and MP4
+videos need ``ganops[video]`` (imageio-ffmpeg). The README's install command (``.[dev]``) has both.
+"""
+import importlib
+from types import ModuleType
+
+from ganops_models.errors import MissingExtraError
+
+
+def require(module: str, extra: str, feature: str) -> ModuleType:
+    """Import ``module``, or raise :class:`MissingExtraError` saying which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(f"{feature} needs the Python package {module.split('.')[0]!r}, which is not "
+                                f"installed: pip install 'ganops[{extra}]'") from None
