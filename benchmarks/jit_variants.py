@@ -149,18 +149,14 @@ def count_variants(cfg: str, arch: int = 90, precision: str = None) -> Dict[str,
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from ganops_models.models.stylegan2.loss import StyleGAN2Loss
-    from ganops_models.training.options import TrainOptions
-    from ganops_models.models.registry import PRESETS
+    from ganops_models.models.registry import PRESETS, get_recipe
     from ganops_models.training.recipe import DataInfo
     from ganops_models.models.stylegan2.recipe import build_networks
 
     preset, resolution = CONFIGS[cfg]
     values = PRESETS[preset].values((resolution, resolution), 1)
-    values.update(resolution=(resolution, resolution), device="cuda")
-    if precision is not None:
-        values["precision"] = precision
-    known = {f.name for f in dataclasses.fields(TrainOptions)}
-    opts = TrainOptions(**{k: v for k, v in values.items() if k in known})
+    values.update(resolution=(resolution, resolution), device="cuda", precision=precision or "fp16")
+    opts = get_recipe(PRESETS[preset].model).Options(**values)
     with recorded_launches(arch) as launches, fake_triton_ops(), _concrete_filters(), \
             FakeTensorMode(allow_non_fake_inputs=True), cpu_fakes_posing_as_cuda():
         # The networks are built as for CUDA (channels_last low-precision blocks); their final

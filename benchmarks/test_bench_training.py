@@ -9,10 +9,10 @@ Inputs are random images already on the device: this times compute, not data loa
 import pytest
 import torch
 
+from ganops_models.tools.train import new_run_options
+
 from benchmarks.common import DEVICE, ON_GPU, bench
 from ganops_models.training.distributed import DistInfo
-from ganops_models.models.registry import PRESETS
-from ganops_models.training.options import resolve
 from ganops_models.training.recipe import DataInfo
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
 
@@ -22,11 +22,11 @@ PRECISIONS = ["fp16", "bf16"] if ON_GPU else ["fp32"]
 
 def _recipe(precision):
     if ON_GPU:
-        opts = resolve(PRESETS, {"cfg": "paper256", "batch": 32, "device": "cuda", "precision": precision, "aug": "noaug"},
-                       (256, 256), 1)
+        opts = new_run_options({"cfg": "paper256", "batch": 32, "device": "cuda", "precision": precision, "aug": "noaug"},
+                       (256, 256), 1).options
         resolution = (256, 256)
     else:
-        opts = resolve(PRESETS, {"cfg": "tiny", "device": "cpu", "precision": "fp32", "aug": "noaug"}, (32, 32), 1)
+        opts = new_run_options({"cfg": "tiny", "device": "cpu", "precision": "fp32", "aug": "noaug"}, (32, 32), 1).options
         resolution = (32, 32)
     torch.manual_seed(0)
     return StyleGAN2Recipe(opts, DataInfo(resolution), DEVICE, DistInfo()), opts

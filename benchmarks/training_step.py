@@ -9,7 +9,6 @@ import torch
 
 from benchmarks.common import DEVICE, ON_GPU, bench
 from ganops_models.training.distributed import DistInfo
-from ganops_models.training.options import TrainOptions
 from ganops_models.models.registry import get_recipe
 from ganops_models.training.recipe import DataInfo
 
@@ -34,9 +33,9 @@ def build(model, cfg, res, batch, z_dim, width, precision):
     extra = dict(ngf=width, ndf=width)
     if model == "fastgan":
         extra["recon"] = "mse"
-    opts = TrainOptions(model=model, cfg=cfg, device=DEVICE.type, precision=precision, batch=batch, z_dim=z_dim,
+    opts = get_recipe(model).Options(cfg=cfg, device=DEVICE.type, precision=precision, batch=batch, z_dim=z_dim,
                         resolution=(res, res), aug="diffaug" if model == "fastgan" else "noaug", glr=2e-4,
-                        dlr=2e-4, ema=0.0055 * batch, kimg=1, extra=extra)
+                        dlr=2e-4, ema=0.0055 * batch, kimg=1, **extra)
     return get_recipe(model)(opts, DataInfo(resolution=(res, res)), DEVICE, DistInfo())
 
 

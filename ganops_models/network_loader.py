@@ -20,7 +20,6 @@ from ganops_models.formats import nvidia
 from ganops_models.formats.checkpoint import check_compatible, load_checkpoint, resolve_resume
 from ganops_models.models.registry import get_recipe
 from ganops_models.training import distributed
-from ganops_models.training.options import TrainOptions
 from ganops_models.training.recipe import DataInfo
 
 
@@ -102,9 +101,10 @@ def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
     device = torch.device(device)
     # float32 everywhere on the CPU (NVIDIA's force_fp32), as for pickles
     cpu = {"precision": "fp32"} if device.type == "cpu" else {}
-    opts = TrainOptions.from_dict({**ckpt["options"], "device": device.type, **cpu})
+    recipe_cls = get_recipe(ckpt["model"])
+    opts = recipe_cls.Options.from_dict({**ckpt["options"], "device": device.type, **cpu})
     data = DataInfo(**{**ckpt["data"], "resolution": tuple(ckpt["data"]["resolution"])})
-    recipe = get_recipe(ckpt["model"])(opts, data, torch.device(device), distributed.DistInfo())
+    recipe = recipe_cls(opts, data, torch.device(device), distributed.DistInfo())
     check_compatible(ckpt, ckpt["model"], recipe.arch_spec(), path)   # e.g. an older layout of the model
     recipe.load_state_dict(ckpt["state"])
     G_ema = recipe.generator_for_eval() if ckpt["model"] != "stylegan2" else recipe.G_ema

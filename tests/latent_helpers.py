@@ -3,10 +3,9 @@ import torch
 
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.training.distributed import DistInfo
-from ganops_models.training.options import TrainOptions
+
 from ganops_models.models.registry import get_recipe
 from ganops_models.training.recipe import DataInfo
-
 
 def save_checkpoint(path, model="stylegan2", resolution=(16, 16), label_dim=0, seed=0, **overrides):
     """A checkpoint of random (untrained) networks with a non-trivial w_avg and noise strengths."""
@@ -14,9 +13,9 @@ def save_checkpoint(path, model="stylegan2", resolution=(16, 16), label_dim=0, s
         options = dict(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
                        aug="noaug")
     else:
-        options = dict(batch=4, z_dim=8, precision="fp32", extra={"ngf": 4, "ndf": 4})
+        options = dict(batch=4, z_dim=8, precision="fp32", ngf=4, ndf=4)
     options.update(overrides)
-    opts = TrainOptions(model=model, device="cpu", cond=label_dim > 0, resolution=tuple(resolution), **options)
+    opts = get_recipe(model).Options(device="cpu", cond=label_dim > 0, resolution=tuple(resolution), **options)
     data = DataInfo(tuple(resolution), label_dim=label_dim, name="toy")
     torch.manual_seed(seed)
     recipe = get_recipe(model)(opts, data, torch.device("cpu"), DistInfo())

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from ganops_models.models.dcgan.options import DCGANOptions
 from ganops_models.models.dcgan.network import DCGANDiscriminator, DCGANGenerator
 
 
@@ -45,13 +46,12 @@ def test_bad_arguments():
 
 def make_recipe(aug="noaug", **extra):
     from ganops_models.training.distributed import DistInfo
-    from ganops_models.training.options import TrainOptions
     from ganops_models.models.registry import get_recipe
     from ganops_models.training.recipe import DataInfo
 
-    opts = TrainOptions(model="dcgan", cfg="dcgan-lite", device="cpu", precision="fp32", batch=8, z_dim=8,
+    opts = DCGANOptions(cfg="dcgan-lite", device="cpu", precision="fp32", batch=8, z_dim=8,
                         resolution=(32, 32), aug=aug, glr=2e-4, dlr=2e-4, ema=0.01, kimg=1, ada_kimg=0.1,
-                        ada_interval=1, extra=dict(ngf=4, ndf=4, **extra))
+                        ada_interval=1, ngf=4, ndf=4, **extra)
     return get_recipe("dcgan")(opts, DataInfo(resolution=(32, 32)), torch.device("cpu"), DistInfo())
 
 
@@ -126,4 +126,4 @@ def test_train_end_to_end_and_resume(tmp_path):
     assert main(common + ["--kimg", "0.096", "--resume", "latest"]) == 0
     ckpt = load_checkpoint(str(run / "checkpoint-000000.096.pt"))
     assert ckpt["progress"]["step"] == 6 and ckpt["state"]["opt_D"]["state"][0]["step"] == 6
-    assert ckpt["options"]["extra"]["label_smoothing"] == 0.1 and ckpt["options"]["resolution"] == [32, 32]
+    assert ckpt["options"]["label_smoothing"] == 0.1 and ckpt["options"]["resolution"] == [32, 32]

@@ -169,7 +169,7 @@ def test_trainer_builds_diffaugment_for_aug_diffaug():
     from ganops_models.training import augmentation
     from ganops_models.training.options import TrainOptions
 
-    aug = augmentation.build(TrainOptions(aug="diffaug", extra={"diffaug": "translation,cutout"}), torch.device("cpu"))
+    aug = augmentation.build(TrainOptions(aug="diffaug", diffaug="translation,cutout"), torch.device("cpu"))
     assert isinstance(aug.pipe, DiffAugment) and aug.pipe.policy == "translation,cutout" and aug.controller is None
     x = torch.randn(2, 3, 8, 8)
     assert aug.pipe(x).shape == x.shape

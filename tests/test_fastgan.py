@@ -4,6 +4,7 @@ import torch
 from torch.nn import functional as F
 
 import ganops
+from ganops_models.models.fastgan.options import FastGANOptions
 from ganops_models.nn.lpips import LPIPS, load_lpips, reconstruction_loss
 from ganops_models.errors import LPIPSWeightsError
 from ganops_models.models.fastgan import blocks as B
@@ -283,14 +284,13 @@ def test_lpips_two_files_and_errors(tmp_path):
 
 def make_recipe(tmp_path=None, **extra):
     from ganops_models.training.distributed import DistInfo
-    from ganops_models.training.options import TrainOptions
     from ganops_models.models.registry import get_recipe
     from ganops_models.training.recipe import DataInfo
 
     aug, cond = extra.pop("aug", "diffaug"), extra.pop("cond", False)
-    opts = TrainOptions(model="fastgan", cfg="fastgan-lite", device="cpu", precision="fp32", batch=2, z_dim=16,
+    opts = FastGANOptions(cfg="fastgan-lite", device="cpu", precision="fp32", batch=2, z_dim=16,
                         resolution=(64, 64), aug=aug, cond=cond, glr=2e-4, dlr=2e-4, ema=0.002, kimg=1,
-                        extra=dict(ngf=4, ndf=4, **extra))
+                        ngf=4, ndf=4, **extra)
     return get_recipe("fastgan")(opts, DataInfo(resolution=(64, 64)), torch.device("cpu"), DistInfo())
 
 
@@ -353,11 +353,11 @@ def test_sample_noise_modes_and_errors():
 def test_recon_lpips_without_weights_warns_and_uses_mse(tmp_path):
     with pytest.warns(UserWarning, match="--lpips FILE"):
         recipe = make_recipe(recon="lpips")
-    assert recipe.extra["recon"] == "mse"
+    assert recipe.recon_mode == "mse"
     path = tmp_path / "lpips.pth"
     _random_lpips_file(path)
     recipe = make_recipe(recon="lpips", lpips=str(path))
-    assert recipe.extra["recon"] == "lpips"
+    assert recipe.recon_mode == "lpips"
     stats = recipe.train_step(torch.rand(2, 3, 64, 64) * 2 - 1, torch.zeros(2, 0), step=0, cur_nimg=0)
     assert torch.isfinite(stats["loss/recon"]) and stats["loss/recon"] > 0
     with pytest.raises(LPIPSWeightsError, match="does not exist"):
@@ -368,13 +368,15 @@ def test_official_defaults_policy_mirror_precision():
     """New FastGAN runs: DiffAugment color,translation, --mirror on and fp32 on CUDA (bf16/fp16 opt-in);
     StyleGAN2 keeps its fp16 default."""
     from ganops_models.augment.diffaugment import DiffAugment
-    from ganops_models.tools.train import _cli_values, _new_options, build_parser
+    from ganops_models.tools.train import build_parser, new_run_options
+    from ganops_models.tools.train_cli import given_values
 
     assert DiffAugment().policy == "color,translation"
     assert make_recipe().augment.policy == "color,translation"
 
     def new_run(*argv):
-        return _new_options(_cli_values(build_parser().parse_args(list(argv))), torch.device("cuda"), 1, None)
+        given = given_values(build_parser().parse_args(list(argv)))
+        return new_run_options(given, (256, 256), 1, "cuda").options
 
     for cfg in ("fastgan-256", "fastgan-1024", "fastgan-lite"):
         opts = new_run("--cfg", cfg, "--resolution", "256")
@@ -455,7 +457,7 @@ def test_train_end_to_end_and_resume(tmp_path):
     ckpt = load_checkpoint(str(run / "checkpoint-000000.024.pt"))
     assert ckpt["progress"]["cur_nimg"] == 24 and ckpt["progress"]["step"] == 6
     assert ckpt["state"]["opt_G"]["state"][0]["step"] == 6
-    assert ckpt["options"]["extra"]["ngf"] == 4
+    assert ckpt["options"]["ngf"] == 4
     records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert records[-1]["kimg"] == 0.024
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
+from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models import load_network
 from ganops_models.tools import generate
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.training.distributed import DistInfo
-from ganops_models.training.options import TrainOptions
 from ganops_models.training.recipe import DataInfo
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
 def _checkpoint(path, label_dim=0):
-    opts = TrainOptions(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
+    opts = StyleGAN2Options(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
                         device="cpu", aug="noaug", cond=label_dim > 0, resolution=(16, 32))
     data = DataInfo((16, 32), label_dim=label_dim, name="toy")
     torch.manual_seed(0)

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from ganops import path_length_penalty, r1_penalty
+from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.models.stylegan2.loss import StyleGAN2Loss, d_main_loss, g_main_loss
 from ganops_models.models.stylegan2.network import Discriminator, Generator
 from ganops_models.training.distributed import DistInfo
-from ganops_models.training.options import TrainOptions
 from ganops_models.training.recipe import DataInfo
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe, lazy_adam
 
@@ -132,7 +132,7 @@ def test_style_mixing_uses_two_latents_per_sample():
 
 
 def test_ema_update_and_rampup():
-    opts = TrainOptions(batch=4, cbase=128, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
+    opts = StyleGAN2Options(batch=4, cbase=128, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
                         device="cpu", aug="noaug", ema=2.0, ema_rampup=0.05)
     recipe = StyleGAN2Recipe(opts, DataInfo((16, 16)), torch.device("cpu"), DistInfo())
     with torch.no_grad():
@@ -148,7 +148,7 @@ def test_ema_update_and_rampup():
 
 @pytest.mark.parametrize("r1_interval, expect", [(16, ["Gmain", "Dmain", "Dreg"]), (0, ["Gmain", "Dboth"])])
 def test_lazy_and_non_lazy_phases(r1_interval, expect):
-    opts = TrainOptions(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
+    opts = StyleGAN2Options(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
                         device="cpu", aug="noaug", pl_weight=0.0, r1_interval=r1_interval, mbstd_group=2)
     recipe = StyleGAN2Recipe(opts, DataInfo((16, 16)), torch.device("cpu"), DistInfo())
     assert [p[0] for p in recipe.phases] == expect
@@ -160,7 +160,7 @@ def test_lazy_and_non_lazy_phases(r1_interval, expect):
 # --- rounds (NVIDIA's gradient accumulation over batch_gpu samples) --------------------------------
 
 def _round_recipe(**kw):
-    opts = TrainOptions(**{**dict(batch=8, batch_gpu=2, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0,
+    opts = StyleGAN2Options(**{**dict(batch=8, batch_gpu=2, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0,
                                   precision="fp32", device="cpu", aug="noaug", pl_interval=1, r1_interval=1,
                                   mbstd_group=2, style_mixing=1.0), **kw})
     return StyleGAN2Recipe(opts, DataInfo((16, 16)), torch.device("cpu"), DistInfo())

@@ -377,11 +377,11 @@ def _tiny_checkpoint(path, data=None):
 
     from ganops_models.formats import checkpoint
     from ganops_models.training.distributed import DistInfo
-    from ganops_models.training.options import TrainOptions
+    from ganops_models.models.dcgan.options import DCGANOptions
     from ganops_models.models.registry import get_recipe
     from ganops_models.training.recipe import DataInfo
-    opts = TrainOptions(model="dcgan", cfg="dcgan-lite", device="cpu", precision="fp32", batch=4, z_dim=8,
-                        resolution=(32, 32), aug="noaug", kimg=1, extra=dict(ngf=4, ndf=4), data=data)
+    opts = DCGANOptions(cfg="dcgan-lite", device="cpu", precision="fp32", batch=4, z_dim=8,
+                        resolution=(32, 32), aug="noaug", kimg=1, ngf=4, ndf=4, data=data)
     data = DataInfo(resolution=(32, 32))
     recipe = get_recipe("dcgan")(opts, data, torch.device("cpu"), DistInfo())
     checkpoint.save_checkpoint(str(path), model="dcgan", arch=recipe.arch_spec(), options=opts.to_dict(),

@@ -88,13 +88,13 @@ def _stats(run):
 
 def make_recipe(loss, gamma):
     from ganops_models.training.distributed import DistInfo
-    from ganops_models.training.options import TrainOptions
+    from ganops_models.models.progan.options import ProGANOptions
     from ganops_models.models.registry import get_recipe
     from ganops_models.training.recipe import DataInfo
 
-    opts = TrainOptions(model="progan", cfg="progan-lite", device="cpu", precision="fp32", batch=4, z_dim=8,
+    opts = ProGANOptions(cfg="progan-lite", device="cpu", precision="fp32", batch=4, z_dim=8,
                         cbase=64, cmax=8, resolution=(16, 16), aug="noaug", glr=1e-3, dlr=1e-3, gamma=gamma, ema=0.01,
-                        kimg=1, extra=dict(lod_kimg=0.004, progan_loss=loss))
+                        kimg=1, lod_kimg=0.004, progan_loss=loss)
     return get_recipe("progan")(opts, DataInfo(resolution=(16, 16)), torch.device("cpu"), DistInfo())
 
 

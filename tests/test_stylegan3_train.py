@@ -31,7 +31,7 @@ def test_stylegan3_r_trains_and_resumes_on_cpu(tmp_path):
     assert train_main(["--cfg", "stylegan3-r", "--kimg", "0.004", "--resolution", "16"] + common) == 0
     run = ckpt_lib.run_dirs(str(tmp_path / "runs"))[0]
     opts = json.load(open(os.path.join(run, "options.json")))
-    assert opts["model"] == "stylegan3" and opts["extra"] == {"config": "r", "blur": 10.0}
+    assert (opts["model"], opts["config"], opts["blur"]) == ("stylegan3", "r", 10.0)
     assert (opts["map"], opts["glr"], opts["dlr"], opts["pl_weight"], opts["style_mixing"], opts["gamma"]) == \
         (2, 0.0025, 0.002, 0.0, 0.0, pytest.approx(0.0002 * 16 * 16 / 32))
     net = load_network(run)
@@ -71,8 +71,8 @@ def test_fine_tune_from_nvidia_stylegan3_pickle(tmp_path, capsys):
     assert train_main(["--kimg", "0.004"] + common) == 0
     run = ckpt_lib.run_dirs(str(tmp_path / "runs"))[0]
     opts = json.load(open(os.path.join(run, "options.json")))
-    assert (opts["cfg"], opts["extra"], opts["cbase"], opts["cmax"], opts["p"], opts["ada_kimg"]) == \
-        ("stylegan3-r", {"config": "r", "blur": 0.0}, 128, 4, pytest.approx(0.3), 100)
+    assert (opts["cfg"], opts["config"], opts["blur"], opts["cbase"], opts["cmax"], opts["p"], opts["ada_kimg"]) == \
+        ("stylegan3-r", "r", 0.0, 128, 4, pytest.approx(0.3), 100)
     state = ckpt_lib.load_checkpoint(os.path.join(run, "checkpoint-000000.004.pt"))["state"]
     assert torch.allclose(state["G_ema"]["synthesis.input.weight"], G.synthesis.input.weight, atol=0.05)
     assert torch.equal(state["G_ema"]["synthesis.input.freqs"], G.synthesis.input.freqs)

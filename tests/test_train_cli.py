@@ -7,14 +7,15 @@ import os
 import pytest
 import torch
 
+from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.tools import train
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.errors import DivergenceError
 from ganops_models.training import guard, launcher
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.loop import open_training_data, set_backend_flags, training_loop
-from ganops_models.models.registry import PRESETS
-from ganops_models.training.options import TrainOptions, resolve
+from ganops_models.tools.train import new_run_options
+from ganops_models.training.options import TrainOptions
 from ganops_models.models.registry import get_recipe
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
 
@@ -35,7 +36,8 @@ def backend_flags():
 
 def _prepare(argv, tmp_path, world_size=1):
     args = train.build_parser().parse_args(argv + ["--outdir", str(tmp_path / "runs")])
-    opts, _, dataset, _, _ = train.prepare(args, DistInfo(world_size=world_size), CPU)
+    resolved, _, dataset, _, _ = train.prepare(args, DistInfo(world_size=world_size), CPU)
+    opts = resolved.options
     return opts, dataset
 
 
@@ -51,9 +53,9 @@ def test_nvidia_flags_reach_the_recipe(tmp_path):
             opts.nhwc, opts.allow_tf32, opts.nobench, opts.subset, opts.mirror, opts.nan_policy, opts.conv_clamp) == \
         (8, 2, 0.001, 0.003, 3, 2, 128, 16, 1.5, 0.25, 8, 2, 0.5, None, True, True, True, 5, True, "rollback", 256)
     assert len(dataset[0]) == 10                                  # the first 5 images, and their mirrors
-    recipe = StyleGAN2Recipe(TrainOptions.from_dict({**opts.to_dict(), "num_fp16_res": 1}), dataset[1], CPU,
+    recipe = StyleGAN2Recipe(StyleGAN2Options.from_dict({**opts.to_dict(), "num_fp16_res": 1}), dataset[1], CPU,
                              DistInfo())
-    assert recipe.round_size == 2 and recipe.batch_gpu == 8           # per round, per process
+    assert recipe.round_size == 2 and recipe.batch_per_process == 8           # per round, per process
     assert recipe.loss.pl_weight == 1.5 and recipe.loss.style_mixing_prob == 0.25
     assert [(name, interval) for name, _, _, interval in recipe.phases] == \
         [("Gmain", 1), ("Greg", 2), ("Dmain", 1), ("Dreg", 8)]
@@ -82,22 +84,24 @@ def test_boolean_syntax_and_fp32(tmp_path):
 
 
 def test_batch_gpu_defaults_follow_nvidia(tmp_path):
-    assert [resolve(PRESETS, {"cfg": cfg}, (256, 256), 1).batch_gpu for cfg in
+    assert [new_run_options({"cfg": cfg}, (256, 256), 1).options.batch_gpu for cfg in
             ("stylegan2", "paper256", "paper512", "paper1024", "cifar", "auto")] == [4, 8, 8, 4, 32, 16]
-    auto = resolve(PRESETS, {"cfg": "auto"}, (512, 512), 2)
+    auto = new_run_options({"cfg": "auto"}, (512, 512), 2).options
     assert (auto.batch, auto.batch_gpu) == (16, 8)                          # auto: one round per process
-    assert resolve(PRESETS, {"cfg": "cifar"}, (32, 32), 4).batch_gpu == 16           # capped at the process's batch
-    assert resolve(PRESETS, {"cfg": "paper256", "batch": 32}, (256, 256), 2).batch_gpu == 16   # --batch: one round
-    assert resolve(PRESETS, {"cfg": "paper256", "batch": 32, "batch_gpu": 4}, (256, 256), 2).batch_gpu == 4
+    assert new_run_options({"cfg": "cifar"}, (32, 32), 4).options.batch_gpu == 16           # capped at the process's batch
+    assert new_run_options({"cfg": "paper256", "batch": 32}, (256, 256), 2).options.batch_gpu == 16   # --batch: one round
+    assert new_run_options({"cfg": "paper256", "batch": 32, "batch_gpu": 4}, (256, 256), 2).options.batch_gpu == 4
     with pytest.raises(train.OptionsError, match="--batch-gpu 3 must divide the batch of each process"):
-        resolve(PRESETS, {"cfg": "paper256", "batch_gpu": 3}, (256, 256), 1)
+        new_run_options({"cfg": "paper256", "batch_gpu": 3}, (256, 256), 1).options
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--fp32", "--precision", "fp16"], "--fp32 conflicts with --precision fp16"),
     (["--subset", "0"], "--subset must be a positive"),
     (["--gpus", "4096", "--device", "cuda"], "torchrun --nnodes="),
-    (["--cfg", "fastgan-lite", "--batch-gpu", "2", "--nhwc"], "--batch-gpu, --nhwc: only --model stylegan2"),
+    # MICRO's --cbase and --cmax too: FastGAN has neither (before per-model options they were silently ignored)
+    (["--cfg", "fastgan-lite", "--batch-gpu", "2", "--nhwc"], "--batch-gpu, --cbase, --cmax, --nhwc (command line): "
+                                                                "--model fastgan does not have these options"),
 ])
 def test_flag_errors(argv, message, tmp_path, capsys):
     assert train.main(MICRO[:-2] + argv + ["--outdir", str(tmp_path / "runs")]) == 2
@@ -110,6 +114,10 @@ def test_dry_run_prints_the_resolved_options_and_exits(tmp_path, capsys):
         assert train.main(MICRO + [flag, "--batch-gpu", "2", "--outdir", str(tmp_path / "runs")]) == 0
         printed = json.loads(capsys.readouterr().out)
         assert (printed["cfg"], printed["batch"], printed["batch_gpu"], printed["resolution"]) == ("tiny", 4, 2, [16, 16])
+        sources = printed["sources"]
+        assert (sources["cfg"], sources["batch_gpu"], sources["cbase"], sources["seed"], sources["precision"]) == (
+            "command line", "command line", "command line", "default", "derived: the default for cpu")
+        assert sources["z_dim"] == "preset tiny" and sources["device"] == "command line"
         assert printed["run_dir"].startswith(str(tmp_path / "runs"))
     assert not (tmp_path / "runs").exists()
 
@@ -146,9 +154,9 @@ def _poison_calls(monkeypatch, calls):
 
 
 def _guard_run(tmp_path, nan_policy):
-    opts = resolve(PRESETS, {"cfg": "tiny", "resolution": "16", "cbase": 64, "cmax": 8, "batch": 4, "tick": 0.008, "snap": 1,
+    opts = new_run_options({"cfg": "tiny", "resolution": "16", "cbase": 64, "cmax": 8, "batch": 4, "tick": 0.008, "snap": 1,
                     "workers": 0, "device": "cpu", "kimg": 0.024, "aug": "noaug", "nan_policy": nan_policy,
-                    "grid": (2, 2), "outdir": str(tmp_path)}, (16, 16), 1)
+                    "grid": (2, 2), "outdir": str(tmp_path)}, (16, 16), 1).options
     run_dir = str(tmp_path / "00000-guard")
     return opts, run_dir, lambda: training_loop(opts, get_recipe(opts.model), run_dir, DistInfo(), CPU, dataset=open_training_data(opts))
 

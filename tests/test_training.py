@@ -1,5 +1,6 @@
 """Training options, presets, checkpoints, ADA feedback, and end-to-end CPU runs of the trainer
 (built-in data, an image folder, kill-and-resume, two-process gloo)."""
+import dataclasses
 import json
 import os
 import signal
@@ -14,12 +15,13 @@ from PIL import Image
 
 from helpers import assert_close, backend_cases, gpu
 
+from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.models.stylegan2.loss import StyleGAN2Loss
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.errors import CheckpointError
 from ganops_models.training.distributed import DistInfo
-from ganops_models.models.registry import PRESETS
-from ganops_models.training.options import TrainOptions, parse_resolution, resolve
+from ganops_models.tools.train import new_run_options
+from ganops_models.training.options import TrainOptions, parse_resolution
 from ganops_models.errors import OptionsError
 from ganops_models.training.recipe import DataInfo
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
@@ -61,32 +63,55 @@ def _stats(run_dir):
 # --- options and presets ---------------------------------------------------------------------------
 
 def test_presets_have_stylegan2_ada_values():
-    paper256 = resolve(PRESETS, {"cfg": "paper256"}, (256, 256), 1)
+    paper256 = new_run_options({"cfg": "paper256"}, (256, 256), 1).options
     assert (paper256.batch, paper256.gamma, paper256.cbase, paper256.cmax, paper256.ema, paper256.map,
             paper256.mbstd_group, paper256.glr, paper256.dlr) == (64, 1, 16384, 512, 20, 8, 8, 0.0025, 0.0025)
-    auto = resolve(PRESETS, {"cfg": "auto"}, (256, 256), 1)
+    auto = new_run_options({"cfg": "auto"}, (256, 256), 1).options
     assert (auto.batch, auto.mbstd_group, auto.cbase, auto.map, auto.ema_rampup) == (16, 4, 16384, 2, 0.05)
     assert auto.gamma == pytest.approx(0.0002 * 256 ** 2 / 16) and auto.ema == pytest.approx(5.0)
-    cifar = resolve(PRESETS, {"cfg": "cifar"}, (32, 32), 2)
+    cifar = new_run_options({"cfg": "cifar"}, (32, 32), 2).options
     assert (cifar.pl_weight, cifar.style_mixing, cifar.d_arch, cifar.gamma, cifar.mbstd_group) == \
         (0, 0, "orig", 0.01, 32)
-    p1024 = resolve(PRESETS, {"cfg": "paper1024"}, (1024, 1024), 8)
+    p1024 = new_run_options({"cfg": "paper1024"}, (1024, 1024), 8).options
     assert (p1024.batch, p1024.gamma, p1024.cbase, p1024.glr) == (32, 2, 32768, 0.002)
     # explicit values win over the preset
-    o = resolve(PRESETS, {"cfg": "paper512", "batch": 8, "gamma": 3.5, "glr": 0.001, "map": 4, "ema": 2, "mbstd_group": 2,
-                 "cbase": 1024, "cmax": 64}, (512, 512), 1)
+    o = new_run_options({"cfg": "paper512", "batch": 8, "gamma": 3.5, "glr": 0.001, "map": 4, "ema": 2, "mbstd_group": 2,
+                 "cbase": 1024, "cmax": 64}, (512, 512), 1).options
     assert (o.batch, o.gamma, o.glr, o.dlr, o.map, o.ema, o.mbstd_group, o.cbase, o.cmax) == \
         (8, 3.5, 0.001, 0.0025, 4, 2, 2, 1024, 64)
-    assert TrainOptions.from_dict(o.to_dict()) == o
+    assert StyleGAN2Options.from_dict(o.to_dict()) == o
 
 
-def test_recipe_options_merge_defaults_preset_and_cli():
-    from ganops_models.models.registry import get_recipe
-    defaults = get_recipe("fastgan").defaults
-    o = resolve(PRESETS, {"cfg": "fastgan-lite", "extra": {"ndf": 16, "gp": 0.5}}, (64, 64), 1, recipe_defaults=defaults)
-    assert o.extra["ndf"] == 16 and o.extra["gp"] == 0.5   # command line
-    assert o.extra["ngf"] == 8 and o.extra["recon"] == "mse"  # preset values the command line left alone
-    assert resolve(PRESETS, {"cfg": "fastgan-lite"}, (64, 64), 1).extra == {"ngf": 8, "ndf": 8, "recon": "mse"}
+def test_model_options_merge_defaults_preset_and_cli_and_say_where_each_came_from():
+    resolved = new_run_options({"cfg": "fastgan-lite", "ndf": 16, "gp": 0.5}, (64, 64), 1)
+    o, sources = resolved.options, resolved.sources
+    assert type(o).__name__ == "FastGANOptions" and o.model == "fastgan"
+    assert (o.ndf, o.gp) == (16, 0.5) and sources["ndf"] == sources["gp"] == "command line"
+    assert (o.ngf, o.recon) == (8, "mse") and sources["ngf"] == sources["recon"] == "preset fastgan-lite"
+    assert (o.antialias, o.aug) == (False, "diffaug") and sources["antialias"] == "default"
+    assert set(sources) == {f.name for f in dataclasses.fields(o)}
+    assert not hasattr(o, "pl_weight")                     # StyleGAN2's options are not FastGAN's
+
+
+def test_options_of_another_model_are_refused():
+    with pytest.raises(OptionsError, match=r"--pl-weight \(command line\): --model fastgan does not have this option"):
+        new_run_options({"cfg": "fastgan-lite", "pl_weight": 1.0}, (64, 64), 1)
+
+
+def test_records_of_the_single_options_class_still_load():
+    """options.json / checkpoints written before the per-model classes: every model's fields at the
+    top and the model's own under 'extra'."""
+    from ganops_models.models.fastgan.options import FastGANOptions
+    from ganops_models.models.stylegan3.options import StyleGAN3Options
+    legacy = {**StyleGAN2Options(precision="fp32").to_dict(), "model": "fastgan", "cfg": "fastgan-lite",
+              "extra": {"ngf": 8, "ndf": 8, "recon": "mse"}}
+    o = FastGANOptions.from_dict(legacy)
+    assert (o.ngf, o.recon, o.model) == (8, "mse", "fastgan") and not hasattr(o, "cbase")
+    sg3 = StyleGAN3Options.from_dict({**StyleGAN2Options().to_dict(), "model": "stylegan3",
+                                      "extra": {"config": "r", "blur": 10.0}})
+    assert (sg3.config, sg3.blur) == ("r", 10.0)
+    with pytest.raises(OptionsError, match="unknown option"):
+        FastGANOptions.from_dict({**legacy, "warp_speed": 9})
 
 
 def test_option_errors():
@@ -95,15 +120,15 @@ def test_option_errors():
         with pytest.raises(OptionsError, match="resolution"):
             parse_resolution(bad)
     with pytest.raises(OptionsError, match="not divisible by the number of processes"):
-        resolve(PRESETS, {"cfg": "paper256", "batch": 30}, (256, 256), 4)
+        new_run_options({"cfg": "paper256", "batch": 30}, (256, 256), 4).options
     with pytest.raises(OptionsError, match="--cfg"):
-        resolve(PRESETS, {"cfg": "huge"}, (256, 256), 1)
+        new_run_options({"cfg": "huge"}, (256, 256), 1).options
     with pytest.raises(OptionsError, match="--aug fixed needs --p"):
-        resolve(PRESETS, {"cfg": "tiny", "aug": "fixed"}, (32, 32), 1)
+        new_run_options({"cfg": "tiny", "aug": "fixed"}, (32, 32), 1).options
     with pytest.raises(OptionsError, match="--gamma"):
-        resolve(PRESETS, {"cfg": "tiny", "gamma": -1.0}, (32, 32), 1)
+        new_run_options({"cfg": "tiny", "gamma": -1.0}, (32, 32), 1).options
     with pytest.raises(OptionsError, match="--metrics"):
-        resolve(PRESETS, {"cfg": "tiny", "metrics": "fid_sometimes"}, (32, 32), 1)
+        new_run_options({"cfg": "tiny", "metrics": "fid_sometimes"}, (32, 32), 1).options
 
 
 def test_time_estimate_after_the_calibration_steps(monkeypatch):
@@ -158,7 +183,7 @@ def test_cli_reports_bad_data_before_training(tmp_path, capsys):
 # --- checkpoints -------------------------------------------------------------------------------------
 
 def _micro_recipe(aug="ada"):
-    opts = TrainOptions(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
+    opts = StyleGAN2Options(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
                         device="cpu", aug=aug, ada_kimg=0.2, r1_interval=2, pl_interval=2, mbstd_group=2)
     return StyleGAN2Recipe(opts, DataInfo((16, 16)), torch.device("cpu"), DistInfo()), opts
 
@@ -382,7 +407,7 @@ def _phase_gradients(impl, device, phase, monkeypatch):
     fresh micro recipe, so every run starts from the same weights and regulariser state, and the same
     seed, so it draws the same latents, noise and augmentations)."""
     monkeypatch.setenv("GANOPS_IMPL", impl)
-    opts = TrainOptions(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
+    opts = StyleGAN2Options(batch=4, cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, precision="fp32",
                         device=device, aug="fixed", p=0.5, r1_interval=2, pl_interval=2, mbstd_group=2,
                         conv_clamp=None)
     recipe = StyleGAN2Recipe(opts, DataInfo((16, 16)), torch.device(device), DistInfo())
@@ -432,7 +457,7 @@ def test_training_phases_match_reference_backend(backend, phase, monkeypatch, no
 def test_gpu_training_steps_mixed_precision(precision):
     """Every phase on the GPU with the low-precision highest-resolution blocks (channels_last), in
     rounds of 4."""
-    opts = TrainOptions(batch=8, batch_gpu=4, cbase=1024, cmax=64, z_dim=32, w_dim=32, map=2, num_fp16_res=2,
+    opts = StyleGAN2Options(batch=8, batch_gpu=4, cbase=1024, cmax=64, z_dim=32, w_dim=32, map=2, num_fp16_res=2,
                         precision=precision, device="cuda", aug="ada", p=0.2, mbstd_group=4, nhwc=True)
     torch.manual_seed(0)
     recipe = StyleGAN2Recipe(opts, DataInfo((32, 32)), torch.device("cuda"), DistInfo())

@@ -16,9 +16,9 @@ from ganops_models.formats import nvidia
 from ganops_models.network_loader import LoadedNetwork, load_network
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.training.distributed import DistInfo
-from ganops_models.training.options import TrainOptions
 from ganops_models.training.recipe import DataInfo
 from ganops_models.models.stylegan2.nvidia import stylegan2_discriminator_options
+from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
 from ganops_models.training.transfer import init_from_network
 
@@ -27,7 +27,7 @@ def checkpoint_recipe(net: LoadedNetwork) -> StyleGAN2Recipe:
     """A CPU StyleGAN2 recipe holding ``net``'s weights, with options that rebuild its architecture."""
     arch = nvidia.train_options(net.info["nvidia_kwargs"])
     d_group = stylegan2_discriminator_options(net.info["nvidia_kwargs"]["D"])["mbstd_group_size"]
-    opts = TrainOptions(**arch, device="cpu", precision="fp16" if arch["num_fp16_res"] > 0 else "fp32",
+    opts = StyleGAN2Options(**arch, device="cpu", precision="fp16" if arch["num_fp16_res"] > 0 else "fp32",
                         mbstd_group=d_group, p=net.augment_p, resume=net.path)
     tsk = net.info.get("training_set_kwargs") or {}
     name = os.path.splitext(os.path.basename(str(tsk.get("path") or net.path)))[0]

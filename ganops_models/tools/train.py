@@ -23,140 +23,18 @@ from ganops_models.errors import CheckpointError, DatasetError, DivergenceError,
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.formats import nvidia
 from ganops_models.models.registry import PRESETS, RECIPES, get_recipe
-from ganops_models.network_loader import load_network
-from ganops_models.tools import fine_tune
-from ganops_models.tools.cli import ArgumentParser
+from ganops_models.network_loader import LoadedNetwork, load_network
+from ganops_models.tools import fine_tune, train_cli
 from ganops_models.training import distributed, launcher
 from ganops_models.training.guide import last_grid, next_steps
 from ganops_models.training.loop import open_training_data, training_loop
-from ganops_models.training.options import (NAN_POLICIES, TrainOptions, apply_derived, parse_resolution, resolve,
-                                            validate)
-
+from ganops_models.training.options import Layer, Resolved, TrainOptions, parse_resolution, resolve
 
 
 def build_parser() -> argparse.ArgumentParser:
     presets = "\n".join(f"  {name:<14} {preset.model:<10} {preset.doc}" for name, preset in sorted(PRESETS.items()))
-    p = ArgumentParser(
-        prog="python -m ganops_models.train", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Options left out take their value from the --cfg preset (then the model's defaults).\n"
-               f"Presets (--cfg, model, what):\n{presets}")
-    a = p.add_argument
-    a("--data", help="image folder, zip or dataset_tool output (default: the built-in dataset)")
-    a("--outdir", default="runs", help="where run directories are created (default: runs)")
-    a("--desc", help="run directory name suffix (default: derived from the options)")
-    a("--model", choices=sorted(RECIPES), help="model (default: the --cfg preset's, else stylegan2)")
-    a("--cfg", choices=sorted(PRESETS), help="preset (default: tiny on CPU, auto on GPU)")
-    a("--kimg", type=float, help="training length in thousands of real images shown")
-    a("--tick", type=float, help="kimg per tick (stats and log line)")
-    a("--snap", type=int, help="ticks per snapshot (grid, checkpoint, metrics)")
-    a("--batch", type=int, help="total batch size over all processes")
-    a("--batch-gpu", type=int, help="samples per round: each process accumulates its share of the batch in "
-      "rounds of this size (default: the preset's, 4 for stylegan2/paper1024, 8 for paper256/512, 32 for "
-      "cifar; with an explicit --batch or other presets: batch // processes)")
-    a("--gpus", type=int, help="processes to start on this machine, one per GPU (default: 1, or torchrun's)")
-    a("--resume", help="checkpoint file, run directory, 'latest' (newest valid checkpoint in --outdir), or an "
-      "NVIDIA StyleGAN2(-ADA) .pkl to fine-tune (a new run with the pickle's architecture, ada_kimg 100, "
-      "no EMA rampup)")
-    a("--seed", type=int, help="random seed")
-    a("--device", choices=["cuda", "cpu"], help="default: cuda if available")
-    a("--precision", choices=["fp32", "fp16", "bf16"], help="dtype of the highest-resolution blocks "
-      "(default fp16 on GPU, fp32 on CPU; fp32 for --model fastgan); fp32 also disables conv_clamp")
-    bool_option(p, "--fp32", help="same as --precision fp32 (default: false)")
-    bool_option(p, "--nhwc", help="channels_last memory format for the low-precision blocks (default: false)")
-    bool_option(p, "--allow-tf32", help="allow TF32 in float32 matmuls and convolutions (default: false)")
-    bool_option(p, "--nobench", help="disable cuDNN benchmarking (default: false)")
-    bool_option(p, "--compile", help="torch.compile the forward passes (default: false)")
-    a("--workers", type=int, help="data loader worker processes")
-    a("--aug", choices=["ada", "fixed", "noaug", "diffaug"], help="discriminator augmentation")
-    a("--augpipe", help="ADA augmentation preset (blit, geom, color, filter, noise, cutout, bg, bgc, ...)")
-    a("--p", type=float, help="initial (ada) or fixed augmentation probability")
-    a("--target", type=float, help="ADA target for E[sign(D(reals))]")
-    a("--ada-kimg", type=float, help="ADA: kimg for p to move from 0 to 1")
-    bool_option(p, "--mirror", help="add x-flipped copies of the data (default: the preset's; on for --model "
-                "fastgan, else false)")
-    bool_option(p, "--cond", help="class-conditional, labels from dataset.json (default: false)")
-    a("--subset", type=int, help="train on the first N images only, in path order (NVIDIA's picks N at "
-      "random) (default: all)")
-    a("--resolution", help="R or WxH; images are resized on the fly if needed")
-    a("--crop", choices=["center", "letterbox", "pad", "none"], help="fit of images of another aspect when resized "
-      "on the fly: center crop, letterbox (NVIDIA's wide), pad with the edge colour, none (stretch) (default: center)")
-    a("--metrics", help="comma list, e.g. fid50k_full,kid50k_full,swd, or none")
-    a("--inception", help="Inception weights file for FID/KID")
-    a("--gamma", type=float, help="R1 weight")
-    a("--glr", type=float, help="G learning rate (default: the preset's, 0.0025; 0.002 for stylegan2, paper1024, "
-      "auto at 1024 px)")
-    a("--dlr", type=float, help="D learning rate (default: as --glr)")
-    a("--map-depth", "--map", dest="map", type=int, metavar="N", help="mapping network depth (default: the "
-      "preset's, 8; 2 for auto, cifar, tiny)")
-    a("--mbstd-group", type=int, help="minibatch-std group size (default: the preset's, 4; 8 for paper256/512, "
-      "32 for cifar)")
-    a("--cbase", type=int, help="channel base, channels at res r: min(cbase / r, cmax) (default: the preset's, "
-      "32768; 16384 for paper256 and auto below 512 px; less for tiny)")
-    a("--cmax", type=int, help="maximum channels (default: the preset's, 512; less for tiny)")
-    a("--pl-weight", type=float, help="path-length regularisation weight (default: preset's, 2; 0 for cifar, tiny)")
-    a("--style-mixing", type=float, help="style-mixing probability (default: preset's, 0.9; 0 for cifar)")
-    a("--r1-interval", type=int, help="R1 every N steps, lazily (default: 16; 0: in every D step)")
-    a("--pl-interval", type=int, help="path length every N steps, lazily (default: 4; 0: in every G step)")
-    a("--ema-kimg", "--ema", dest="ema", type=float, metavar="KIMG", help="G EMA half-life in kimg (default: preset's)")
-    a("--ema-rampup", type=optional_float, help="G EMA ramp-up: half-life at most this x kimg so far, or "
-      "'none' (default: preset's, 0.05 for auto/cifar/tiny, none for the others)")
-    a("--nan-policy", choices=NAN_POLICIES, help="when a loss, gradient or parameter turns non-finite: stop with "
-      "a message naming the last good checkpoint, or roll back to it with halved learning rates (default: stop)")
-    a("-n", "--dry-run", action="store_true", help="print the resolved options and exit")
-    a("--freezed", type=int, help="Freeze-D: the first N discriminator layers (from the image side) get no updates "
-      "(default: 0)")
-    for recipe in RECIPES.values():
-        for name, kwargs in recipe.cli_options.items():
-            if f"--{name}" not in p._option_string_actions:
-                dest = name.replace("-", "_")
-                if kwargs.get("action") is None and "choices" not in kwargs:
-                    kwargs = {"metavar": dest.upper(), **kwargs}
-                a(f"--{name}", dest=f"extra__{dest}", default=None, **kwargs)
-    return p
-
-
-def parse_bool(text: str) -> bool:
-    """click's BOOL: 1/true/t/yes/y/on or 0/false/f/no/n/off (any case)."""
-    value = str(text).strip().lower()
-    if value in ("1", "true", "t", "yes", "y", "on"):
-        return True
-    if value in ("0", "false", "f", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (1/0, true/false, yes/no), got {text!r}")
-
-
-def bool_option(parser: argparse.ArgumentParser, name: str, help: str) -> None:
-    """``--name`` (true), ``--name=1|0|true|false`` or ``--name BOOL``, as NVIDIA's click options."""
-    parser.add_argument(name, nargs="?", const=True, default=None, type=parse_bool, metavar="BOOL", help=help)
-
-
-def optional_float(text: str):
-    """A number, or 'none' (kept as the string 'none'; the options turn it into None)."""
-    if str(text).strip().lower() == "none":
-        return "none"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
-
-
-_NOT_OPTIONS = ("gpus", "dry_run", "fp32")   # launcher switches, not training options
-
-
-def _cli_values(args) -> dict:
-    """Explicitly given options (None = not given); recipe options gathered under 'extra'; --fp32
-    becomes --precision fp32."""
-    if args.fp32 and args.precision not in (None, "fp32"):
-        raise OptionsError(f"--fp32 conflicts with --precision {args.precision}; give one of them")
-    values = {k: v for k, v in vars(args).items()
-              if v is not None and not k.startswith("extra__") and k not in _NOT_OPTIONS}
-    if args.fp32:
-        values["precision"] = "fp32"
-    extra = {k[len("extra__"):]: v for k, v in vars(args).items() if k.startswith("extra__") and v is not None}
-    if extra:
-        values["extra"] = extra
-    return values
+    return train_cli.build_parser([recipe.Options for recipe in RECIPES.values()], PRESETS,
+                                  __doc__.split("\n\n")[0], presets)
 
 
 def _device(args, dist: distributed.DistInfo) -> torch.device:
@@ -182,91 +60,111 @@ def _describe(opts: TrainOptions, data_name: str, world_size: int) -> str:
     return opts.desc or f"{name}-{opts.cfg}-{opts.model}-n{world_size}-batch{opts.batch}-{opts.aug}"
 
 
-def _resume_options(cli: dict, resume: dict, path: str, device: torch.device, world_size: int) -> TrainOptions:
-    """The checkpoint's options with the explicitly given ones applied (architecture changes are
-    caught later by comparing arch specs)."""
-    base = dict(resume["options"])
-    if cli.get("model", base["model"]) != base["model"]:
-        raise CheckpointError(f"--resume {path}: the checkpoint holds a {base['model']!r} model, not {cli['model']!r}")
-    if cli.get("cfg", base["cfg"]) != base["cfg"]:
-        raise OptionsError(f"--cfg {cli['cfg']}: a resumed run keeps its preset ({base['cfg']}); "
-                           f"override single options instead")
-    if cli.get("freezed", base.get("freezed", 0)) != base.get("freezed", 0):
-        raise OptionsError(f"--freezed {cli['freezed']}: a resumed run keeps its Freeze-D setting "
-                           f"({base.get('freezed', 0)})")
-    if "resolution" in cli:
-        cli["resolution"] = parse_resolution(cli["resolution"])
-    extra = {**base.get("extra", {}), **cli.pop("extra", {})}
-    base.update(cli)
-    base.update(extra=extra, device=device.type, resume=path)
-    apply_derived(base, cli, world_size, new_run=False)
-    opts = TrainOptions.from_dict(base)
-    validate(opts, world_size)
-    return opts
+
+def _model(given: dict) -> str:
+    """--model, else the model of --cfg, else stylegan2."""
+    if "cfg" in given and given["cfg"] not in PRESETS:
+        raise OptionsError(f"--cfg must be one of {sorted(PRESETS)}, got {given['cfg']!r}")
+    if "model" in given:
+        return given["model"]
+    return PRESETS[given["cfg"]].model if "cfg" in given else "stylegan2"
 
 
-def _new_options(cli: dict, device: torch.device, world_size: int, opened) -> TrainOptions:
-    """Options from the preset (default per model and device) and the explicitly given values; the
-    resolution defaults to the dataset's own (``opened``: the data, opened at --resolution or its own)."""
-    model = cli.get("model") or (PRESETS[cli["cfg"]].model if "cfg" in cli else "stylegan2")
-    recipe = get_recipe(model)
-    cli.setdefault("cfg", recipe.default_cfg.get(device.type))
-    if cli["cfg"] is None:
-        raise OptionsError(f"--model {model} has no default preset on {device.type}; pass --cfg")
-    cli["device"] = device.type
-    cli.setdefault("precision", recipe.defaults.get("precision", "fp16" if device.type == "cuda" else "fp32"))
-    if "resolution" not in cli:
-        native = opened.resolution
-        cli["resolution"] = PRESETS[cli["cfg"]].values(tuple(native), world_size).get("resolution", tuple(native))
-    resolution = parse_resolution(cli["resolution"])
-    return resolve(PRESETS, cli, resolution, world_size, recipe_defaults=recipe.defaults)
+def _preset_layer(cfg: str, model: str, resolution, world_size: int) -> Layer:
+    preset = PRESETS[cfg]
+    if preset.model != model:
+        raise OptionsError(f"--cfg {cfg} is a preset for --model {preset.model}, not {model}")
+    return f"preset {cfg}", preset.values(tuple(resolution), world_size)
 
 
-# Options only the style-based recipes (StyleGAN2 and its StyleGAN3 subclass) read: refused for the other
-# models rather than ignored.
-_STYLEGAN2_ONLY = ("batch_gpu", "pl_weight", "style_mixing", "r1_interval", "pl_interval", "nhwc")
-_STYLE_MODELS = ("stylegan2", "stylegan3")
+def _cfg_layer(given: dict, recipe, device_type: str, preset_of_network: str = None) -> Layer:
+    """``--cfg``, else the preset of the network to fine-tune, else the model's default on this device."""
+    if "cfg" in given:
+        return "command line", {"cfg": given["cfg"]}
+    if preset_of_network:
+        return "pickle's config", {"cfg": preset_of_network}
+    cfg = recipe.default_cfg.get(device_type)
+    if cfg is None:
+        raise OptionsError(f"--model {recipe.name} has no default preset on {device_type}; pass --cfg")
+    return f"the model's default on {device_type}", {"cfg": cfg}
 
 
-def _check_model_options(cli: dict, model: str) -> None:
-    given = [name for name in _STYLEGAN2_ONLY if name in cli]
-    if model not in _STYLE_MODELS and given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise OptionsError(f"{flags}: only --model stylegan2 has this; --model {model} does not use it")
+def new_run_options(given: dict, data_resolution, world_size: int, device_type: str = "cuda") -> Resolved:
+    """A new run: the model's defaults < its preset (``--cfg``, else the model's for the device) < the
+    command line. The resolution is the command line's, else the preset's, else the data's."""
+    recipe = get_recipe(_model(given))
+    cfg_layer = _cfg_layer(given, recipe, device_type)
+    resolution = parse_resolution(given.get("resolution")) or tuple(data_resolution)
+    preset = _preset_layer(cfg_layer[1]["cfg"], recipe.name, resolution, world_size)
+    layers = [("data", {"resolution": tuple(data_resolution)}), cfg_layer, (preset[0], {"model": recipe.name, **preset[1]}),
+              ("this machine", {"device": device_type}), ("command line", given)]
+    return resolve(recipe.Options, layers, world_size, given=given)
+
+
+def fine_tune_options(given: dict, net: LoadedNetwork, world_size: int, device_type: str = "cuda") -> Resolved:
+    """A new run from an NVIDIA pickle: the model's defaults < its preset < the fine-tuning defaults <
+    the pickle < the command line (see :mod:`ganops_models.tools.fine_tune`)."""
+    if given.get("model", net.kind) != net.kind:
+        raise OptionsError(f"--model {given['model']}: {net.describe()} is a {net.kind} network")
+    recipe = get_recipe(net.kind)
+    cfg_layer = _cfg_layer(given, recipe, device_type, fine_tune.default_cfg(net))
+    cfg = cfg_layer[1]["cfg"]
+    resolution = fine_tune.architecture(net)["resolution"]
+    if "cfg" in given and cfg in PRESETS:
+        fine_tune.check_preset(cfg, PRESETS[cfg], net, world_size)
+    preset = _preset_layer(cfg, recipe.name, resolution, world_size)
+    layers = [cfg_layer, (preset[0], {"model": recipe.name, **preset[1]}), ("this machine", {"device": device_type}),
+              *fine_tune.layers(net, given), ("command line", given)]
+    return resolve(recipe.Options, layers, world_size, given=given)
+
+
+# What a resumed run cannot change: the model, its preset and Freeze-D (architecture changes are refused
+# later, when the checkpoint's arch spec is compared with the run's).
+_KEPT_ON_RESUME = ("model", "cfg", "freezed")
+
+
+def resumed_options(given: dict, checkpoint: dict, path: str, world_size: int, device_type: str = "cuda") -> Resolved:
+    """A resumed run: the checkpoint's options < the command line."""
+    stored = dict(checkpoint["options"])
+    for key in _KEPT_ON_RESUME:
+        if key in given and given[key] != stored.get(key, given[key]):
+            raise OptionsError(f"--{key} {given[key]}: a resumed run keeps its {key} ({stored.get(key)}); "
+                               f"start a new run or leave --{key} out")
+    recipe = get_recipe(stored["model"])
+    layers = [(f"checkpoint {path}", stored), ("this run", {"device": device_type, "resume": path}),
+              ("command line", given)]
+    return resolve(recipe.Options, layers, world_size, new_run=False, given=given)
+
 
 
 def prepare(args, dist: distributed.DistInfo, device: torch.device):
-    """Options, resume checkpoint, dataset and run directory; every check happens here."""
-    cli = _cli_values(args)
-    given = dict(cli)
-    cli.pop("resume", None)
+    """Options (with where each came from), resume checkpoint, dataset and run directory; every check
+    happens here."""
+    given = train_cli.given_values(args)
+    given.pop("resume", None)
     resume = run_dir = init = None
+    world_size = dist.world_size
     if args.resume is not None and os.path.isfile(args.resume) and nvidia.is_pickle(args.resume):
         init = load_network(args.resume, "cpu")   # copied into the run's networks on their device
-        transfer_cli = fine_tune.transfer_cli(dict(cli), init, dist.world_size)
-        opened = open_dataset(cli.get("data"), resolution=tuple(transfer_cli["resolution"]))
-        opts = _new_options(transfer_cli, device, dist.world_size, opened)
-        fine_tune.apply_transfer(opts, cli, init)
-        validate(opts, dist.world_size)
-        dataset = open_training_data(opts, opened)
+        resolved = fine_tune_options(given, init, world_size, device.type)
+        dataset = open_training_data(resolved.options, open_dataset(given.get("data"), resolution=init.resolution))
+        fine_tune.check_data(init, dataset[1].label_dim, dataset[1].num_channels)
     elif args.resume is not None:
-        path = ckpt_lib.resolve_resume(args.resume, args.outdir)
+        path = ckpt_lib.resolve_resume(args.resume, args.outdir or TrainOptions.outdir)
         resume = ckpt_lib.load_checkpoint(path)
-        opts = _resume_options(cli, resume, path, device, dist.world_size)
+        resolved = resumed_options(given, resume, path, world_size, device.type)
         if args.resume == "latest":
             run_dir = os.path.dirname(os.path.abspath(path))
-        dataset = open_training_data(opts)
+        dataset = open_training_data(resolved.options)
     else:
-        opened = open_dataset(cli.get("data"), resolution=cli.get("resolution"))
-        opts = _new_options(cli, device, dist.world_size, opened)
-        dataset = open_training_data(opts, opened)
-    _check_model_options(given, opts.model)
-    if init is not None:
-        fine_tune.check_data(init, dataset[1].label_dim, dataset[1].num_channels)
+        opened = open_dataset(given.get("data"), resolution=given.get("resolution"))
+        resolved = new_run_options(given, opened.resolution, world_size, device.type)
+        dataset = open_training_data(resolved.options, opened)
+    opts = resolved.options
     if run_dir is None:
         run_dir = distributed.broadcast_object(
-            _new_run_dir(opts.outdir, _describe(opts, dataset[1].name, dist.world_size)) if dist.rank == 0 else None)
-    return opts, resume, dataset, run_dir, init
+            _new_run_dir(opts.outdir, _describe(opts, dataset[1].name, world_size)) if dist.rank == 0 else None)
+    return resolved, resume, dataset, run_dir, init
 
 
 def main(argv=None) -> int:
@@ -281,14 +179,16 @@ def main(argv=None) -> int:
         device = _device(args, dist)
         if not launch:
             distributed.init(dist, device)
-        opts, resume, dataset, run_dir, init = prepare(args, dist, device)
+        resolved, resume, dataset, run_dir, init = prepare(args, dist, device)
+        opts = resolved.options
     except (OptionsError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         distributed.shutdown()
         return 2
     if args.dry_run:
         if dist.rank == 0:
-            print(json.dumps({**opts.to_dict(), "world_size": dist.world_size, "run_dir": run_dir}, indent=2))
+            print(json.dumps({**opts.to_dict(), "world_size": dist.world_size, "run_dir": run_dir,
+                              "sources": resolved.sources}, indent=2))
         distributed.shutdown()
         return 0
     if launch:

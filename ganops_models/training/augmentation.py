@@ -46,7 +46,7 @@ def build(opts, device: torch.device) -> Augmentation:
     """From ``opts.aug``/``p``/``target``/``ada_kimg``/``augpipe``/``ada_interval`` (global batch)."""
     if opts.aug == "diffaug":
         from ganops_models.augment import DiffAugment
-        return Augmentation(DiffAugment(opts.extra.get("diffaug", "color,translation,cutout")).to(device))
+        return Augmentation(DiffAugment(opts.diffaug).to(device))
     from ganops_models.augment import build_augment
     pipe, controller = build_augment(opts.aug, p=opts.p, target=opts.target, ada_kimg=opts.ada_kimg,
                                      batch_size=opts.batch, preset=opts.augpipe, interval=opts.ada_interval,

@@ -246,7 +246,7 @@ def _evaluate_metrics(opts, run_dir, recipe, dataset, reporter, device, progress
     gen = metrics.make_generator_fn(recipe.sample, recipe.latents, device, label_dim=label_dim,
                                     labels=dataset.labels if opts.cond else None)
     results = metrics.evaluate(opts.metrics, gen, dataset, device=device, inception_path=opts.inception,
-                               batch_size=recipe.batch_gpu, log=reporter.log)
+                               batch_size=recipe.batch_per_process, log=reporter.log)
     kimg = progress["cur_nimg"] / 1000
     metrics.append_metrics_jsonl(os.path.join(run_dir, "metrics.jsonl"), kimg, results)
     metrics.plot_metrics(os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "metrics.png"))

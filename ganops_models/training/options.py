@@ -1,102 +1,207 @@
-"""Training options: one flat, JSON-serialisable record resolved from the CLI and a preset.
+"""Training options: one dataclass per model, resolved once, from layers of values, in one place.
 
-Resolution order: recipe defaults < preset (``--cfg``) < explicit command-line values. The resolved
-record is written to ``options.json`` in the run directory and stored in every checkpoint.
+:class:`TrainOptions` holds what every model has (data, length, hardware, batch, learning rates,
+EMA, augmentation); a model extends it with its own fields in ``models/<name>/options.py`` and
+names the class in its recipe (``Recipe.Options``). Every field is declared with :func:`option`:
+default, help and command-line flags together, so the ``train`` command line is generated from the
+dataclasses (:mod:`ganops_models.tools.train_cli`) and no default is restated anywhere else.
+Checks sit on the class (:meth:`TrainOptions.check`, extended by each model).
+
+:func:`resolve` builds the options of every kind of run from layers, lowest first, and records where
+each value came from (``train -n`` prints it)::
+
+    new run:      default < preset < command line
+    fine-tuning:  default < preset < fine-tuning defaults < pickle < command line
+    resumed run:  checkpoint < command line
+
+then applies the rules by which some options follow others (:meth:`TrainOptions.derive`) and checks
+the result. The record is written to ``options.json`` and stored in every checkpoint.
 """
 import dataclasses
 import json
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Type
 
-from ganops_models.errors import DatasetError
 from ganops_models.data.image import parse_resolution as data_resolution
-from ganops_models.training.presets import Preset
-from ganops_models.errors import OptionsError
-
+from ganops_models.errors import DatasetError, OptionsError
 
 NAN_POLICIES = ("stop", "rollback")
+AUG_MODES = ("ada", "fixed", "noaug", "diffaug")
+PRECISIONS = ("fp32", "fp16", "bf16")
+CROP_CHOICES = ("center", "letterbox", "pad", "none")
+
+
+def option(default, help: str, *, flags: Tuple[str, ...] = (), cli: bool = True, type=None, choices=None,
+           metavar: Optional[str] = None, kind: str = "value"):
+    """A dataclass field that is also a ``train`` flag: ``--<name with dashes>`` plus ``flags`` (aliases;
+    the first one is the main spelling), parsed by ``type`` or ``kind`` ('value', 'bool' for NVIDIA's
+    click booleans ``--x``/``--x=1``/``--x 0``, 'resolution', 'float_or_none'). ``cli=False``: set by
+    presets, pickles and checkpoints only."""
+    meta = dict(help=help, flags=flags, cli=cli, type=type, choices=choices, metavar=metavar, kind=kind)
+    if isinstance(default, (list, dict, tuple)):
+        return dataclasses.field(default_factory=lambda: default, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def redefault(name: str, default):
+    """Every model's option ``name`` with another default (for a model's own options class)."""
+    meta = TrainOptions.__dataclass_fields__[name].metadata
+    if isinstance(default, (list, dict, tuple)):
+        return dataclasses.field(default_factory=lambda: default, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def check_aug(opts, allowed) -> None:
+    """Refuse an ``--aug`` mode the model does not train with."""
+    if opts.aug not in allowed:
+        raise OptionsError(f"--model {opts.model} supports --aug {'|'.join(allowed)}, got {opts.aug!r}")
 
 
 @dataclasses.dataclass
 class TrainOptions:
+    """The options every model has."""
     # what and where
-    model: str = "stylegan2"
-    cfg: str = "auto"
-    data: Optional[str] = None             # None: the built-in dataset
-    outdir: str = "runs"
-    desc: Optional[str] = None
-    resolution: Optional[Tuple[int, int]] = None   # (H, W); None: the dataset's own
-    mirror: bool = False
-    crop: str = "center"                   # how images of another aspect are fitted: data.CROP_MODES
-    cond: bool = False                     # class-conditioning from dataset labels
+    model: str = option("stylegan2", "model (default: the --cfg preset's, else stylegan2)")
+    cfg: str = option("auto", "preset (default: the model's, e.g. tiny on a CPU and auto on a GPU for stylegan2)")
+    data: Optional[str] = option(None, "image folder, zip or dataset_tool output (default: the built-in dataset)")
+    outdir: str = option("runs", "where run directories are created")
+    desc: Optional[str] = option(None, "run directory name suffix (default: derived from the options)")
+    resolution: Optional[Tuple[int, int]] = option(None, "R or WxH; images are resized on the fly if needed "
+                                                   "(default: the preset's, else the data's)", kind="resolution")
+    mirror: bool = option(False, "add x-flipped copies of the data", kind="bool")
+    crop: str = option("center", "fit of images of another aspect when resized on the fly: center crop, letterbox "
+                       "(NVIDIA's wide), pad with the edge colour, none (stretch)", choices=CROP_CHOICES)
+    cond: bool = option(False, "class-conditional, labels from dataset.json", kind="bool")
+    subset: Optional[int] = option(None, "train on the first N images only, in path order (NVIDIA's picks N at "
+                                   "random) (default: all)", type=int)
     # length and intervals
-    kimg: float = 25000
-    tick: float = 4.0                      # kimg per tick (log line, stats)
-    snap: int = 50                         # ticks per snapshot (grid, checkpoint, metrics)
+    kimg: float = option(25000, "training length in thousands of real images shown", type=float)
+    tick: float = option(4.0, "kimg per tick (stats and log line)", type=float)
+    snap: int = option(50, "ticks per snapshot (grid, checkpoint, metrics)", type=int)
     # hardware
-    device: str = "cuda"
-    precision: str = "fp16"                # dtype of the highest-resolution blocks: fp32|fp16|bf16
-    num_fp16_res: int = 4                  # how many of the highest resolutions use `precision`
-    nhwc: bool = False                     # channels_last for the low-precision blocks (NVIDIA's --nhwc)
-    allow_tf32: bool = False               # TF32 for float32 matmuls and convolutions (NVIDIA's --allow-tf32)
-    nobench: bool = False                  # disable cudnn.benchmark (NVIDIA's --nobench)
-    compile: bool = False
-    workers: int = 2
-    seed: int = 0
-    resume: Optional[str] = None
-    subset: Optional[int] = None           # train on the first N images (None: all)
-    nan_policy: str = "stop"               # divergence guard: stop | rollback (see training.guard)
-    metrics: str = "none"                  # metric names for ganops_models.metrics, evaluated at snapshots
-    inception: Optional[str] = None        # Inception weights for FID/KID (else GANOPS_INCEPTION / torch hub cache)
-    grid: Tuple[int, int] = (8, 8)         # snapshot grid: columns, rows
+    device: str = option("cuda", "cuda or cpu (default: cuda if available)", choices=("cuda", "cpu"))
+    precision: Optional[str] = option(None, "dtype of the low-precision layers (default: fp16 on a GPU, fp32 on a "
+                                      "CPU); fp32 also disables conv_clamp", choices=PRECISIONS)
+    allow_tf32: bool = option(False, "allow TF32 in float32 matmuls and convolutions", kind="bool")
+    nobench: bool = option(False, "disable cuDNN benchmarking", kind="bool")
+    compile: bool = option(False, "torch.compile the forward passes", kind="bool")
+    workers: int = option(2, "data loader worker processes", type=int)
+    seed: int = option(0, "random seed", type=int)
+    resume: Optional[str] = option(None, "checkpoint file, run directory, 'latest' (newest valid checkpoint in "
+                                   "--outdir), or an NVIDIA StyleGAN2/3 .pkl to fine-tune (a new run with the pickle's "
+                                   "architecture, ada_kimg 100, no EMA rampup)")
+    nan_policy: str = option("stop", "when a loss, gradient or parameter turns non-finite: stop with a message naming "
+                             "the last good checkpoint, or roll back to it with halved learning rates",
+                             choices=NAN_POLICIES)
+    metrics: str = option("none", "comma list, e.g. fid50k_full,kid50k_full,swd, or none")
+    inception: Optional[str] = option(None, "Inception weights file for FID/KID")
+    grid: Tuple[int, int] = option((8, 8), "snapshot grid: columns, rows", cli=False)
     # hyperparameters
-    batch: int = 32
-    batch_gpu: Optional[int] = None        # samples per round (gradient accumulation); None: batch // processes
-    glr: float = 0.0025
-    dlr: float = 0.0025
-    gamma: float = 1.0
-    ema: float = 10.0                      # G EMA half-life in kimg
-    ema_rampup: Optional[float] = None
-    map: int = 8
-    d_map: int = 8                         # depth of a conditional D's label mapping (0 in networks from TF)
-    mbstd_group: int = 4
-    cbase: int = 32768
-    cmax: int = 512
-    z_dim: int = 512
-    w_dim: int = 512
-    conv_clamp: Optional[float] = 256
-    pl_weight: float = 2.0
-    style_mixing: float = 0.9
-    r1_interval: int = 16
-    pl_interval: int = 4
-    g_arch: str = "skip"
-    g_noise: bool = True                   # per-pixel noise inputs in the synthesis layers
-    d_arch: str = "resnet"
-    freezed: int = 0                       # Freeze-D: D layers (from the image side) that get no updates
+    batch: int = option(32, "total batch size over all processes", type=int)
+    glr: float = option(0.0025, "G learning rate", type=float)
+    dlr: float = option(0.0025, "D learning rate", type=float)
+    ema: float = option(10.0, "G EMA half-life in kimg", flags=("--ema-kimg", "--ema"), type=float, metavar="KIMG")
+    ema_rampup: Optional[float] = option(None, "G EMA ramp-up: half-life at most this x kimg so far, or 'none'",
+                                         kind="float_or_none")
+    z_dim: int = option(512, "latent size", cli=False)
     # augmentation
-    aug: str = "ada"
-    augpipe: str = "bgc"
-    p: Optional[float] = None              # ada: initial p (default 0); fixed: required
-    target: float = 0.6
-    ada_kimg: float = 500
-    ada_interval: int = 4
-    # recipe-specific options (see Recipe.cli_options)
-    extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    aug: str = option("ada", "discriminator augmentation", choices=AUG_MODES)
+    augpipe: str = option("bgc", "ADA augmentation preset (blit, geom, color, filter, noise, cutout, bg, bgc, ...)")
+    p: Optional[float] = option(None, "initial (ada) or fixed augmentation probability (ada default: 0)", type=float)
+    target: float = option(0.6, "ADA target for E[sign(D(reals))]", type=float)
+    ada_kimg: float = option(500, "ADA: kimg for p to move from 0 to 1", type=float)
+    ada_interval: int = option(4, "ADA: steps between p updates", cli=False)
+    diffaug: str = option("color,translation,cutout", "DiffAugment policy (comma list of color, translation, "
+                          "cutout) for --aug diffaug")
 
+    # --- records ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
+    def model_name(cls) -> str:
+        """The model these options are for (the ``model`` field's default)."""
+        return next(f.default for f in dataclasses.fields(cls) if f.name == "model")
+
+    @classmethod
+    def field_names(cls) -> set:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
     def from_dict(cls, d: dict) -> "TrainOptions":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise OptionsError(f"unknown option(s) {unknown} in options record")
+        """Options from a record (``options.json``, a checkpoint). Records written before the options had
+        one class per model keep model-specific values under ``extra`` and every model's fields at the
+        top: the first are lifted, the others (which that model never read) dropped."""
         d = dict(d)
+        d.update(d.pop("extra", None) or {})
+        names = cls.field_names()
+        unknown = sorted(set(d) - names - LEGACY_FIELDS)
+        if unknown:
+            raise OptionsError(f"unknown option(s) {unknown} in the options record of a {cls.model_name()} model")
+        d = {k: v for k, v in d.items() if k in names}
         for key in ("resolution", "grid"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+    # --- rules ------------------------------------------------------------------------------------
+    def derive(self, given: Dict[str, Any], world_size: int, new_run: bool) -> Dict[str, str]:
+        """Apply the rules by which options follow others, in place; ``given``: the command line's values.
+        Returns {name: why} for each value set here."""
+        why = {}
+        if self.precision is None:
+            self.precision = "fp16" if self.device == "cuda" else "fp32"
+            why["precision"] = f"derived: the default for {self.device}"
+        return why
+
+    def check(self, world_size: int) -> None:
+        """Cross-field checks, with messages that say what is expected (:class:`OptionsError`)."""
+        if self.batch <= 0:
+            raise OptionsError(f"--batch must be positive, got {self.batch}")
+        if self.batch % world_size != 0:
+            raise OptionsError(f"--batch {self.batch} is not divisible by the number of processes ({world_size})")
+        if self.subset is not None and self.subset < 1:
+            raise OptionsError(f"--subset must be a positive number of images, got {self.subset}")
+        if self.resolution is not None:
+            check_resolution(self.resolution)
+        for name in ("kimg", "tick", "glr", "dlr", "ema"):
+            if not getattr(self, name) > 0:
+                raise OptionsError(f"--{name} must be positive, got {getattr(self, name)}")
+        check_nonnegative(self, ("p", "ada_kimg"))
+        if not 0 < self.target < 1:
+            raise OptionsError(f"--target must be in (0, 1), got {self.target}")
+        if self.snap < 1:
+            raise OptionsError(f"--snap must be >= 1 tick, got {self.snap}")
+        if self.aug == "fixed" and self.p is None:
+            raise OptionsError("--aug fixed needs --p (the fixed augmentation probability, e.g. --p 0.2)")
+        if self.aug in ("noaug", "diffaug") and self.p is not None:
+            raise OptionsError("--p is only meaningful with --aug ada or fixed")
+        if self.metrics != "none":
+            from ganops_models.metrics import parse_metrics
+            try:
+                parse_metrics(self.metrics)
+            except ValueError as e:
+                raise OptionsError(f"--metrics: {e}") from None
+        if self.workers < 0:
+            raise OptionsError(f"--workers must be >= 0, got {self.workers}")
+        for f in dataclasses.fields(self):
+            value, choices = getattr(self, f.name), f.metadata.get("choices")
+            if choices and value is not None and value not in choices:
+                raise OptionsError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got {value!r}")
+
+
+# Fields of the single options record of earlier versions (every model's): a record may hold them.
+LEGACY_FIELDS = {
+    "batch_gpu", "num_fp16_res", "nhwc", "gamma", "map", "d_map", "mbstd_group", "cbase", "cmax", "w_dim",
+    "conv_clamp", "pl_weight", "style_mixing", "r1_interval", "pl_interval", "g_arch", "g_noise", "d_arch", "freezed",
+}
+
+
+def check_nonnegative(opts, names) -> None:
+    for name in names:
+        value = getattr(opts, name)
+        if value is not None and not (value >= 0 and math.isfinite(value)):
+            raise OptionsError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
 
 
 def parse_resolution(text) -> Optional[Tuple[int, int]]:
@@ -104,6 +209,8 @@ def parse_resolution(text) -> Optional[Tuple[int, int]]:
     trainer's limits (:func:`check_resolution`) apply on top of the dataset's parsing."""
     if text is None or isinstance(text, tuple):
         return text
+    if isinstance(text, list):
+        return tuple(text)
     try:
         res = data_resolution(str(text), what="--resolution")
     except DatasetError as e:
@@ -128,101 +235,50 @@ def check_resolution(res: Tuple[int, int], what: str = "resolution") -> None:
         raise OptionsError(f"{what} aspect ratio must be at most 4, got {w}x{h}")
 
 
-def resolve(presets: Dict[str, Preset], cli: Dict[str, Any], dataset_resolution: Tuple[int, int], world_size: int,
-            recipe_defaults: Optional[dict] = None) -> TrainOptions:
-    """Options from explicit CLI values (``None`` = not given), the preset ``cli['cfg']`` of ``presets``
-    and recipe defaults."""
-    cfg = cli["cfg"]
-    if cfg not in presets:
-        raise OptionsError(f"--cfg must be one of {sorted(presets)}, got {cfg!r}")
-    preset = presets[cfg]
-    if cli.get("model") not in (None, preset.model):
-        raise OptionsError(f"--cfg {cfg} is a preset for --model {preset.model}, not {cli['model']}")
-    resolution = parse_resolution(cli.get("resolution"))
-    layers = (recipe_defaults or {}, preset.values(resolution or dataset_resolution, world_size),
-              {k: v for k, v in cli.items() if v is not None})
-    values = {}
-    for layer in layers:
-        extra = {**values.get("extra", {}), **layer.get("extra", {})}
-        values.update(layer)
-        values["extra"] = extra
-    values["model"] = preset.model
-    if "resolution" in values:
+@dataclasses.dataclass
+class Resolved:
+    """Options and, for each, where its value came from ('default', 'preset paper256', 'command line', ...)."""
+    options: TrainOptions
+    sources: Dict[str, str]
+
+
+Layer = Tuple[str, Dict[str, Any]]
+
+
+def resolve(options_cls: Type[TrainOptions], layers: List[Layer], world_size: int, new_run: bool = True,
+            given: Optional[Dict[str, Any]] = None) -> Resolved:
+    """The options of one run: ``options_cls`` defaults, then each (source, values) layer in turn (a
+    later layer wins), then :meth:`~TrainOptions.derive` and :meth:`~TrainOptions.check`. ``given``: the
+    values the command line gave (for the rules that depend on what was given explicitly)."""
+    names = options_cls.field_names()
+    values: Dict[str, Any] = {}
+    sources = {name: "default" for name in names}
+    for source, layer in layers:
+        layer = dict(layer)
+        layer.update(layer.pop("extra", None) or {})
+        unknown = sorted(set(layer) - names)
+        if unknown and source.startswith("checkpoint"):
+            unknown = sorted(set(unknown) - LEGACY_FIELDS)
+            layer = {k: v for k, v in layer.items() if k in names}
+        if unknown:
+            flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+            raise OptionsError(f"{flags} ({source}): --model {options_cls.model_name()} does not have "
+                               f"{'this option' if len(unknown) == 1 else 'these options'}")
+        for key, value in layer.items():
+            values[key] = value
+            sources[key] = source
+    if values.get("resolution") is not None:
         values["resolution"] = parse_resolution(values["resolution"])
-    apply_derived(values, cli, world_size)
-    opts = TrainOptions.from_dict(values)
-    validate(opts, world_size)
-    return opts
+    if values.get("grid") is not None:
+        values["grid"] = tuple(values["grid"])
+    try:
+        opts = options_cls(**values)
+    except TypeError as e:
+        raise OptionsError(f"options: {e}") from None
+    sources.update(opts.derive(given or {}, world_size, new_run))
+    opts.check(world_size)
+    return Resolved(opts, {f.name: sources[f.name] for f in dataclasses.fields(opts)})
 
 
-def apply_derived(values: Dict[str, Any], cli: Dict[str, Any], world_size: int, new_run: bool = True) -> None:
-    """NVIDIA train.py's rules for options that follow others, applied to ``values`` in place:
-    an explicit ``--batch`` without ``--batch-gpu`` makes one round per process (batch_gpu = batch //
-    processes, as ``--batch`` does there); precision fp32 (``--fp32``) also drops conv_clamp. A resumed
-    run (``new_run=False``) keeps its stored conv_clamp unless the command line sets the precision.
-    ``--ema-rampup none`` becomes None."""
-    if values.get("ema_rampup") == "none":    # '--ema-rampup none'
-        values["ema_rampup"] = None
-    if cli.get("batch") is not None and cli.get("batch_gpu") is None:
-        values["batch_gpu"] = None
-    if values.get("batch_gpu") is None and values.get("batch"):
-        values["batch_gpu"] = values["batch"] // world_size
-    if values.get("precision") == "fp32" and (new_run or cli.get("precision") is not None):
-        values["conv_clamp"] = None
-
-
-def validate(opts: TrainOptions, world_size: int) -> None:
-    """Cross-field checks, with messages that say what is expected."""
-    if opts.batch <= 0:
-        raise OptionsError(f"--batch must be positive, got {opts.batch}")
-    if opts.batch % world_size != 0:
-        raise OptionsError(f"--batch {opts.batch} is not divisible by the number of processes ({world_size})")
-    per_process = opts.batch // world_size
-    if opts.batch_gpu is not None and not (opts.batch_gpu >= 1 and per_process % opts.batch_gpu == 0):
-        raise OptionsError(f"--batch-gpu {opts.batch_gpu} must divide the batch of each process "
-                           f"(--batch {opts.batch} / {world_size} process(es) = {per_process})")
-    if opts.subset is not None and opts.subset < 1:
-        raise OptionsError(f"--subset must be a positive number of images, got {opts.subset}")
-    if opts.nan_policy not in NAN_POLICIES:
-        raise OptionsError(f"--nan-policy must be one of {', '.join(NAN_POLICIES)}, got {opts.nan_policy!r}")
-    if opts.resolution is not None:
-        check_resolution(opts.resolution)
-    for name in ("kimg", "tick", "glr", "dlr", "ema"):
-        if not getattr(opts, name) > 0:
-            raise OptionsError(f"--{name} must be positive, got {getattr(opts, name)}")
-    for name in ("gamma", "pl_weight", "p", "ada_kimg"):
-        value = getattr(opts, name)
-        if value is None:
-            continue
-        if not (value >= 0 and math.isfinite(value)):
-            raise OptionsError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
-    if not 0 <= opts.style_mixing <= 1:
-        raise OptionsError(f"style mixing probability must be in [0, 1], got {opts.style_mixing}")
-    if not 0 < opts.target < 1:
-        raise OptionsError(f"--target must be in (0, 1), got {opts.target}")
-    if opts.freezed < 0:
-        raise OptionsError(f"--freezed must be >= 0 (D layers to freeze), got {opts.freezed}")
-    if opts.snap < 1:
-        raise OptionsError(f"--snap must be >= 1 tick, got {opts.snap}")
-    if opts.precision not in ("fp32", "fp16", "bf16"):
-        raise OptionsError(f"--precision must be fp32, fp16 or bf16, got {opts.precision!r}")
-    if opts.aug not in ("ada", "fixed", "noaug", "diffaug"):
-        raise OptionsError(f"--aug must be ada, fixed, noaug or diffaug, got {opts.aug!r}")
-    if opts.aug == "fixed" and opts.p is None:
-        raise OptionsError("--aug fixed needs --p (the fixed augmentation probability, e.g. --p 0.2)")
-    if opts.aug == "noaug" and opts.p is not None:
-        raise OptionsError("--p is only meaningful with --aug ada or fixed")
-    if opts.device.split(":")[0] not in ("cpu", "cuda"):
-        raise OptionsError(f"--device must be cpu or cuda, got {opts.device!r}")
-    if opts.r1_interval < 0 or opts.pl_interval < 0:
-        raise OptionsError("regularisation intervals must be >= 0 (0: regularise in every main step)")
-    if opts.mbstd_group < 0 or opts.map < 1 or opts.cbase < 1 or opts.cmax < 1:
-        raise OptionsError("--mbstd-group must be >= 0 and --map, --cbase, --cmax >= 1")
-    if opts.metrics != "none":
-        from ganops_models.metrics import parse_metrics
-        try:
-            parse_metrics(opts.metrics)
-        except ValueError as e:
-            raise OptionsError(f"--metrics: {e}") from None
-    if opts.workers < 0:
-        raise OptionsError(f"--workers must be >= 0, got {opts.workers}")
+__all__ = ["AUG_MODES", "NAN_POLICIES", "PRECISIONS", "Resolved", "TrainOptions", "check_aug", "check_resolution", "option",
+           "parse_resolution", "redefault", "resolve"]

@@ -7,7 +7,8 @@ network, recipe (a subclass of :class:`Recipe`) and presets, and list it in
 :mod:`ganops_models.models.registry`.
 
 Contract (all tensors on ``self.device``; images in [-1, 1] float [N, C, H, W]):
-  * ``__init__(opts, data, device, dist)`` builds networks and optimisers from ``TrainOptions``,
+  * ``Options``: the model's options class (a :class:`TrainOptions` subclass); ``__init__(opts, data,
+    device, dist)`` builds networks and optimisers from an instance of it,
     a :class:`DataInfo` and the rank info, identically seeded on every rank (the loop broadcasts
     rank 0's parameters and buffers afterwards via :meth:`modules`).
   * ``train_step(reals, labels, step, cur_nimg) -> dict[str, Tensor]``: one optimisation step on
@@ -28,7 +29,7 @@ Contract (all tensors on ``self.device``; images in [-1, 1] float [N, C, H, W]):
     changes it per phase) and ``tick_stats()``: extra values for every stats.jsonl row.
 """
 import dataclasses
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Type
 
 import torch
 
@@ -47,17 +48,16 @@ class DataInfo:
 
 class Recipe:
     name = "base"
-    # Extra command-line options of this recipe: {"name": argparse kwargs}; values land in opts.extra.
-    cli_options: Dict[str, dict] = {}
-    # Option values this recipe needs unless the preset/CLI say otherwise.
-    defaults: Dict[str, object] = {}
+    # The model's options (fields, defaults, help, checks): a subclass of TrainOptions.
+    Options: Type[TrainOptions] = TrainOptions
     # --cfg used when none is given, by device type.
     default_cfg: Dict[str, str] = {}
 
     def __init__(self, opts: TrainOptions, data: DataInfo, device: torch.device,
                  dist: distributed.DistInfo):
+        opts.check(dist.world_size)   # resolve() checked them already; options built in code are checked here
         self.opts, self.data, self.device, self.dist = opts, data, device, dist
-        self.batch_gpu = opts.batch // dist.world_size
+        self.batch_per_process = opts.batch // dist.world_size
         self.nonfinite_grad_steps = torch.zeros([], device=device)   # for training.guard
 
     # --- to override ------------------------------------------------------------------------

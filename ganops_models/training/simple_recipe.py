@@ -29,10 +29,6 @@ def ema_kimg_for_beta(batch: int, beta: float = EMA_BETA) -> float:
     return batch * math.log(0.5) / math.log(beta) / 1000
 
 
-def merged_extra(opts, defaults: dict, preset_extra: Dict[str, dict]) -> dict:
-    """Recipe options: recipe defaults < the preset's values < the command line (opts.extra)."""
-    return {**defaults, **preset_extra.get(opts.cfg, {}), **opts.extra}
-
 
 class EvalGenerator(torch.nn.Module):
     """(z, c=None) -> images [N, C, H, W] for an unconditional G (FastGAN's aux output dropped)."""
@@ -67,11 +63,6 @@ class SimpleGANRecipe(Recipe):
         self.amp_dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         fp16 = self.amp_dtype == torch.float16
         self.scalers = {k: torch.amp.GradScaler("cuda", enabled=fp16) for k in ("G", "D")}
-
-    @staticmethod
-    def check_aug(opts, allowed) -> None:
-        if opts.aug not in allowed:
-            raise OptionsError(f"--model {opts.model} supports --aug {'|'.join(allowed)}, got {opts.aug!r}")
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -114,7 +105,7 @@ class SimpleGANRecipe(Recipe):
             raise ValueError(f"--model {self.name} is unconditional; labels c must be None or empty")
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be const, random or none, got {noise_mode!r}")
-        batch = batch or self.batch_gpu
+        batch = batch or self.batch_per_process
         ema = EvalGenerator(self.G_ema)
         noise_layers = [m for m in self.G_ema.modules() if hasattr(m, "noise_enabled")]
         devices = [self.device] if self.device.type == "cuda" else []

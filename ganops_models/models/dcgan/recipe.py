@@ -14,38 +14,25 @@ from torch.nn import functional as F
 from ganops_models.models.dcgan.network import DCGANDiscriminator, DCGANGenerator
 from ganops_models.training import augmentation
 from ganops_models.errors import OptionsError
-from ganops_models.models.dcgan.presets import PRESET_EXTRA
+from ganops_models.models.dcgan.options import DCGANOptions
 from ganops_models.training.recipe import DataInfo
-from ganops_models.training.simple_recipe import SimpleGANRecipe, merged_extra
-
-EXTRA_DEFAULTS = dict(ngf=64, ndf=64, label_smoothing=0.0, label_noise=0.0)
+from ganops_models.training.simple_recipe import SimpleGANRecipe
 
 
 class DCGANRecipe(SimpleGANRecipe):
     name = "dcgan"
     default_cfg = {"cpu": "dcgan-lite", "cuda": "dcgan-64"}
-    defaults = dict(aug="noaug", glr=2e-4, dlr=2e-4, z_dim=100)
-    cli_options = {
-        "ngf": dict(type=int, help="fastgan/dcgan: G base width"),
-        "ndf": dict(type=int, help="fastgan/dcgan: D base width"),
-        "label-smoothing": dict(type=float, help="dcgan: one-sided label smoothing (real target 1 - s)"),
-        "label-noise": dict(type=float, help="dcgan: probability of swapping real/fake targets per sample"),
-    }
+    Options = DCGANOptions
 
     def __init__(self, opts, data: DataInfo, device, dist):
         super().__init__(opts, data, device, dist)
-        x = self.extra = merged_extra(opts, EXTRA_DEFAULTS, PRESET_EXTRA)
-        if not 0 <= x["label_smoothing"] < 1:
-            raise OptionsError(f"--label-smoothing must be in [0, 1), got {x['label_smoothing']}")
-        if not 0 <= x["label_noise"] <= 0.5:
-            raise OptionsError(f"--label-noise must be in [0, 0.5], got {x['label_noise']}")
         resolution = tuple(opts.resolution or data.resolution)
         if resolution[0] != resolution[1]:
             raise OptionsError(f"--model dcgan needs square images, got {resolution[1]}x{resolution[0]}")
         torch.manual_seed(opts.seed)
         try:
-            self.G = DCGANGenerator(resolution[0], opts.z_dim, x["ngf"], data.num_channels)
-            self.D = DCGANDiscriminator(resolution[0], x["ndf"], data.num_channels)
+            self.G = DCGANGenerator(resolution[0], opts.z_dim, opts.ngf, data.num_channels)
+            self.D = DCGANDiscriminator(resolution[0], opts.ndf, data.num_channels)
         except ValueError as e:
             raise OptionsError(str(e)) from None
         self._finish_init(opts.glr, opts.dlr)
@@ -59,14 +46,14 @@ class DCGANRecipe(SimpleGANRecipe):
 
     def arch_spec(self) -> dict:
         return {"resolution": self.G.resolution, "img_channels": self.G.img_channels, "z_dim": self.G.z_dim,
-                "ngf": self.extra["ngf"], "ndf": self.extra["ndf"]}
+                "ngf": self.opts.ngf, "ndf": self.opts.ndf}
 
     def targets(self, n: int):
         """(t_real, t_fake) [n] float targets with smoothing and per-sample swaps."""
-        t_real = torch.full([n], 1.0 - self.extra["label_smoothing"], device=self.device)
+        t_real = torch.full([n], 1.0 - self.opts.label_smoothing, device=self.device)
         t_fake = torch.zeros([n], device=self.device)
-        if self.extra["label_noise"] > 0:
-            swap = torch.rand([n], device=self.device) < self.extra["label_noise"]
+        if self.opts.label_noise > 0:
+            swap = torch.rand([n], device=self.device) < self.opts.label_noise
             t_real, t_fake = torch.where(swap, t_fake, t_real), torch.where(swap, t_real, t_fake)
         return t_real, t_fake
 

@@ -43,15 +43,14 @@ from torch.nn import functional as F
 
 import ganops
 
-from ganops_models.augment.diffaugment import DEFAULT_POLICY, DiffAugment
+from ganops_models.augment.diffaugment import DiffAugment
 from ganops_models.nn.lpips import load_lpips, reconstruction_loss
 from ganops_models.models.fastgan.network import FastGANDiscriminator, FastGANGenerator, crop_quadrant, resize_down
 from ganops_models.errors import OptionsError
-from ganops_models.models.fastgan.presets import PRESET_EXTRA
+from ganops_models.models.fastgan.options import FastGANOptions
 from ganops_models.training.recipe import DataInfo
-from ganops_models.training.simple_recipe import SimpleGANRecipe, merged_extra
+from ganops_models.training.simple_recipe import SimpleGANRecipe
 
-EXTRA_DEFAULTS = dict(ngf=64, ndf=64, recon="mse", lpips=None, diffaug=DEFAULT_POLICY, gp=0.0, antialias=False)
 # Version of the network layout, in the arch spec: checkpoints of the earlier layout (G's channel table
 # in D, double-width decoders, output biases) lack it and are refused rather than loaded wrongly.
 LAYOUT = "official-FastGAN-pytorch"
@@ -62,51 +61,35 @@ LAYOUT = "official-FastGAN-pytorch"
 class FastGANRecipe(SimpleGANRecipe):
     name = "fastgan"
     default_cfg = {"cpu": "fastgan-lite", "cuda": "fastgan-256"}
-    defaults = dict(aug="diffaug", glr=2e-4, dlr=2e-4, z_dim=256, mirror=True, precision="fp32")
-    cli_options = {
-        "ngf": dict(type=int, help="fastgan/dcgan: G base width"),
-        "ndf": dict(type=int, help="fastgan/dcgan: D base width"),
-        "recon": dict(choices=["mse", "lpips"], help="fastgan: D's reconstruction loss"),
-        "lpips": dict(help="fastgan: LPIPS weights, FILE or VGG16_FILE,LINEAR_HEADS_FILE (local files)"),
-        "diffaug": dict(help="DiffAugment policy (comma list of color,translation,cutout) for --aug diffaug "
-                                "(default color,translation)"),
-        "gp": dict(type=float, help="fastgan: weight of ganops.gradient_penalty on D (0: off)"),
-        "antialias": dict(action="store_true", help="fastgan: binomial-filtered resampling instead of "
-                                                    "nearest / average pooling"),
-    }
+    Options = FastGANOptions
 
     def __init__(self, opts, data: DataInfo, device, dist):
         super().__init__(opts, data, device, dist)
-        self.check_aug(opts, ("diffaug", "noaug"))
-        x = self.extra = merged_extra(opts, EXTRA_DEFAULTS, PRESET_EXTRA)
         resolution = tuple(opts.resolution or data.resolution)
         if resolution[0] != resolution[1]:
             raise OptionsError(f"--model fastgan needs square images, got {resolution[1]}x{resolution[0]}")
-        if x["gp"] < 0:
-            raise OptionsError(f"--gp must be >= 0, got {x['gp']}")
-        if x["gp"] > 0 and not hasattr(ganops, "gradient_penalty"):
+        if opts.gp > 0 and not hasattr(ganops, "gradient_penalty"):
             raise OptionsError("--gp needs ganops.gradient_penalty, which this ganops build does not have")
         torch.manual_seed(opts.seed)
         try:
-            self.G = FastGANGenerator(resolution[0], opts.z_dim, x["ngf"], data.num_channels, x["antialias"])
-            self.D = FastGANDiscriminator(resolution[0], x["ndf"], data.num_channels, x["antialias"])
+            self.G = FastGANGenerator(resolution[0], opts.z_dim, opts.ngf, data.num_channels, opts.antialias)
+            self.D = FastGANDiscriminator(resolution[0], opts.ndf, data.num_channels, opts.antialias)
         except ValueError as e:
             raise OptionsError(str(e)) from None
         self._finish_init(opts.glr, opts.dlr)
-        self.augment = DiffAugment(x["diffaug"] if opts.aug == "diffaug" else "")
-        self.recon = reconstruction_loss("mse")
-        if x["recon"] == "lpips":
-            if x["lpips"]:
-                self.recon = reconstruction_loss("lpips", load_lpips(x["lpips"], device))
+        self.augment = DiffAugment(opts.diffaug if opts.aug == "diffaug" else "")
+        self.recon, self.recon_mode = reconstruction_loss("mse"), "mse"
+        if opts.recon == "lpips":
+            if opts.lpips:
+                self.recon, self.recon_mode = reconstruction_loss("lpips", load_lpips(opts.lpips, device)), "lpips"
             else:
                 warnings.warn("--recon lpips needs VGG16 + LPIPS weights from a local file (--lpips FILE); "
                               "none given, so D's reconstruction loss is MSE")
-                self.extra = {**x, "recon": "mse"}
 
     def arch_spec(self) -> dict:
-        x = self.extra
+        opts = self.opts
         return {"layout": LAYOUT, "resolution": self.G.resolution, "img_channels": self.G.img_channels,
-                "z_dim": self.G.z_dim, "ngf": x["ngf"], "ndf": x["ndf"], "antialias": bool(x["antialias"])}
+                "z_dim": self.G.z_dim, "ngf": opts.ngf, "ndf": opts.ndf, "antialias": bool(opts.antialias)}
 
     def _d_loss(self, reals_aug, fakes_aug):
         s = self.D.aux_resolution
@@ -121,10 +104,10 @@ class FastGANRecipe(SimpleGANRecipe):
         stats = {"loss/D_real": loss_real.detach(), "loss/D_fake": loss_fake.detach(), "loss/recon": loss_rec.detach(),
                  "scores/real": logits_real.detach().float().mean(), "scores/fake": logits_fake.detach().float().mean()}
         loss = loss_real + loss_fake + loss_rec
-        if self.extra["gp"] > 0:
+        if self.opts.gp > 0:
             gp = ganops.gradient_penalty(self.D, reals_aug.detach(), fakes_aug[0].detach()).mean()
             stats["loss/gp"] = gp.detach()
-            loss = loss + self.extra["gp"] * gp
+            loss = loss + self.opts.gp * gp
         return loss, stats
 
     def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:

@@ -1,12 +1,8 @@
-"""ProGAN presets (``--cfg``), and the per-preset growth settings its recipe reads."""
+"""ProGAN presets (``--cfg``): the paper's setup and a CPU-sized one."""
 from typing import Dict
 
 from ganops_models.training.presets import Preset
 from ganops_models.training.simple_recipe import ema_kimg_for_beta
-
-
-PRESET_EXTRA = {"progan": dict(lod_kimg=600.0, batch_per_res="256:14,512:6,1024:3"),
-                "progan-lite": dict(lod_kimg=0.128, batch_per_res="32:8")}
 
 
 def _preset(resolution, batch, kimg, tick, snap, z_dim, cbase, cmax, **extra):
@@ -14,14 +10,15 @@ def _preset(resolution, batch, kimg, tick, snap, z_dim, cbase, cmax, **extra):
         fixed = dict(resolution=resolution) if resolution else {}
         return dict(**fixed, batch=batch, glr=0.001, dlr=0.001, z_dim=z_dim, cbase=cbase, cmax=cmax,
                     mbstd_group=4, gamma=10.0, ema=ema_kimg_for_beta(batch), ema_rampup=None, kimg=kimg,
-                    tick=tick, snap=snap, aug="noaug", precision="fp32", extra=dict(extra))
+                    tick=tick, snap=snap, aug="noaug", precision="fp32", **extra)
     return values
 
 
 PRESETS: Dict[str, Preset] = {
-    "progan": Preset("progan", _preset(None, 16, 15000, 4, 50, 512, 16384, 512, **PRESET_EXTRA["progan"]),
+    "progan": Preset("progan", _preset(None, 16, 15000, 4, 50, 512, 16384, 512, lod_kimg=600.0,
+                                       batch_per_res="256:14,512:6,1024:3"),
                      "ProGAN paper setup (batch 16, 600 kimg per phase, WGAN-GP)"),
     "progan-lite": Preset("progan", _preset((32, 32), 16, 1.0, 0.128, 2, 32, 256, 32,
-                                            **PRESET_EXTRA["progan-lite"]),
+                                            lod_kimg=0.128, batch_per_res="32:8"),
                           "small 4->32 ProGAN for a few CPU minutes"),
 }

@@ -33,38 +33,27 @@ import ganops
 from ganops_models.models.progan.network import ProGANDiscriminator, ProGANGenerator, downsample_avg, upsample_nearest
 from ganops_models.errors import OptionsError
 from ganops_models.models.progan.schedule import GrowthSchedule, Phase, parse_batch_per_res
-from ganops_models.models.progan.presets import PRESET_EXTRA
+from ganops_models.models.progan.options import ProGANOptions
 from ganops_models.training.recipe import DataInfo
-from ganops_models.training.simple_recipe import SimpleGANRecipe, merged_extra
+from ganops_models.training.simple_recipe import SimpleGANRecipe
 
 START_RES = 4
 DRIFT = 0.001
-LOSSES = ("wgan-gp", "logistic")
-EXTRA_DEFAULTS = dict(lod_kimg=600.0, batch_per_res="", progan_loss="wgan-gp")
 
 
 class ProGANRecipe(SimpleGANRecipe):
     name = "progan"
     default_cfg = {"cpu": "progan-lite", "cuda": "progan"}
-    defaults = dict(aug="noaug", glr=0.001, dlr=0.001, gamma=10.0, precision="fp32", cbase=16384, cmax=512)
-    cli_options = {
-        "lod-kimg": dict(type=float, help="progan: kimg per stable and per fade-in phase (paper: 600)"),
-        "batch-per-res": dict(type=str, help="progan: batch per resolution, e.g. '256:14,512:6' (else --batch)"),
-        "progan-loss": dict(choices=LOSSES, help="progan: wgan-gp (with drift) or logistic (non-saturating + R1)"),
-    }
+    Options = ProGANOptions
 
     def __init__(self, opts, data: DataInfo, device, dist):
         super().__init__(opts, data, device, dist)
-        self.check_aug(opts, ("noaug",))
-        x = self.extra = merged_extra(opts, EXTRA_DEFAULTS, PRESET_EXTRA)
-        if x["progan_loss"] not in LOSSES:
-            raise OptionsError(f"--progan-loss must be one of {', '.join(LOSSES)}, got {x['progan_loss']!r}")
         resolution = tuple(opts.resolution or data.resolution)
         if resolution[0] != resolution[1]:
             raise OptionsError(f"--model progan needs square images, got {resolution[1]}x{resolution[0]}")
         try:
-            self.schedule = GrowthSchedule(START_RES, resolution[0], float(x["lod_kimg"]), opts.batch,
-                                           parse_batch_per_res(x["batch_per_res"]))
+            self.schedule = GrowthSchedule(START_RES, resolution[0], float(opts.lod_kimg), opts.batch,
+                                           parse_batch_per_res(opts.batch_per_res))
         except ValueError as e:
             raise OptionsError(str(e)) from None
         for res in range(0, self.schedule.num_levels + 1):
@@ -124,7 +113,7 @@ class ProGANRecipe(SimpleGANRecipe):
             s_real = self.D_fwd(reals, alpha).float()
             s_fake = self.D_fwd(fakes, alpha).float()
         d_of = lambda x: self.D(x, alpha).float()   # noqa: E731  (eager D for the double backward)
-        if self.extra["progan_loss"] == "wgan-gp":
+        if self.opts.progan_loss == "wgan-gp":
             penalty = ganops.gradient_penalty(d_of, reals, fakes.to(reals.dtype), weight=self.opts.gamma,
                                               reduce="mean")
             loss_d = (s_fake - s_real).mean() + penalty + DRIFT * s_real.square().mean()
@@ -138,7 +127,7 @@ class ProGANRecipe(SimpleGANRecipe):
         with self.autocast():
             s_gen = self.D_fwd(self.G_fwd(torch.randn([n, self.G.z_dim], device=self.device), final_size=False),
                                alpha).float()
-            loss_g = -s_gen.mean() if self.extra["progan_loss"] == "wgan-gp" else F.softplus(-s_gen).mean()
+            loss_g = -s_gen.mean() if self.opts.progan_loss == "wgan-gp" else F.softplus(-s_gen).mean()
         self.step("G", loss_g)
         self.G.requires_grad_(False)
         self.update_ema(cur_nimg)

@@ -23,6 +23,7 @@ import torch
 
 from ganops_models.models.stylegan2.loss import StyleGAN2Loss
 from ganops_models.models.stylegan2.network import Discriminator, Generator, frozen_d_parameters
+from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.training import augmentation
 from ganops_models.training.recipe import DataInfo, Recipe
 
@@ -61,11 +62,12 @@ def lazy_adam(params, lr: float, reg_interval: int) -> torch.optim.Adam:
 
 class StyleGAN2Recipe(Recipe):
     name = "stylegan2"
+    Options = StyleGAN2Options
     default_cfg = {"cpu": "tiny", "cuda": "auto"}
 
     def __init__(self, opts, data: DataInfo, device, dist):
         super().__init__(opts, data, device, dist)
-        self.round_size = opts.batch_gpu or self.batch_gpu   # NVIDIA's batch_gpu: samples per round
+        self.round_size = opts.batch_gpu or self.batch_per_process   # samples per round (NVIDIA's batch_gpu)
         torch.manual_seed(opts.seed)   # identical initial weights on every rank
         self.G, self.D = self.build_networks(opts, data, device)
         self.G_ema = copy.deepcopy(self.G).eval()
@@ -144,7 +146,7 @@ class StyleGAN2Recipe(Recipe):
 
     @torch.no_grad()
     def sample(self, z, c=None, truncation_psi: float = 1.0, noise_mode: str = "const", batch: Optional[int] = None):
-        batch = batch or self.batch_gpu
+        batch = batch or self.batch_per_process
         c = c if c is not None else torch.zeros([z.shape[0], self.G.c_dim])
         out = [self.G_ema(zb.to(self.device), cb.to(self.device), truncation_psi=truncation_psi,
                           noise_mode=noise_mode).float().cpu()

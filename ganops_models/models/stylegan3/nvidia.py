@@ -77,7 +77,7 @@ def train_options(kwargs: dict) -> dict:
     return dict(model="stylegan3", resolution=(g["img_resolution"],) * 2, cond=g["c_dim"] > 0, z_dim=g["z_dim"],
                 w_dim=g["w_dim"], map=g["mapping_layers"], d_map=d["mapping_layers"] if d["c_dim"] > 0 else 8,
                 cbase=d["channel_base"], cmax=d["channel_max"], d_arch=d["architecture"],
-                num_fp16_res=g["num_fp16_res"], conv_clamp=g["conv_clamp"], extra={"config": config})
+                num_fp16_res=g["num_fp16_res"], conv_clamp=g["conv_clamp"], config=config)
 
 
 register_train_options("stylegan3", train_options)

@@ -13,7 +13,7 @@ def _sg3(config: str):
         return dict(batch=batch, mbstd_group=4, cbase=32768, cmax=512, glr=0.0025, dlr=0.002,
                     gamma=0.0002 * max(resolution) ** 2 / batch, ema=batch * 10 / 32, ema_rampup=0.05, map=2,
                     kimg=25000, pl_weight=0.0, style_mixing=0.0, d_arch="resnet", num_fp16_res=4, conv_clamp=256,
-                    extra={"config": config, "blur": 10.0 if config == "r" else 0.0})
+                    config=config, blur=10.0 if config == "r" else 0.0)
     return values
 
 

@@ -2,7 +2,7 @@
 and loss, as NVIDIA's stylegan3 ``train.py`` configures them.
 
 * G: :class:`~ganops_models.models.stylegan3.network.Generator` with ``magnitude_ema_beta`` =
-  0.5 ** (batch / 20000); config R (``extra['config'] == 'r'``) uses 1x1 convolutions, radial
+  0.5 ** (batch / 20000); config R (``config == 'r'``) uses 1x1 convolutions, radial
   down filters and twice ``--cbase``/``--cmax`` (D keeps them). Square resolutions only.
 * D: StyleGAN2's; loss: :class:`~ganops_models.models.stylegan3.loss.StyleGAN3Loss` with the D blur
   ``--blur`` (initial sigma; preset: 10 for R, 0 for T) fading over batch * 200 / 32 kimg.
@@ -12,21 +12,19 @@ large oversampled activations otherwise cost more in page faults than in arithme
 """
 import torch
 
+from ganops_models.errors import OptionsError
 from ganops_models.models.stylegan3.loss import StyleGAN3Loss
 from ganops_models.models.stylegan3.network import Generator
+from ganops_models.models.stylegan3.options import StyleGAN3Options
 from ganops_models.training.cpu_memory import keep_freed_memory
-from ganops_models.errors import OptionsError
 from ganops_models.training.recipe import DataInfo
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe, build_discriminator, network_options
 
-CONFIGS = ("t", "r")
 
 
 def generator_options(opts) -> dict:
     """StyleGAN3 G kwargs (beyond z/c/w dims, resolution and channels) for the options."""
-    config = opts.extra.get("config", "t")
-    if config not in CONFIGS:
-        raise OptionsError(f"StyleGAN3 config must be one of {CONFIGS}, got {config!r}")
+    config = opts.config
     common = network_options(opts, torch.device("cpu"))
     common.pop("channels_last")
     mult = 2 if config == "r" else 1
@@ -48,9 +46,7 @@ def build_networks(opts, data: DataInfo, device: torch.device):
 class StyleGAN3Recipe(StyleGAN2Recipe):
     name = "stylegan3"
     default_cfg = {"cpu": "stylegan3-t", "cuda": "stylegan3-t"}
-    cli_options = {"blur": dict(type=float, metavar="SIGMA",
-                                help="stylegan3: initial sigma of the D blur, fading over batch*200/32 kimg "
-                                     "(preset: 10 for stylegan3-r, 0 for stylegan3-t)")}
+    Options = StyleGAN3Options
     build_networks = staticmethod(build_networks)
 
     def __init__(self, opts, data: DataInfo, device, dist):
@@ -59,10 +55,7 @@ class StyleGAN3Recipe(StyleGAN2Recipe):
         super().__init__(opts, data, device, dist)
 
     def build_loss(self, **kwargs) -> StyleGAN3Loss:
-        blur = float(self.opts.extra.get("blur", 0.0))
-        if not blur >= 0:
-            raise OptionsError(f"--blur must be >= 0, got {blur}")
-        return StyleGAN3Loss(self.G, self.D, blur_init_sigma=blur, blur_fade_kimg=self.opts.batch * 200 / 32,
+        return StyleGAN3Loss(self.G, self.D, blur_init_sigma=self.opts.blur, blur_fade_kimg=self.opts.batch * 200 / 32,
                              **kwargs)
 
     def train_step(self, reals, labels, step: int, cur_nimg: int):
@@ -73,4 +66,4 @@ class StyleGAN3Recipe(StyleGAN2Recipe):
         spec = super().arch_spec()
         for name in ("g_arch", "g_noise"):
             spec.pop(name)
-        return {**spec, "config": self.opts.extra.get("config", "t")}
+        return {**spec, "config": self.opts.config}
