@@ -7,7 +7,7 @@ blur, as its train.py sets them when resuming); the ADA p starts at the pickle's
 when it has one. Options given on the command line or set by an explicit ``--cfg`` that contradict
 the pickle's architecture are refused.
 """
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from ganops_models.errors import OptionsError
 from ganops_models.formats.nvidia import train_options
@@ -29,14 +29,13 @@ def architecture(net: LoadedNetwork) -> dict:
     return train_options(net.info["nvidia_kwargs"], net.kind)
 
 
-def default_cfg(net: LoadedNetwork) -> str:
+def default_cfg(arch: dict) -> Optional[str]:
     """The preset of a pickle without ``--cfg``: StyleGAN3's of its config, else none (the model's default)."""
-    return f"stylegan3-{architecture(net)['config']}" if net.kind == "stylegan3" else None
+    return f"stylegan3-{arch['config']}" if arch["model"] == "stylegan3" else None
 
 
-def check_preset(cfg: str, preset: Preset, net: LoadedNetwork, world_size: int) -> None:
-    """An explicit ``--cfg`` must be a preset of the pickle's model that keeps its architecture."""
-    arch = architecture(net)
+def check_preset(cfg: str, preset: Preset, net: LoadedNetwork, arch: dict, world_size: int) -> None:
+    """An explicit ``--cfg`` must be a preset of the pickle's model that keeps its architecture ``arch``."""
     values = preset.values(tuple(arch["resolution"]), world_size)
     clash = {k: v for k, v in values.items() if k in arch and not _same(k, v, arch[k])}
     if preset.model != net.kind or clash:
@@ -45,10 +44,9 @@ def check_preset(cfg: str, preset: Preset, net: LoadedNetwork, world_size: int) 
                            f"({net.describe()}); choose a matching preset or leave --cfg out")
 
 
-def layers(net: LoadedNetwork, given: Dict) -> List[Layer]:
+def layers(net: LoadedNetwork, arch: dict, given: Dict) -> List[Layer]:
     """The layers between the preset and the command line: the fine-tuning defaults, then the pickle's
-    architecture, ADA state and path."""
-    arch = architecture(net)
+    architecture ``arch``, ADA state and path."""
     for key, value in arch.items():
         if key in given and not _same(key, given[key], value):
             raise OptionsError(f"--{key.replace('_', '-')} {given[key]}: the network to fine-tune ({net.describe()}) "

@@ -107,14 +107,14 @@ def fine_tune_options(given: dict, net: LoadedNetwork, world_size: int, device_t
     if given.get("model", net.kind) != net.kind:
         raise OptionsError(f"--model {given['model']}: {net.describe()} is a {net.kind} network")
     recipe = get_recipe(net.kind)
-    cfg_layer = _cfg_layer(given, recipe, device_type, fine_tune.default_cfg(net))
+    arch = fine_tune.architecture(net)
+    cfg_layer = _cfg_layer(given, recipe, device_type, fine_tune.default_cfg(arch))
     cfg = cfg_layer[1]["cfg"]
-    resolution = fine_tune.architecture(net)["resolution"]
     if "cfg" in given and cfg in PRESETS:
-        fine_tune.check_preset(cfg, PRESETS[cfg], net, world_size)
-    preset = _preset_layer(cfg, recipe.name, resolution, world_size)
+        fine_tune.check_preset(cfg, PRESETS[cfg], net, arch, world_size)
+    preset = _preset_layer(cfg, recipe.name, arch["resolution"], world_size)
     layers = [cfg_layer, (preset[0], {"model": recipe.name, **preset[1]}), ("this machine", {"device": device_type}),
-              *fine_tune.layers(net, given), ("command line", given)]
+              *fine_tune.layers(net, arch, given), ("command line", given)]
     return resolve(recipe.Options, layers, world_size, given=given)
 
 
