@@ -1,7 +1,10 @@
-"""Files on disk: atomic writes (readers see the old file or the complete new one, never a part of
-it) and the cache folder for generated files that outlive a run (built-in dataset, metric statistics)."""
+"""Files on disk, one home for the rules every command follows: outputs appear whole or not at all
+(:func:`atomic_write`, :func:`temporary_path`), single input files are regular files
+(:func:`regular_file`), paths built from user text stay inside their folder (:func:`inside`), and
+generated files that outlive a run live in the cache folder (:func:`cache_root`)."""
 import contextlib
 import os
+import stat
 import tempfile
 
 
@@ -35,3 +38,62 @@ def atomic_write(path, mode: int = 0o644):
 def cache_root() -> str:
     """$GANOPS_CACHE, else ~/.cache/ganops."""
     return os.environ.get("GANOPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ganops")
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(path) -> str:
+    """'a regular file', 'a FIFO (named pipe)', 'a folder', ... for an existing path (symlinks followed)."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def regular_file(path, what: str) -> str:
+    """``path`` when it names a regular file (after following symlinks); else ``FileNotFoundError`` for
+    a path that does not exist and ``ValueError`` naming the kind of file for one that does (reading a
+    FIFO or a device would hang or never end). ``what`` names the argument, e.g. '--network'."""
+    path = os.fspath(path)
+    try:
+        kind = file_kind(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what}: {path!r} does not exist") from None
+    except OSError as e:   # a symlink loop, a path through a file, no permission
+        raise ValueError(f"{what}: {path!r} cannot be read ({e.strerror})") from None
+    if kind != "a regular file":
+        raise ValueError(f"{what}: {path!r} is {kind}, not a regular file")
+    return path
+
+
+def inside(folder, name: str, what: str) -> str:
+    """``folder/name``, refused (``ValueError`` naming ``what``) unless it stays inside ``folder``: no
+    absolute name, no '..' that climbs out, no empty name."""
+    folder = os.path.abspath(os.fspath(folder))
+    if not name or os.path.isabs(name) or "\0" in name:
+        raise ValueError(f"{what}: {name!r} is not a name inside {folder}")
+    path = os.path.normpath(os.path.join(folder, name))
+    if os.path.commonpath([folder, path]) != folder or path == folder:
+        raise ValueError(f"{what}: {name!r} would lead outside {folder}")
+    return path
+
+
+@contextlib.contextmanager
+def temporary_path(path, suffix: str = ""):
+    """Yield a temporary path beside ``path`` for a writer that needs a file name (an encoder, a zip);
+    when the block succeeds it is renamed to ``path``, on any error (or Ctrl-C) it is removed and
+    ``path`` is left as it was. ``suffix`` keeps an extension a writer looks at (e.g. '.mp4')."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}", dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
