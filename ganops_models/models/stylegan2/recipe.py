@@ -1,7 +1,10 @@
 """StyleGAN2-ADA recipe: networks from options, lazy-regularised Adam, G EMA, ADA.
 
 Phases per step (StyleGAN2-ADA): Gmain, Greg every ``pl_interval`` steps, Dmain, Dreg every
-``r1_interval`` steps; a regularised optimiser uses lr * c and betas ** c with c = I / (I + 1).
+``r1_interval`` steps; a regularised optimiser uses lr * c and betas ** c with c = I / (I + 1). Only
+a regulariser that runs gets its phase and its correction: with ``pl_weight`` 0 (StyleGAN3's
+presets, cifar, tiny) G's Adam has lr and betas as given (c = 1), as NVIDIA's stylegan3 train.py
+sets ``G_reg_interval`` only for its stylegan2 config; likewise D with ``gamma`` 0.
 G EMA: half-life ``ema`` kimg, ramped up to ``ema_rampup`` * cur_nimg when set. Freeze-D (``freezed``):
 the first layers of D get no gradients and are not in D's optimiser.
 
@@ -14,7 +17,10 @@ and nan_to_num'd before the optimiser step.
 
 Deliberate differences: the conditioning labels of generated samples are a permutation of the
 batch's labels (NVIDIA draws labels of random dataset images); a round of one sample still runs
-the path-length term on one sample (NVIDIA's ``batch_gpu // 2`` would be empty).
+the path-length term on one sample (NVIDIA's ``batch_gpu // 2`` would be empty); NVIDIA's
+stylegan2-ada-pytorch keeps ``G_reg_interval = 4`` whatever ``pl_weight`` is, so its cifar config (pl_weight
+0) trains G with lr * 4/5 and betas ** 4/5 and an empty Greg phase; ganops' cifar preset uses c = 1 and
+no Greg phase, as the stylegan3 repo does for every config without path length.
 """
 import copy
 from typing import Dict, Optional
@@ -54,9 +60,10 @@ def build_networks(opts, data: DataInfo, device: torch.device):
     return G.to(device).train().requires_grad_(False), build_discriminator(opts, data, device)
 
 
-def lazy_adam(params, lr: float, reg_interval: int) -> torch.optim.Adam:
-    """Adam(betas 0, 0.99, eps 1e-8) with the lazy-regularisation correction c = I / (I + 1)."""
-    c = reg_interval / (reg_interval + 1) if reg_interval > 0 else 1.0
+def lazy_adam(params, lr: float, reg_interval: Optional[int]) -> torch.optim.Adam:
+    """Adam(betas 0, 0.99, eps 1e-8) with the lazy-regularisation correction c = I / (I + 1) for a
+    regulariser that runs every I > 0 steps (c = 1 for None or 0: no regulariser, or one in every step)."""
+    c = reg_interval / (reg_interval + 1) if reg_interval else 1.0
     return torch.optim.Adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c), eps=1e-8)
 
 
@@ -75,14 +82,16 @@ class StyleGAN2Recipe(Recipe):
         self.loss = self.build_loss(augment_pipe=self.augment.pipe, r1_gamma=opts.gamma,
                                     style_mixing_prob=opts.style_mixing, pl_weight=opts.pl_weight,
                                     real_sign_hook=self.augment.accumulate)
-        self.opt_G = lazy_adam(self.G.parameters(), opts.glr, opts.pl_interval)
+        self.G_reg_interval = opts.pl_interval if opts.pl_weight != 0 else None
+        self.D_reg_interval = opts.r1_interval if opts.gamma != 0 else None
+        self.opt_G = lazy_adam(self.G.parameters(), opts.glr, self.G_reg_interval)
         self.frozen_D = frozen_d_parameters(self.D, opts.freezed)   # Freeze-D: never updated
         frozen = {id(p) for p in self.frozen_D}
-        self.opt_D = lazy_adam([p for p in self.D.parameters() if id(p) not in frozen], opts.dlr, opts.r1_interval)
+        self.opt_D = lazy_adam([p for p in self.D.parameters() if id(p) not in frozen], opts.dlr, self.D_reg_interval)
         # (phase, module, optimiser, interval): with lazy regularisation (interval > 0) the main and
         # reg phases are separate steps; interval 0 regularises in the main step ('Gboth'/'Dboth').
-        self.phases = (self._phases("G", self.G, self.opt_G, opts.pl_interval, opts.pl_weight != 0)
-                       + self._phases("D", self.D, self.opt_D, opts.r1_interval, opts.gamma != 0))
+        self.phases = (self._phases("G", self.G, self.opt_G, self.G_reg_interval)
+                       + self._phases("D", self.D, self.opt_D, self.D_reg_interval))
 
     build_networks = staticmethod(build_networks)     # (opts, data, device) -> (G, D)
 
@@ -90,8 +99,9 @@ class StyleGAN2Recipe(Recipe):
         return StyleGAN2Loss(self.G, self.D, **kwargs)
 
     @staticmethod
-    def _phases(prefix, module, opt, interval, regularised):
-        if not regularised:
+    def _phases(prefix, module, opt, interval: Optional[int]):
+        """interval None: no regulariser; 0: regularised in the main step; I > 0: lazily every I steps."""
+        if interval is None:
             return [(prefix + "main", module, opt, 1)]
         if interval == 0:
             return [(prefix + "both", module, opt, 1)]
