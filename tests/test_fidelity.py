@@ -40,3 +40,59 @@ def test_stylegan2_g_adam_keeps_its_correction_when_path_length_runs():
     lr, betas = _adam(recipe.opt_D)                      # gamma 0: no R1, so no correction
     assert lr == pytest.approx(0.0025) and betas == pytest.approx((0.0, 0.99))
     assert [p[0] for p in recipe.phases] == ["Gmain", "Greg", "Dmain"]
+
+
+def _progan(loss="wgan-gp", gamma=10.0, resolution=32):
+    from ganops_models.models.progan.options import ProGANOptions
+    opts = ProGANOptions(cfg="progan-lite", device="cpu", precision="fp32", batch=4, z_dim=8, cbase=64, cmax=8,
+                         resolution=(resolution, resolution), gamma=gamma, kimg=1, lod_kimg=0.004, progan_loss=loss)
+    return get_recipe("progan")(opts, DataInfo((resolution, resolution)), CPU, DistInfo())
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "logistic"])
+@pytest.mark.parametrize("phase_res, fade", [(8, 1.0), (16, 0.3), (32, 1.0)])
+def test_progan_penalty_is_on_the_final_resolution_gradient(loss, phase_res, fade):
+    """The official code penalises the gradient with respect to final-resolution images (the phase
+    image nearest-upsampled; D average-pools it back): its norm is the phase gradient's over k = final /
+    phase resolution. The recipe's penalty equals that reference, computed at the final resolution."""
+    from ganops_models.models.progan.network import downsample_avg, upsample_nearest
+    from ganops_models.models.progan.schedule import Phase
+    torch.manual_seed(0)
+    recipe = _progan(loss)
+    phase = Phase(index=0, resolution=phase_res, alpha=fade, kimg=0.0, batch=4)
+    k = 32 // phase_res
+    f = recipe.G.up_filter
+    reals, fakes = torch.randn(4, 3, phase_res, phase_res), torch.randn(4, 3, phase_res, phase_res)
+    mix = torch.rand(4)
+    x_phase = (fakes + mix.view(-1, 1, 1, 1) * (reals - fakes)) if loss == "wgan-gp" else reals
+    x_full = upsample_nearest(x_phase, k, f).requires_grad_(True)
+    grad_full, = torch.autograd.grad(recipe.D(downsample_avg(x_full, k, f), fade).sum(), x_full)
+    x = x_phase.clone().requires_grad_(True)
+    grad_phase, = torch.autograd.grad(recipe.D(x, fade).sum(), x)
+    norm_full, norm_phase = grad_full.flatten(1).norm(dim=1), grad_phase.flatten(1).norm(dim=1)
+    assert torch.allclose(norm_phase / norm_full, torch.full([4], float(k)), rtol=1e-4)
+    expect = 10.0 * ((norm_full - 1) ** 2).mean() if loss == "wgan-gp" else 5.0 * (norm_full ** 2).mean()
+    assert recipe.penalty(reals, fakes, phase, alpha=mix).item() == pytest.approx(expect.item(), rel=1e-4)
+
+
+def test_progan_d_block_pools_before_bias_and_activation():
+    """NVIDIA's D (fused_scale=True): Conv1_down = lrelu(conv2d_downscale2d(x) + b), where
+    conv2d_downscale2d pads the 3x3 kernel to 4x4, averages its four shifts and convolves with stride 2."""
+    from torch.nn import functional as F
+    from ganops_models.models.progan.network import DiscriminatorBlock
+    torch.manual_seed(1)
+    block = DiscriminatorBlock(4, 6).double()
+    with torch.no_grad():
+        for conv in (block.conv0, block.conv1):
+            conv.bias.normal_()
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+
+    def lrelu(t):
+        return F.leaky_relu(t, 0.2)
+
+    c0, c1 = block.conv0, block.conv1
+    h = lrelu(F.conv2d(x, c0.weight * c0.weight_gain, padding=1) + c0.bias.view(1, -1, 1, 1))
+    w = F.pad(c1.weight * c1.weight_gain, [1, 1, 1, 1])
+    w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
+    expect = lrelu(F.conv2d(h, w, stride=2, padding=1) + c1.bias.view(1, -1, 1, 1))
+    assert torch.allclose(block(x), expect, atol=1e-12)

@@ -10,7 +10,7 @@ average pooling are ``ganops.upsample2d`` / ``downsample2d`` with the box filter
 G: pixel-normalised z -> dense to 4x4 -> conv3x3 -> per resolution (upsample, conv3x3, conv3x3) ->
 to_rgb (1x1, linear). While a resolution fades in (``alpha`` < 1) the output is
 ``lerp(upsample(to_rgb_prev(x_prev)), to_rgb(x), alpha)``. D mirrors it: from_rgb (1x1, lrelu), per
-resolution (conv3x3, conv3x3, avgpool), the new block faded in as
+resolution (conv3x3 + lrelu, conv3x3 pooled before bias + lrelu: NVIDIA's fused ``Conv1_down``), the new block faded in as
 ``lerp(from_rgb_prev(avgpool(img)), block(from_rgb(img)), alpha)``; at 4x4 minibatch stddev, conv3x3,
 dense, dense to one score.
 
@@ -80,18 +80,25 @@ class EqualizedDense(nn.Module):
 
 
 class EqualizedConv(nn.Module):
-    """y = bias_act(conv2d(x, w * gain / sqrt(in * k * k), same padding), b, act) with w ~ N(0, 1)."""
+    """y = bias_act(pool(conv2d(x, w * gain / sqrt(in * k * k), same padding)), b, act) with w ~ N(0, 1);
+    ``pool`` is 2x2 average pooling when ``down`` (NVIDIA's fused ``conv2d_downscale2d``: the 3x3 kernel
+    padded to 4x4, averaged over its four shifts, stride 2 — the same as pooling the convolution,
+    before the bias and the activation), else nothing."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, gain: float = HE_GAIN,
-                 activation: str = "lrelu"):
+                 activation: str = "lrelu", down: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
-        self.weight_gain, self.activation = gain / math.sqrt(in_channels * kernel_size ** 2), activation
+        self.weight_gain, self.activation, self.down = gain / math.sqrt(in_channels * kernel_size ** 2), activation, down
+        if down:
+            self.register_buffer("down_filter", _box_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = (self.weight * self.weight_gain).to(x.dtype)
         x = ganops.conv2d_resample(x, w, padding=self.weight.shape[-1] // 2)
+        if self.down:
+            x = downsample_avg(x, 2, self.down_filter)
         return ganops.bias_act(x, self.bias.to(x.dtype), act=self.activation, alpha=LRELU_ALPHA, gain=1)
 
 
@@ -157,16 +164,16 @@ class ProGANGenerator(nn.Module):
 
 
 class DiscriminatorBlock(nn.Module):
-    """[N, in, r, r] -> [N, out, r/2, r/2]: (conv3x3, lrelu) twice, 2x2 average pooling."""
+    """[N, in, r, r] -> [N, out, r/2, r/2]: conv3x3 + lrelu, then conv3x3 pooled 2x2 before its bias and
+    lrelu (NVIDIA's D with ``fused_scale=True``, its default: ``Conv1_down``)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.conv0 = EqualizedConv(in_channels, in_channels, 3)
-        self.conv1 = EqualizedConv(in_channels, out_channels, 3)
-        self.register_buffer("down_filter", _box_filter(), persistent=False)
+        self.conv1 = EqualizedConv(in_channels, out_channels, 3, down=True)
 
     def forward(self, x):
-        return downsample_avg(self.conv1(self.conv0(x)), 2, self.down_filter)
+        return self.conv1(self.conv0(x))
 
 
 class ProGANDiscriminator(nn.Module):

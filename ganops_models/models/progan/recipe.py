@@ -5,11 +5,14 @@ stable and per fade phase, the batch per resolution from ``--batch-per-res`` (``
 Reals are average-pooled to the phase resolution and, during a fade, blended as NVIDIA's
 ``process_reals``: ``lerp(upsample(avgpool(x)), x, alpha)``.
 
-Losses (``--progan-loss``), with s = D scores:
-  * ``wgan-gp`` (default, the paper's): D minimises ``s_fake - s_real + gamma * (||grad D(x_hat)|| - 1)^2
+Losses (``--progan-loss``), with s = D scores and k = final / phase resolution:
+  * ``wgan-gp`` (default, the paper's): D minimises ``s_fake - s_real + gamma * (||grad D(x_hat)|| / k - 1)^2
     + 0.001 * s_real^2`` (drift) with ``ganops.gradient_penalty``; G minimises ``-s_fake``.
-  * ``logistic``: non-saturating, ``softplus(s_fake) + softplus(-s_real) + (gamma / 2) ||grad D(x_real)||^2``
+  * ``logistic``: non-saturating, ``softplus(s_fake) + softplus(-s_real) + (gamma / 2) ||grad D(x_real)||^2 / k^2``
     (NVIDIA's D_logistic_simplegp R1) and ``softplus(-s_fake)`` for G.
+The gradient is the one the official code penalises: with respect to images at the final resolution
+(see :meth:`ProGANRecipe.penalty`); at 4x4 of a 1024 run the target is 256x looser than a penalty at the
+phase resolution would make it.
 Adam(lr 0.001, betas (0, 0.99), eps 1e-8), reset at every phase change (NVIDIA's
 ``reset_opt_for_new_lod``); G EMA with ``beta = 0.5 ** (--batch / (--ema * 1000))`` per step (the
 presets give NVIDIA's 0.999 per step at every phase batch).
@@ -38,6 +41,9 @@ from ganops_models.training.recipe import DataInfo
 from ganops_models.training.simple_recipe import SimpleGANRecipe
 
 START_RES = 4
+# Version of D's block layout in the arch spec: checkpoints of the earlier layout (pooling after the
+# second convolution's bias and activation) lack it and are refused rather than loaded into another function.
+D_BLOCK = "conv-pool-bias-act"
 DRIFT = 0.001
 
 
@@ -112,14 +118,10 @@ class ProGANRecipe(SimpleGANRecipe):
             fakes = self.G_fwd(torch.randn([n, self.G.z_dim], device=self.device), final_size=False)
             s_real = self.D_fwd(reals, alpha).float()
             s_fake = self.D_fwd(fakes, alpha).float()
-        d_of = lambda x: self.D(x, alpha).float()   # noqa: E731  (eager D for the double backward)
+        penalty = self.penalty(reals, fakes, phase)
         if self.opts.progan_loss == "wgan-gp":
-            penalty = ganops.gradient_penalty(d_of, reals, fakes.to(reals.dtype), weight=self.opts.gamma,
-                                              reduce="mean")
             loss_d = (s_fake - s_real).mean() + penalty + DRIFT * s_real.square().mean()
         else:
-            x = reals.detach().requires_grad_(True)
-            penalty = ganops.r1_penalty(x, d_of(x), self.opts.gamma, reduce="mean")
             loss_d = (F.softplus(s_fake) + F.softplus(-s_real)).mean() + penalty
         self.step("D", loss_d)
         self.D.requires_grad_(False)
@@ -135,11 +137,26 @@ class ProGANRecipe(SimpleGANRecipe):
         return {"loss/G": loss_g.detach(), "loss/D": loss_d.detach(), "loss/penalty": penalty.detach(),
                 "scores/real": s_real.detach().mean(), "scores/fake": s_fake.detach().mean()}
 
+    def penalty(self, reals: torch.Tensor, fakes: torch.Tensor, phase: Phase, alpha=None) -> torch.Tensor:
+        """D's gradient penalty (mean over the batch) at the scale of the official code, which penalises the
+        gradient with respect to images at the *final* resolution (phase images nearest-upsampled, which
+        D average-pools back): that gradient is the phase-resolution one divided by k = final / phase
+        resolution, so D's scores are divided by k here. wgan-gp: gamma * (||grad||/k - 1)^2 on random
+        mixes of reals and fakes (``alpha``: the mixing factors, random when None); logistic: (gamma / 2)
+        * ||grad||^2 / k^2 on reals (NVIDIA's simple-gp R1)."""
+        scale = phase.resolution / self.G.resolution
+        d_of = lambda x: self.D(x, phase.alpha).float() * scale   # noqa: E731  (eager D for the double backward)
+        if self.opts.progan_loss == "wgan-gp":
+            return ganops.gradient_penalty(d_of, reals, fakes.to(reals.dtype), weight=self.opts.gamma, alpha=alpha,
+                                           reduce="mean")
+        x = reals.detach().requires_grad_(True)
+        return ganops.r1_penalty(x, d_of(x), self.opts.gamma, reduce="mean")
+
     # --- contract -------------------------------------------------------------------------------
     def arch_spec(self) -> dict:
         return {"resolution": self.G.resolution, "img_channels": self.G.img_channels, "z_dim": self.G.z_dim,
                 "cbase": self.opts.cbase, "cmax": self.opts.cmax, "mbstd_group": self.opts.mbstd_group,
-                "start_res": START_RES}
+                "start_res": START_RES, "d_block": D_BLOCK}
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "phase": dataclasses.asdict(self.phase),
