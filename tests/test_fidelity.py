@@ -96,3 +96,35 @@ def test_progan_d_block_pools_before_bias_and_activation():
     w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
     expect = lrelu(F.conv2d(h, w, stride=2, padding=1) + c1.bias.view(1, -1, 1, 1))
     assert torch.allclose(block(x), expect, atol=1e-12)
+
+
+@pytest.mark.parametrize("sample_bn", ["batch", "running"])
+def test_fastgan_samples_with_batch_statistics_as_the_official_eval(sample_bn):
+    """The official eval.py leaves net_ig in training mode (``#net_ig.eval()``): batch norm uses the
+    statistics of each batch. That is FastGAN's default here; --sample-bn running is eval mode. Sampling
+    leaves the running statistics untouched."""
+    import copy
+    from ganops_models.models.fastgan.options import FastGANOptions
+    opts = FastGANOptions(cfg="fastgan-lite", device="cpu", batch=2, z_dim=16, ngf=4, ndf=4, resolution=(64, 64),
+                          sample_bn=sample_bn)
+    recipe = get_recipe("fastgan")(opts, DataInfo((64, 64)), CPU, DistInfo())
+    with torch.no_grad():                      # running statistics that differ from any batch's
+        for m in recipe.G_ema.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+    before = copy.deepcopy(recipe.G_ema.state_dict())
+    z = torch.randn(4, 16)
+    images = recipe.sample(z, noise_mode="none", batch=4)
+    reference = copy.deepcopy(recipe.G_ema).eval()
+    for m in reference.modules():
+        if hasattr(m, "noise_enabled"):
+            m.noise_enabled = False
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.train(sample_bn == "batch")       # spectral norm stays in eval mode: no power iteration
+    with torch.no_grad():
+        expect = reference(z)[0]
+    assert torch.allclose(images, expect, atol=1e-5)
+    assert all(torch.equal(before[k], v) for k, v in recipe.G_ema.state_dict().items())
+    alone = recipe.sample(z[:1], noise_mode="none", batch=1)
+    assert torch.allclose(alone, images[:1], atol=1e-5) is (sample_bn == "running")   # batch statistics: depends on the batch

@@ -1,10 +1,12 @@
-"""Equalised-learning-rate building blocks of StyleGAN2 on ganops ops.
+"""Building blocks shared by the models: StyleGAN2's equalised-learning-rate layers on ganops ops, and
+the choice of BatchNorm statistics when sampling.
 
 Weights are stored at unit variance and scaled at runtime by ``1/sqrt(fan_in)`` (times the lr
 multiplier for the mapping network), so Adam sees the same effective learning rate for every layer.
 All convolutions, resampling and activations go through ganops (``conv2d_resample``,
 ``modulated_conv2d``, ``upsample2d``/``downsample2d``, ``bias_act``).
 """
+import contextlib
 import math
 from typing import Optional
 
@@ -125,3 +127,21 @@ class MappingNetwork(nn.Module):
             head = self.w_avg.lerp(x[:, :cutoff], truncation_psi)
             x = torch.cat([head, x[:, cutoff:]], dim=1)
         return x
+
+
+@contextlib.contextmanager
+def batch_norm_statistics(module: torch.nn.Module, batch: bool):
+    """Within the block the BatchNorm layers of ``module`` normalise with the statistics of each batch
+    (``batch``: as in training mode; their running statistics and counters are left exactly as they
+    were) or with their running statistics (eval mode). Other layers keep their mode."""
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.training, {k: b.clone() for k, b in m.named_buffers(recurse=False)}) for m in norms]
+    for m in norms:
+        m.train(batch)
+    try:
+        yield
+    finally:
+        for m, (training, buffers) in zip(norms, saved):
+            m.train(training)
+            for k, b in buffers.items():
+                getattr(m, k).copy_(b)

@@ -3,8 +3,9 @@ mixed precision and the generic recipe contract (sample, latents, state_dict).
 
 G EMA uses the trainer's ``--ema`` half-life in kimg (``beta = 0.5 ** (batch / (ema * 1000))``,
 ramped up with ``ema_rampup`` like StyleGAN2-ADA); the presets pick ``ema = 0.6928 * batch / 1000``
-kimg, i.e. ``beta = 0.999`` per step. G EMA is sampled in eval mode (batch norm on the running
-statistics, copied from G at every update).
+kimg, i.e. ``beta = 0.999`` per step. G EMA's batch norm samples with its running statistics (copied
+from G at every update) unless the recipe samples with batch statistics (:attr:`SimpleGANRecipe.
+sample_batch_statistics`: FastGAN's default, as its official eval.py).
 
 Precision: ``fp32``, or on CUDA ``fp16`` (autocast + gradient scaling) / ``bf16`` (autocast).
 """
@@ -16,6 +17,7 @@ from typing import Dict, Optional
 
 import torch
 
+from ganops_models.nn.layers import batch_norm_statistics
 from ganops_models.training.distributed import sync_grads
 from ganops_models.errors import OptionsError
 from ganops_models.training.recipe import Recipe
@@ -31,21 +33,28 @@ def ema_kimg_for_beta(batch: int, beta: float = EMA_BETA) -> float:
 
 
 class EvalGenerator(torch.nn.Module):
-    """(z, c=None) -> images [N, C, H, W] for an unconditional G (FastGAN's aux output dropped)."""
+    """(z, c=None) -> images [N, C, H, W] for an unconditional G (FastGAN's aux output dropped); its batch
+    norm uses the statistics of each batch (``batch_statistics``) or its running statistics."""
 
-    def __init__(self, G: torch.nn.Module):
+    def __init__(self, G: torch.nn.Module, batch_statistics: bool = False):
         super().__init__()
-        self.G = G
+        self.G, self.batch_statistics = G, batch_statistics
         self.z_dim, self.c_dim = G.z_dim, 0
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, **unused) -> torch.Tensor:
-        out = self.G(z)
+        with batch_norm_statistics(self.G, self.batch_statistics):
+            out = self.G(z)
         return out[0] if isinstance(out, tuple) else out
 
 
 class SimpleGANRecipe(Recipe):
     """Base for single-G/single-D recipes; subclasses build ``self.G``/``self.D``, call
     :meth:`_finish_init` and implement ``train_step`` with :meth:`autocast` and :meth:`step`."""
+
+    @property
+    def sample_batch_statistics(self) -> bool:
+        """Whether samples (grids, generate, metrics) normalise with each batch's statistics."""
+        return False
 
     def _finish_init(self, lr_g: float, lr_d: float, betas=(0.5, 0.999)) -> None:
         if self.opts.cond:
@@ -106,7 +115,7 @@ class SimpleGANRecipe(Recipe):
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be const, random or none, got {noise_mode!r}")
         batch = batch or self.batch_per_process
-        ema = EvalGenerator(self.G_ema)
+        ema = self.generator_for_eval()
         noise_layers = [m for m in self.G_ema.modules() if hasattr(m, "noise_enabled")]
         devices = [self.device] if self.device.type == "cuda" else []
         try:
@@ -121,7 +130,7 @@ class SimpleGANRecipe(Recipe):
                 m.noise_enabled = True
 
     def generator_for_eval(self) -> torch.nn.Module:
-        return EvalGenerator(self.G_ema)
+        return EvalGenerator(self.G_ema, self.sample_batch_statistics)
 
     def state_dict(self) -> dict:
         return {**self.gan_state_dict(), "scalers": {k: s.state_dict() for k, s in self.scalers.items()}}

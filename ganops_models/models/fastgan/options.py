@@ -7,6 +7,7 @@ from ganops_models.errors import OptionsError
 from ganops_models.training.options import TrainOptions, check_aug, option, redefault
 
 RECON_LOSSES = ("mse", "lpips")
+SAMPLE_BN = ("batch", "running")
 
 
 @dataclasses.dataclass
@@ -27,6 +28,8 @@ class FastGANOptions(TrainOptions):
     gp: float = option(0.0, "weight of ganops.gradient_penalty on D (0: off)", type=float)
     antialias: bool = option(False, "binomial-filtered resampling instead of nearest / average pooling",
                              kind="flag")
+    sample_bn: str = option("batch", "BatchNorm statistics of G_ema's samples (grids, generate, metrics): each batch's, "
+                            "as the official eval.py, or the running ones", choices=SAMPLE_BN)
 
     def check(self, world_size: int) -> None:
         super().check(world_size)

@@ -27,8 +27,13 @@ Deliberate differences from the official code:
   * spectral norm is ``torch.nn.utils.parametrizations.spectral_norm`` (its power iteration starts
     converged on the initial weights) instead of the deprecated ``torch.nn.utils.spectral_norm``
     (random u at the start); both do one power iteration per training forward;
-  * snapshot grids sample G_ema in eval mode with G's batch-norm running statistics (as the official
-    ``eval.py``); the official trainer's preview images use train mode (batch statistics);
+  * samples (grids, generate, metrics) of G_ema normalise with each batch's statistics by default, as
+    the official ``eval.py`` (its ``net_ig.eval()`` is commented out; it samples batches of 16) and the
+    official trainer's previews (batches of 8) do: an image then depends on the other latents of its
+    batch (``generate`` draws batches of 16). ``--sample-bn running`` samples with the running statistics
+    instead (eval mode, a function of the latent alone). The official eval.py samples ``G``, not its EMA;
+    ganops samples G_ema as its trainer's previews do. Spectral norm does no power iteration while
+    sampling (the official train mode does one per batch, a change of the weights below 1e-4);
   * gradients are nan_to_num'ed (NaN -> 0) and averaged over ranks before each Adam step;
   * ``--recon mse`` (no LPIPS weights, and the fastgan-lite preset) is an addition, summed over the
     batch like LPIPS;
@@ -62,6 +67,10 @@ class FastGANRecipe(SimpleGANRecipe):
     name = "fastgan"
     default_cfg = {"cpu": "fastgan-lite", "cuda": "fastgan-256"}
     Options = FastGANOptions
+
+    @property
+    def sample_batch_statistics(self) -> bool:
+        return self.opts.sample_bn == "batch"
 
     def __init__(self, opts, data: DataInfo, device, dist):
         super().__init__(opts, data, device, dist)
