@@ -128,3 +128,11 @@ def test_fastgan_samples_with_batch_statistics_as_the_official_eval(sample_bn):
     assert all(torch.equal(before[k], v) for k, v in recipe.G_ema.state_dict().items())
     alone = recipe.sample(z[:1], noise_mode="none", batch=1)
     assert torch.allclose(alone, images[:1], atol=1e-5) is (sample_bn == "running")   # batch statistics: depends on the batch
+
+
+def test_progan_preset_is_the_official_preset_v1_1gpu():
+    """config.py: mbstd_group_size 16, minibatch_base 16, minibatch_dict {256: 14, 512: 6, 1024: 3},
+    lod_training_kimg = lod_transition_kimg = 800, total_kimg 19000."""
+    o = new_run_options({"cfg": "progan"}, (1024, 1024), 1, "cuda").options
+    assert (o.mbstd_group, o.batch, o.batch_per_res, o.lod_kimg, o.kimg) == (16, 16, "256:14,512:6,1024:3", 800, 19000)
+    assert (o.glr, o.dlr, o.gamma, o.aug, o.mirror) == (0.001, 0.001, 10.0, "noaug", False)

@@ -93,7 +93,9 @@ class TrainOptions:
     nan_policy: str = option("stop", "when a loss, gradient or parameter turns non-finite: stop with a message naming "
                              "the last good checkpoint, or roll back to it with halved learning rates",
                              choices=NAN_POLICIES)
-    metrics: str = option("none", "comma list, e.g. fid50k_full,kid50k_full,swd, or none")
+    metrics: str = option("none", "comma list, e.g. fid50k_full,kid50k_full,swd, or none (default: none; NVIDIA's "
+                          "train.py defaults to fid50k_full, downloading Inception: ganops never downloads weights, "
+                          "so pass --metrics fid50k_full --inception FILE for NVIDIA's behaviour)")
     inception: Optional[str] = option(None, "Inception weights file for FID/KID")
     grid: Tuple[int, int] = option((8, 8), "snapshot grid: columns, rows", cli=False)
     # hyperparameters

@@ -19,7 +19,8 @@ class ProGANOptions(TrainOptions):
     cbase: int = option(16384, "channel base: channels at resolution r are min(cbase / r, cmax)", type=int)
     cmax: int = option(512, "maximum channels", type=int)
     mbstd_group: int = option(4, "minibatch-std group size", type=int)
-    lod_kimg: float = option(600.0, "kimg per stable and per fade-in phase (paper: 600)", type=float)
+    lod_kimg: float = option(600.0, "kimg per stable and per fade-in phase (the official code's default; its paper "
+                             "preset, --cfg progan: 800)", type=float)
     batch_per_res: str = option("", "batch per resolution, e.g. '256:14,512:6' (else --batch)")
     progan_loss: str = option("wgan-gp", "wgan-gp (with drift) or logistic (non-saturating + R1)", choices=LOSSES)
 

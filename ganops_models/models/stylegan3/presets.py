@@ -1,4 +1,10 @@
-"""StyleGAN3 presets (``--cfg stylegan3-t`` and ``stylegan3-r``): NVIDIA stylegan3 train.py's values."""
+"""StyleGAN3 presets (``--cfg stylegan3-t`` and ``stylegan3-r``): NVIDIA stylegan3 train.py's values.
+
+One default differs on purpose: ``--metrics`` is ``none`` where NVIDIA's train.py computes fid50k_full at
+every snapshot. That metric needs the Inception weights, which NVIDIA's code downloads and ganops never
+does (weights come from a file the user gives), and 50,000 generated images per snapshot;
+``--metrics fid50k_full --inception FILE`` restores NVIDIA's behaviour.
+"""
 from typing import Dict
 
 from ganops_models.training.presets import Preset
