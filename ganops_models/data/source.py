@@ -45,8 +45,10 @@ def _is_image(name: str) -> bool:
 
 
 def shown(name: str) -> str:
-    """``name`` quoted for a message: bytes that are not UTF-8 as \\xNN, newlines as \\n."""
-    return repr(name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    """``name`` quoted for a message as Python writes a string, but with the bytes of a name that is not
+    UTF-8 (surrogate escapes) as \\xNN: 'caf\\xe9.png', 'new\\nline.png'."""
+    body = "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else repr(c)[1:-1] for c in name)
+    return f"'{body}'"
 
 
 def _too_large(size: int) -> str:
