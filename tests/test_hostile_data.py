@@ -13,12 +13,14 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganops_models.data import open_dataset
 from ganops_models.data.notes import data_notes
 from ganops_models.data.source import MAX_FILE_BYTES
-from ganops_models.tools import cluster, dataset_tool
+from ganops_models.tools import cluster, dataset_tool, train
+from ganops_models.training.distributed import DistInfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 180   # seconds for a subprocess (it imports torch on a shared machine); a hang fails the test
@@ -209,6 +211,14 @@ def test_exif_orientation_applied_unless_turned_off(tmp_path, capsys):
     assert packed.shape == (16, 32, 3)
     assert packed[:, :14, 0].min() > 200 and packed[:, 18:, 2].min() > 200   # as stored: red left, blue right
     np.testing.assert_array_equal(packed, np.asarray(Image.open(root / "photo.jpg").convert("RGB")))
+    for flag, resolution in (([], (32, 16)), (["--exif-transpose=0"], (16, 32))):   # train reads them alike
+        args = train.build_parser().parse_args(["--data", str(root), "--device", "cpu", "--resolution",
+                                                "16x32" if not flag else "32x16"] + flag)
+        _, _, (dataset, info), _, _ = train.prepare(args, DistInfo(), torch.device("cpu"))
+        assert info.resolution == resolution and dataset.exif_transpose == (not flag)
+        image = dataset[0][0]
+        red, blue = (image[:, :14], image[:, 18:]) if not flag else (image[:, :, :14], image[:, :, 18:])
+        assert red[0].min() > 200 and blue[2].min() > 200
 
 
 def test_16bit_and_float_images_scaled_by_their_range(tmp_path, capsys):
