@@ -228,12 +228,15 @@ def test_16bit_and_float_images_scaled_by_their_range(tmp_path, capsys):
     assert Image.open(root / "a16.png").mode == "I;16"
     Image.fromarray(np.full((8, 8), 0.75, np.float32)).save(root / "b_float.tif")
     Image.fromarray(np.full((8, 8), 1.5, np.float32)).save(root / "c_hdr.tif")
-    assert Image.open(root / "b_float.tif").mode == "F"
+    Image.fromarray(np.full((8, 8), 70000, np.int32)).save(root / "d_int32.tif")
+    assert Image.open(root / "b_float.tif").mode == "F" and Image.open(root / "d_int32.tif").mode == "I"
     dest = str(tmp_path / "out.zip")
     assert dataset_tool.main(["--source", str(root), "--dest", dest]) == 0
     out = capsys.readouterr().out
-    assert ("wrote 2 images at 8x8 to" in out and "skipped 1 file(s): 'c_hdr.tif' (DatasetError: a floating-point "
+    assert ("wrote 2 images at 8x8 to" in out and "skipped 2 file(s): 'c_hdr.tif' (DatasetError: a floating-point "
             "image with values from 1.5 to 1.5: only values in [0, 1] are understood" in out)
+    assert ("'d_int32.tif' (DatasetError: a 32-bit integer image with values from 70000 to 70000: only 8- and "
+            "16-bit images are understood" in out)
     a16, b_float = _packed(dest)[0].values()
     assert (a16 == round(40000 * 255 / 65535)).all()      # 156
     assert (b_float == 191).all()                          # 0.75 * 255

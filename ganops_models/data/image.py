@@ -117,7 +117,9 @@ def oriented_size(img: Image.Image, exif_transpose: bool = True):
 def upright(img: Image.Image, exif_transpose: bool = True) -> Image.Image:
     """The loaded ``img`` turned as its EXIF orientation tag says (as image viewers show it), unless
     ``exif_transpose`` is False (the stored pixels, as NVIDIA's dataset_tool reads them)."""
-    return ImageOps.exif_transpose(img) if exif_transpose else img
+    if exif_transpose and img.getexif().get(ORIENTATION_TAG, 1) != 1:
+        return ImageOps.exif_transpose(img)
+    return img
 
 
 def decode(fileobj, exif_transpose: bool = True) -> Image.Image:
