@@ -178,7 +178,7 @@ def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: b
     if hw is None:
         w, h = sizes[0]
         if not (im.is_power_of_two(w) and im.is_power_of_two(h) and w >= 4 and h >= 4):
-            raise DatasetError(f"the images of {os.fspath(path)!r} are {w}x{h} (e.g. {names[0]!r}), not a power of "
+            raise DatasetError(f"the images of {os.fspath(path)!r} are {w}x{h} (e.g. {shown(names[0])}), not a power of "
                                f"two; pass a resolution (e.g. --resolution 256) to resize them on the fly, or "
                                f"prepare them with `python -m ganops_models.dataset_tool --resolution 256`")
         hw = (h, w)
