@@ -47,7 +47,7 @@ def test_cli_writes_dataset_with_labels(source, tmp_path, kind, capsys, caplog):
     assert dataset_tool.main(["--source", src, "--dest", dest, "--resolution", "16"]) == 0
     out = capsys.readouterr().out
     assert [r.getMessage().count("'a/bad.png'") for r in caplog.records] == [1]   # reported once, by name
-    assert f"wrote 6 images at 16x16 to {dest} with labels; skipped 1 unreadable file(s)" in out
+    assert f"wrote 6 images at 16x16 to {dest} with labels; skipped 1 file(s): 'a/bad.png' (UnidentifiedImageError" in out
     assert f"train on it: python -m ganops_models.train --data {dest}" in out
     ds, meta = _read_dest(dest)
     assert len(ds) == 6 and ds.resolution == (16, 16)

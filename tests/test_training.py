@@ -317,7 +317,8 @@ def test_end_to_end_image_folder_with_resize_and_labels(tmp_path):
                            str(out), "--aug", "noaug", "--resolution", "32x16"], cwd=tmp_path)
     run = _run_dir(out)
     said = proc.stdout + proc.stderr
-    assert said.count("'nested/broken.png'") == 1                   # the data is opened (and reported) once
+    assert said.count("skipping 'nested/broken.png'") == 1          # the data is opened (and reported) once
+    assert said.count("skipped 1 file(s): 'nested/broken.png' (UnidentifiedImageError") == 1   # and counted
     assert said.count("6 of 6 images are not 32x16 (e.g. 20x24): they are resized on the fly") == 1
     assert said.count("warning: only 6 training images") == 1 and "use --aug ada" in said
     assert "add --mirror" not in said                             # already mirrored

@@ -8,7 +8,8 @@ the crops in :data:`CROPS` (centre and the four corners at 95%, so that a copy c
 matches one of them), and RGB uint8
 thumbnails [thumb, thumb, 3] of the whole image (no crop); plus ``failed`` = [(name, reason)] for the
 files that could not be decoded. JPEGs are decoded at reduced scale (``draft``) when only a thumbnail
-is needed, which makes the pass several times faster on large photos.
+is needed, which makes the pass several times faster on large photos. Images are turned upright by
+their EXIF orientation (sizes too) unless ``exif_transpose=False``.
 """
 import functools
 import hashlib
@@ -20,7 +21,7 @@ from typing import List, Tuple
 import numpy as np
 from PIL import Image
 
-from ganops_models.data.image import to_rgb
+from ganops_models.data.image import oriented_size, to_rgb, upright
 from ganops_models.extras import require
 
 HASH_BITS = 64
@@ -44,16 +45,16 @@ class Scan:
     failed: List[Tuple[str, str]] = field(default_factory=list)
 
 
-def _scan_one(source, thumb: int, hashes: bool, name: str):
+def _scan_one(source, thumb: int, hashes: bool, exif_transpose: bool, name: str):
     """(name, size, sha1, phash bits, thumbnail) or (name, reason) when the file cannot be decoded."""
     try:
         with source.open(name) as fh:
             data = fh.read()
         with Image.open(io.BytesIO(data)) as img:
-            size = img.size
+            size = oriented_size(img, exif_transpose)
             img.draft("RGB", (max(thumb or 0, 32) * 2,) * 2)
             img.load()
-            rgb = to_rgb(img)
+            rgb = to_rgb(upright(img, exif_transpose))
         w, h = rgb.size
         bits = np.zeros([0, HASH_BITS], bool) if not hashes else np.stack([phash(rgb.crop((round(l * w), round(t * h), round(r * w), round(b * h))))
                          .hash.reshape(-1) for l, t, r, b in CROPS])
@@ -64,10 +65,11 @@ def _scan_one(source, thumb: int, hashes: bool, name: str):
         return name, f"{type(exc).__name__}: {exc}"
 
 
-def scan(source, names, thumb: int = 64, workers: int = 2, hashes: bool = True) -> Scan:
+def scan(source, names, thumb: int = 64, workers: int = 2, hashes: bool = True, exif_transpose: bool = True) -> Scan:
     """Scan ``names`` of ``source`` with ``workers`` processes (0 or 1: in this process); ``hashes=False``
-    skips the perceptual hashes (``phash`` is then [N, 0, 64]), ``thumb=0`` the thumbnails ([N, 0, 0, 3])."""
-    work = functools.partial(_scan_one, source, thumb, hashes)
+    skips the perceptual hashes (``phash`` is then [N, 0, 64]), ``thumb=0`` the thumbnails ([N, 0, 0, 3]);
+    ``exif_transpose=False`` reads the stored pixels without turning them by their EXIF orientation."""
+    work = functools.partial(_scan_one, source, thumb, hashes, exif_transpose)
     if workers > 1 and len(names) > 1:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(work, names, chunksize=max(1, min(64, len(names) // (4 * workers)))))

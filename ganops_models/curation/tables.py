@@ -1,10 +1,11 @@
 """The CSV files of curation: ``OUT.duplicates.csv`` (kept,dropped,distance) and ``clusters.csv``
-(path,cluster); paths are relative to the source, '/'-separated."""
+(path,cluster); paths are relative to the source, '/'-separated. A file name that is not valid UTF-8
+is written as its bytes (surrogate escapes), so that the CSV names the file exactly and reads back."""
 import csv
 import io
 from typing import Dict, Iterable, List, Set, Tuple
 
-from ganops_models.files import atomic_write
+from ganops_models.files import atomic_write, regular_file
 from ganops_models.errors import DatasetError
 
 DUPLICATES_HEADER = ("kept", "dropped", "distance")
@@ -18,7 +19,7 @@ def write_csv(path: str, header, rows: Iterable) -> None:
     writer.writerow(header)
     writer.writerows(rows)
     with atomic_write(path) as fh:
-        fh.write(buf.getvalue().encode("utf-8"))
+        fh.write(buf.getvalue().encode("utf-8", "surrogateescape"))
 
 
 def duplicates_path(dest: str) -> str:
@@ -32,9 +33,9 @@ def duplicates_path(dest: str) -> str:
 def read_clusters(path: str) -> Dict[str, int]:
     """{path: cluster} from a clusters.csv; DatasetError naming the problem for anything else."""
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(regular_file(path, "--clusters"), newline="", encoding="utf-8", errors="surrogateescape") as fh:
             rows = list(csv.reader(fh))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise DatasetError(f"--clusters {path!r} cannot be read ({exc}); make it with "
                            f"`python -m ganops_models.cluster`") from None
     if not rows or tuple(rows[0]) != CLUSTERS_HEADER:

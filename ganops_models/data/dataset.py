@@ -2,8 +2,10 @@
 
 ``dataset[i]`` -> (image uint8 [3, H, W], label float32 [label_dim]) as numpy arrays. Indices
 >= the number of images (with ``mirror``) give the x-flipped copies. Unreadable files are reported by
-name and skipped: at index time by reading each file's header, at load time by substituting the next
-readable image (each failure is logged once per process and remembered).
+name and skipped: when the source is listed (links read twice, FIFOs and other non-regular files,
+files too large: see ``source.py``), at index time by reading each file's header, at load time by
+substituting the next readable image (each failure is logged once per process and remembered).
+Images are turned upright by their EXIF orientation unless ``exif_transpose=False``.
 """
 import logging
 import os
@@ -15,7 +17,7 @@ from PIL import Image
 
 from ganops_models.data import image as im
 from ganops_models.errors import DatasetError
-from ganops_models.data.source import IMAGE_EXTENSIONS, LABELS_FILE, open_source
+from ganops_models.data.source import IMAGE_EXTENSIONS, LABELS_FILE, open_source, shown
 
 log = logging.getLogger("ganops_models.data")
 
@@ -24,14 +26,16 @@ class ImageDataset(torch.utils.data.Dataset):
     """Readable images of a source at a fixed resolution (H, W), RGB uint8, with optional labels."""
 
     def __init__(self, source, names: List[str], resolution: Tuple[int, int], transform: str = "center-crop",
-                 mirror: bool = False, labels: Optional[np.ndarray] = None, skipped=(), sizes=None):
+                 mirror: bool = False, labels: Optional[np.ndarray] = None, skipped=(), sizes=None,
+                 exif_transpose: bool = True):
         self.source = source
         self.names = list(names)
         self.resolution = tuple(resolution)
         self.transform = transform
         self.mirror = bool(mirror)
         self.labels = labels if labels is not None else np.zeros([len(self.names), 0], np.float32)
-        self.skipped = list(skipped)   # (name, reason) of files rejected at index time
+        self.skipped = list(skipped)   # (name, reason) of files left out when listing and indexing
+        self.exif_transpose = bool(exif_transpose)
         self.sizes = list(sizes) if sizes is not None else None   # (W, H) of each file, None if unknown
         self.load_failures = {}        # name -> reason, files that failed to decode in this process
         self.name = source.name
@@ -57,7 +61,7 @@ class ImageDataset(torch.utils.data.Dataset):
         """Image ``index`` (< num_images) as uint8 [H, W, 3]; raises if the file cannot be decoded."""
         name = self.names[index]
         with self.source.open(name) as fh:
-            return im.fit(im.decode(fh), self.resolution, self.transform)
+            return im.fit(im.decode(fh, self.exif_transpose), self.resolution, self.transform)
 
     def __getitem__(self, idx: int):
         n = self.num_images
@@ -73,7 +77,7 @@ class ImageDataset(torch.utils.data.Dataset):
                 img = self.load(i)
             except Exception as exc:  # noqa: BLE001 - any decode failure must not end a long run
                 self.load_failures[name] = f"{type(exc).__name__}: {exc}"
-                log.warning("%s: cannot load %r (%s); using another image instead", self.name, name,
+                log.warning("%s: cannot load %s (%s); using another image instead", self.name, shown(name),
                             self.load_failures[name])
                 continue
             if flip:
@@ -88,13 +92,13 @@ class ImageDataset(torch.utils.data.Dataset):
                 f"label_dim={self.label_dim})")
 
 
-def _index(source, names: List[str]):
-    """(readable names, (W, H) sizes, skipped [(name, reason)]) by opening every file's header."""
+def _index(source, names: List[str], exif_transpose: bool = True):
+    """(readable names, (W, H) sizes as decoded, skipped [(name, reason)]) by opening every file's header."""
     good, sizes, skipped = [], [], []
     for name in names:
         try:
             with source.open(name) as fh, Image.open(fh) as img:
-                size = img.size
+                size = im.oriented_size(img, exif_transpose)
         except Exception as exc:  # noqa: BLE001 - reported and skipped, see module docstring
             skipped.append((name, f"{type(exc).__name__}: {exc}"))
             continue
@@ -137,7 +141,8 @@ def _labels(source, names: List[str]) -> np.ndarray:
 
 
 def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: bool = False,
-                 transform: str = "center-crop", max_images: Optional[int] = None) -> ImageDataset:
+                 transform: str = "center-crop", max_images: Optional[int] = None,
+                 exif_transpose: bool = True) -> ImageDataset:
     """Open a training dataset.
 
     path: a folder of images (recursive), a zip of images, a dataset made by dataset_tool, or None
@@ -145,7 +150,8 @@ def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: b
     image's size, which must be a power of two) or an int / 'WxH' string / (H, W) tuple; images of
     another size are resized and centre-cropped on the fly. mirror: add x-flipped copies.
     use_labels: read one-hot/vector labels from dataset.json (DatasetError if absent).
-    max_images: keep only the first N images (sorted by path).
+    max_images: keep only the first N images (sorted by path). exif_transpose: turn photos upright
+    by their EXIF orientation (False: the stored pixels, as NVIDIA's dataset_tool).
     """
     if path is None:
         from ganops_models.data import builtin as builtin_dataset
@@ -156,22 +162,23 @@ def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: b
         raise ValueError(f"max_images must be a positive int or None, got {max_images!r}")
     hw = im.parse_resolution(resolution)
     source = open_source(path)
-    names = source.list_images()
-    if not names:
+    names, skipped = source.listing()
+    if not names and not skipped:
         raise DatasetError(f"no images found in {os.fspath(path)!r} (searched recursively for "
                            f"{', '.join(IMAGE_EXTENSIONS)}); point --data at a folder or zip with images")
-    names, sizes, skipped = _index(source, names)
+    names, sizes, unreadable = _index(source, names, exif_transpose)
+    skipped += unreadable
     for name, reason in skipped:
-        log.warning("%s: skipping unreadable file %r (%s)", source.name, name, reason)
+        log.warning("%s: skipping %s (%s)", source.name, shown(name), reason)
     if not names:
-        raise DatasetError(f"none of the image files in {os.fspath(path)!r} could be read (first: {skipped[0]}); "
-                           f"check that they are valid images")
+        raise DatasetError(f"none of the image files in {os.fspath(path)!r} could be read (first: "
+                           f"{shown(skipped[0][0])}: {skipped[0][1]}); check that they are valid images")
     if max_images is not None:
         names, sizes = names[:max_images], sizes[:max_images]
     if hw is None:
         w, h = sizes[0]
         if not (im.is_power_of_two(w) and im.is_power_of_two(h) and w >= 4 and h >= 4):
-            raise DatasetError(f"the images of {os.fspath(path)!r} are {w}x{h} (e.g. {names[0]!r}), not a power of "
+            raise DatasetError(f"the images of {os.fspath(path)!r} are {w}x{h} (e.g. {shown(names[0])}), not a power of "
                                f"two; pass a resolution (e.g. --resolution 256) to resize them on the fly, or "
                                f"prepare them with `python -m ganops_models.dataset_tool --resolution 256`")
         hw = (h, w)
@@ -180,7 +187,7 @@ def open_dataset(path=None, resolution=None, mirror: bool = False, use_labels: b
         log.warning("%s: %s", source.name, upscaled)
     labels = _labels(source, names) if use_labels else None
     return ImageDataset(source, names, hw, transform=transform, mirror=mirror, labels=labels, skipped=skipped,
-                        sizes=sizes)
+                        sizes=sizes, exif_transpose=exif_transpose)
 
 
 def reconfigure(dataset: ImageDataset, resolution=None, mirror: bool = False, use_labels: bool = False,
@@ -194,7 +201,7 @@ def reconfigure(dataset: ImageDataset, resolution=None, mirror: bool = False, us
         names, sizes = names[:max_images], (sizes[:max_images] if sizes is not None else None)
     labels = _labels(dataset.source, names) if use_labels else None
     return ImageDataset(dataset.source, names, hw, transform=transform or dataset.transform, mirror=mirror, labels=labels,
-                        skipped=dataset.skipped, sizes=sizes)
+                        skipped=dataset.skipped, sizes=sizes, exif_transpose=dataset.exif_transpose)
 
 
 def resized_count(dataset: ImageDataset):

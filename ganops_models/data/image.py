@@ -8,17 +8,21 @@ wide crop for e.g. cars); ``pad`` pads the image to the target aspect with its e
 colour of its outermost pixel ring), centred, then resizes; ``none`` resizes the whole image to (W, H)
 without cropping (NVIDIA's dataset_tool with no --transform). Images already at the target size are
 left untouched. ``--crop center|letterbox|pad|none`` on the command line names them (:data:`CROP_MODES`).
+
+Decoding turns a photo upright by its EXIF orientation tag, as image viewers show it (off with
+``exif_transpose=False``, dataset_tool's ``--no-exif-transpose``, for NVIDIA's stored-pixel reading).
 """
 from typing import Tuple, Union
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ganops_models.errors import DatasetError
 
 TRANSFORMS = ("center-crop", "center-crop-wide", "pad", "none")
 CROP_MODES = {"center": "center-crop", "letterbox": "center-crop-wide", "pad": "pad", "none": "none"}
 Resolution = Tuple[int, int]
+ORIENTATION_TAG = 0x0112   # EXIF Orientation
 
 
 def is_power_of_two(n: int) -> bool:
@@ -61,14 +65,32 @@ def check_resolution(hw: Resolution, what: str = "resolution") -> None:
                            f"prepare the images with `python -m ganops_models.dataset_tool --resolution ...`")
 
 
+def _grey_to_8bit(img: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit integer or float grayscale image scaled by its type's range to 8-bit 'L':
+    16-bit (and 32-bit integer holding 0..65535, as Pillow opens 16-bit files) by 255/65535, float
+    in [0, 1] by 255; DatasetError for values outside those ranges (NaN included)."""
+    arr = np.asarray(img).astype(np.float64)
+    low, high = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if img.mode == "F":
+        if not (np.isfinite(arr).all() and 0 <= low and high <= 1):
+            raise DatasetError(f"a floating-point image with values from {low:g} to {high:g}: only values in "
+                               f"[0, 1] are understood; save it as an 8- or 16-bit image")
+        top = 1.0
+    else:
+        if not (0 <= low and high <= 65535):
+            raise DatasetError(f"a 32-bit integer image with values from {low:g} to {high:g}: only 8- and 16-bit "
+                               f"images are understood; save it as an 8- or 16-bit image")
+        top = 65535.0
+    return Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode -> RGB. 16/32-bit grayscale is scaled to 8 bits; alpha is composited over white."""
+    """Any PIL mode -> RGB. 16-bit, 32-bit and float grayscale is scaled by its range to 8 bits
+    (:func:`_grey_to_8bit`); alpha is composited over white."""
     if img.mode == "RGB":
         return img
     if img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        arr = np.asarray(img).astype(np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+        img = _grey_to_8bit(img)
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
@@ -78,11 +100,34 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode(fileobj) -> Image.Image:
-    """Fully decode an image file object to an RGB PIL image (raises on corrupt/truncated data)."""
+_TURNED = (5, 6, 7, 8)   # EXIF orientations that swap width and height
+
+
+def oriented_size(img: Image.Image, exif_transpose: bool = True):
+    """(W, H) of an opened, not yet loaded image as :func:`decode` gives it (EXIF orientation applied
+    unless disabled), from its header."""
+    w, h = img.size
+    # A PNG's eXIf chunk may follow the pixels; Pillow would decode them all to find it, so a header
+    # read trusts only an eXIf chunk before them.
+    in_header = img.format != "PNG" or "exif" in img.info
+    turned = exif_transpose and in_header and img.getexif().get(ORIENTATION_TAG) in _TURNED
+    return (h, w) if turned else (w, h)
+
+
+def upright(img: Image.Image, exif_transpose: bool = True) -> Image.Image:
+    """The loaded ``img`` turned as its EXIF orientation tag says (as image viewers show it), unless
+    ``exif_transpose`` is False (the stored pixels, as NVIDIA's dataset_tool reads them)."""
+    if exif_transpose and img.getexif().get(ORIENTATION_TAG, 1) != 1:
+        return ImageOps.exif_transpose(img)
+    return img
+
+
+def decode(fileobj, exif_transpose: bool = True) -> Image.Image:
+    """Fully decode an image file object to an RGB PIL image (raises on corrupt/truncated data), turned
+    upright by its EXIF orientation unless ``exif_transpose`` is False."""
     with Image.open(fileobj) as img:
         img.load()
-        return to_rgb(img)
+        return to_rgb(upright(img, exif_transpose))
 
 
 def _crop_box(w: int, h: int, aspect: float):

@@ -17,7 +17,8 @@ import sys
 from ganops_models.curation import features as feats, kmeans, sheets, tables
 from ganops_models.curation.scan import scan
 from ganops_models.errors import DatasetError, MissingExtraError
-from ganops_models.data.source import IMAGE_EXTENSIONS, open_source
+from ganops_models.data.notes import skipped_message
+from ganops_models.data.source import IMAGE_EXTENSIONS, open_source, shown
 from ganops_models.metrics.inception import find_weights
 
 SHEET_IMAGES = 36
@@ -39,15 +40,19 @@ def run(source: str, outdir: str, k="auto", features: str = "auto", inception_pa
         workers: int = 2, seed: int = 0, log=print):
     """Cluster ``source`` and write the outputs to ``outdir``; returns {path: cluster}."""
     src = open_source(source)
-    names = src.list_images()
+    names, skipped = src.listing()
+    for name, reason in skipped:
+        log(f"skipping {shown(name)}: {reason}")
     if not names:
-        raise DatasetError(f"no images found in {source!r} (searched recursively for {', '.join(IMAGE_EXTENSIONS)})")
+        raise DatasetError(f"no readable images found in {source!r} (searched recursively for "
+                           f"{', '.join(IMAGE_EXTENSIONS)})" + (f"; {skipped_message(skipped)}" if skipped else ""))
     if k != "auto":
         kmeans.check_k(k, len(names))
     kind = _feature_kind(features, inception_path, log)
     result = scan(src, names, thumb=128 if kind == "inception" else 64, workers=workers, hashes=False)
     for name, reason in result.failed:
-        log(f"skipping unreadable {name!r}: {reason}")
+        log(f"skipping unreadable {shown(name)}: {reason}")
+    skipped += result.failed
     if not result.names:
         raise DatasetError(f"none of the {len(names)} image files in {source!r} could be decoded")
     x = feats.inception_features(result.thumbs, inception_path, device) if kind == "inception" \
@@ -69,7 +74,8 @@ def run(source: str, outdir: str, k="auto", features: str = "auto", inception_pa
     log(f"{len(result.names)} images in {k} clusters ({kind} features), sizes {sizes}; wrote "
         f"{os.path.join(outdir, 'clusters.csv')} and cluster_<k>.png\npack a selection: python -m "
         f"ganops_models.dataset_tool --source {shlex.quote(source)} --dest OUT.zip --clusters "
-        f"{shlex.quote(os.path.join(outdir, 'clusters.csv'))} --keep-clusters 0")
+        f"{shlex.quote(os.path.join(outdir, 'clusters.csv'))} --keep-clusters 0"
+        + (f"\n{skipped_message(skipped)}" if skipped else ""))
     return dict(zip(result.names, (int(c) for c in clustering.labels)))
 
 

@@ -3,8 +3,12 @@
 Reads every image of the source (folder searched recursively, or zip), converts it to RGB, fits it to
 ``--resolution`` ('W' or 'WxH', powers of two; default: the first image's size) with ``--transform``
 and writes PNGs ``00000/img00000000.png`` ... plus ``dataset.json`` ({"labels": [[path, label], ...]}
-from the source's dataset.json, or null). Unreadable files are reported and left out. A zip
-destination is written atomically; a folder destination must not exist or be empty.
+from the source's dataset.json, or null). Files that are left out (unreadable, not regular files,
+links to a file or folder already read, too large, zip entries of the same name: see
+``data/source.py``) are each named in a warning and counted, with the first few, at the end. Photos
+are turned upright by their EXIF orientation; ``--no-exif-transpose`` packs the stored pixels instead,
+as NVIDIA's dataset_tool does. A zip destination is written atomically; a folder destination must not
+exist or be empty.
 
 ``--crop center|letterbox|pad|none`` picks the fit (see ``data/image.py``). ``--clusters clusters.csv
 --keep-clusters 0,3`` packs only those clusters' images (from ``python -m ganops_models.cluster``).
@@ -28,7 +32,8 @@ from ganops_models.data import CROP_MODES, TRANSFORMS, open_dataset
 from ganops_models.errors import DatasetError, MissingExtraError
 from ganops_models.data.archive import add_entry
 from ganops_models.images import png_bytes
-from ganops_models.data.source import LABELS_FILE
+from ganops_models.data.notes import skipped_message
+from ganops_models.data.source import LABELS_FILE, shown
 
 
 def _raw_labels(dataset):
@@ -49,13 +54,14 @@ def _is_zip_dest(dest: str) -> bool:
 
 def _write_images(dataset, dest: str, archive, labels, log):
     """Every readable image as ``00000/img00000000.png``..., into ``archive`` or the folder ``dest``;
-    returns (count, [[name, label], ...])."""
-    out_labels, written = [], 0
+    returns (count, [[name, label], ...], [(name, reason)] of the images that failed to decode)."""
+    out_labels, written, failed = [], 0, []
     for i in range(dataset.num_images):
         try:
             arr = dataset.load(i)
         except Exception as exc:  # noqa: BLE001 - reported and left out
-            log(f"skipping {dataset.names[i]!r}: {type(exc).__name__}: {exc}")
+            failed.append((dataset.names[i], f"{type(exc).__name__}: {exc}"))
+            log(f"skipping {shown(dataset.names[i])}: {failed[-1][1]}")
             continue
         name = f"{written // 1000:05d}/img{written:08d}.png"
         if archive is not None:
@@ -67,7 +73,7 @@ def _write_images(dataset, dest: str, archive, labels, log):
         if labels is not None:
             out_labels.append([name, labels[i]])
         written += 1
-    return written, out_labels
+    return written, out_labels, failed
 
 
 def _keep_clusters(dataset, clusters_csv: str, keep_clusters: str, log) -> None:
@@ -82,11 +88,12 @@ def _keep_clusters(dataset, clusters_csv: str, keep_clusters: str, log) -> None:
     dataset.names = kept
 
 
-def _dedupe(dataset, dest: str, threshold: int, workers: int, log) -> None:
-    """Drop the near duplicates from ``dataset.names``; writes the report beside ``dest``."""
-    result = scan(dataset.source, dataset.names, thumb=0, workers=workers)
+def _dedupe(dataset, dest: str, threshold: int, workers: int, log):
+    """Drop the near duplicates from ``dataset.names``; writes the report beside ``dest``; returns
+    [(name, reason)] of the images that failed to decode."""
+    result = scan(dataset.source, dataset.names, thumb=0, workers=workers, exif_transpose=dataset.exif_transpose)
     for name, reason in result.failed:
-        log(f"skipping unreadable {name!r}: {reason}")
+        log(f"skipping unreadable {shown(name)}: {reason}")
     rows = dedupe.find_duplicates(result, threshold)
     if not result.names:
         raise DatasetError(f"none of the {len(result.failed)} selected image(s) could be decoded; nothing to pack")
@@ -97,16 +104,20 @@ def _dedupe(dataset, dest: str, threshold: int, workers: int, log) -> None:
     groups = len({row[0] for row in rows})
     log(f"dedupe: {len(result.names)} readable images, {len(dropped)} duplicate(s) dropped in {groups} group(s) "
         f"(threshold {threshold} bits); kept {len(dataset.names)}; report: {report}")
+    return result.failed
 
 
 def convert(source: str, dest: str, resolution=None, transform: str = "center-crop",
             max_images: Optional[int] = None, log=print, dedupe_threshold: Optional[int] = None,
-            clusters_csv: Optional[str] = None, keep_clusters: Optional[str] = None, workers: int = 2) -> int:
+            clusters_csv: Optional[str] = None, keep_clusters: Optional[str] = None, workers: int = 2,
+            exif_transpose: bool = True) -> int:
     """Write the prepared dataset to ``dest`` (folder, or zip when it ends in .zip); returns the image count.
 
     ``clusters_csv`` + ``keep_clusters`` ('0,3') select clusters first; ``dedupe_threshold`` (bits, or
-    None for no dedupe) then removes near duplicates."""
-    dataset = open_dataset(source, resolution=resolution, transform=transform, max_images=max_images)
+    None for no dedupe) then removes near duplicates. ``exif_transpose=False``: pack the stored pixels,
+    not the photos turned upright by their EXIF orientation."""
+    dataset = open_dataset(source, resolution=resolution, transform=transform, max_images=max_images,
+                           exif_transpose=exif_transpose)
     if os.path.abspath(dest) == os.path.abspath(source):
         raise DatasetError("--dest must differ from --source")
     is_zip = _is_zip_dest(dest)
@@ -117,8 +128,9 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
                            "--clusters DIR/clusters.csv --keep-clusters 0,3")
     if clusters_csv is not None:
         _keep_clusters(dataset, clusters_csv, keep_clusters, log)
+    skipped = list(dataset.skipped)
     if dedupe_threshold is not None:
-        _dedupe(dataset, dest, dedupe_threshold, workers, log)
+        skipped += _dedupe(dataset, dest, dedupe_threshold, workers, log)
     labels = _raw_labels(dataset)
     with contextlib.ExitStack() as stack:
         archive = None
@@ -127,7 +139,7 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
         else:
             archive = stack.enter_context(zipfile.ZipFile(stack.enter_context(atomic_write(dest)), "w",
                                                           zipfile.ZIP_STORED))
-        written, out_labels = _write_images(dataset, dest, archive, labels, log)
+        written, out_labels, failed = _write_images(dataset, dest, archive, labels, log)
         meta = json.dumps({"labels": out_labels if labels is not None else None})
         if archive is not None:
             add_entry(archive, LABELS_FILE, meta)
@@ -135,9 +147,9 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
             with open(os.path.join(dest, LABELS_FILE), "w", encoding="utf-8") as fh:
                 fh.write(meta)
     h, w = dataset.resolution
-    skipped = len(dataset.skipped) + dataset.num_images - written
+    skipped += failed
     log(f"wrote {written} images at {w}x{h} to {dest}" + (" with labels" if labels is not None else "")
-        + (f"; skipped {skipped} unreadable file(s) (named in the warnings above)" if skipped else "")
+        + (f"; {skipped_message(skipped)}" if skipped else "")
         + f"\ntrain on it: python -m ganops_models.train --data {shlex.quote(dest)}")
     return written
 
@@ -160,12 +172,15 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-clusters", default=None, help="with --clusters: pack only these clusters, e.g. 0,3")
     parser.add_argument("--workers", type=int, default=2, help="decode processes for --dedupe (default: 2)")
     parser.add_argument("--max-images", type=int, default=None, help="keep only the first N images (sorted by path)")
+    parser.add_argument("--no-exif-transpose", action="store_true",
+                        help="pack the stored pixels, not the photos turned upright by their EXIF orientation "
+                             "(byte for byte as NVIDIA's dataset_tool)")
     args = parser.parse_args(argv)
     try:
         transform = CROP_MODES[args.crop] if args.crop else args.transform
         convert(args.source, args.dest, resolution=args.resolution, transform=transform, max_images=args.max_images,
                 dedupe_threshold=args.dedupe_threshold if args.dedupe else None, clusters_csv=args.clusters,
-                keep_clusters=args.keep_clusters, workers=args.workers)
+                keep_clusters=args.keep_clusters, workers=args.workers, exif_transpose=not args.no_exif_transpose)
     except (DatasetError, MissingExtraError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

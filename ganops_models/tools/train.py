@@ -147,7 +147,8 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
     if args.resume is not None and os.path.isfile(args.resume) and nvidia.is_pickle(args.resume):
         init = load_network(args.resume, "cpu")   # copied into the run's networks on their device
         resolved = fine_tune_options(given, init, world_size, device.type)
-        dataset = open_training_data(resolved.options, open_dataset(given.get("data"), resolution=init.resolution))
+        dataset = open_training_data(resolved.options, open_dataset(given.get("data"), resolution=init.resolution,
+                                                                    exif_transpose=given.get("exif_transpose", True)))
         fine_tune.check_data(init, dataset[1].label_dim, dataset[1].num_channels)
     elif args.resume is not None:
         path = ckpt_lib.resolve_resume(args.resume, args.outdir or TrainOptions.outdir)
@@ -157,7 +158,8 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
             run_dir = os.path.dirname(os.path.abspath(path))
         dataset = open_training_data(resolved.options)
     else:
-        opened = open_dataset(given.get("data"), resolution=given.get("resolution"))
+        opened = open_dataset(given.get("data"), resolution=given.get("resolution"),
+                              exif_transpose=given.get("exif_transpose", True))
         resolved = new_run_options(given, opened.resolution, world_size, device.type)
         dataset = open_training_data(resolved.options, opened)
     opts = resolved.options

@@ -29,7 +29,7 @@ def open_training_data(opts, opened=None):
     transform = CROP_MODES[opts.crop]
     if opened is None:
         dataset = open_dataset(opts.data, resolution=opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
-                               max_images=opts.subset, transform=transform)
+                               max_images=opts.subset, transform=transform, exif_transpose=opts.exif_transpose)
     else:
         dataset = reconfigure(opened, opts.resolution, mirror=opts.mirror, use_labels=opts.cond,
                               max_images=opts.subset, transform=transform)

@@ -72,6 +72,8 @@ class TrainOptions:
     crop: str = option("center", "fit of images of another aspect when resized on the fly: center crop, letterbox "
                        "(NVIDIA's wide), pad with the edge colour, none (stretch)", choices=CROP_CHOICES)
     cond: bool = option(False, "class-conditional, labels from dataset.json", kind="bool")
+    exif_transpose: bool = option(True, "turn photos upright by their EXIF orientation, as image viewers show them; "
+                                  "--exif-transpose=0 reads the stored pixels (as NVIDIA's dataset_tool)", kind="bool")
     subset: Optional[int] = option(None, "train on the first N images only, in path order (NVIDIA's picks N at "
                                    "random) (default: all)", type=int)
     # length and intervals
