@@ -182,6 +182,10 @@ CASES = {
 }
 
 
+# Cases that run no kernel on any backend (a plain convolution: conv2d_resample without resampling).
+NO_KERNEL = {"conv2d_resample"}
+
+
 def test_every_exported_op_has_a_case():
     """A new public op taking ``impl`` must get a case here."""
     import inspect
@@ -213,7 +217,7 @@ def test_explicit_impl_reaches_every_inner_op(case, backend, choices, monkeypatc
     if impl == "ref":
         assert not dispatched.names, f"impl='ref' ran ganops custom ops: {sorted(dispatched.names)}"
     else:
-        assert dispatched.names, f"impl={impl!r} ran no ganops custom op"
+        assert dispatched.names or case in NO_KERNEL, f"impl={impl!r} ran no ganops custom op"
         foreign = sorted(n for n in dispatched.names if not n.endswith(f"_{impl}"))
         assert not foreign, f"impl={impl!r} ran other backends' ops: {foreign}"
     assert math.isfinite(float(y.detach().float().sum()))
