@@ -9,7 +9,7 @@ from typing import Optional
 
 import torch
 
-from ..ref.penalties import accumulate_dtype
+from ..ref.sum_squares import accumulate_dtype
 from . import _family
 
 _MAX_BATCH = 65535  # the batch is the second launch-grid axis of both fast backends

@@ -4,7 +4,8 @@ sum_squares(x, scale)[n] = scale * sum over all non-batch elements of x[n]^2, on
 its backward 2 * scale * grad[n] * x is a second fused pass (a custom op whose own backward is
 differentiable, so penalties can be differentiated again). Output is float32 (float64 for float64 x).
 
-Backends: 'cuda' (csrc/cuda/penalties.*), 'triton' (ganops/triton_kernels/penalties.py), 'ref'.
+Backends: 'cuda' (csrc/cuda/penalties.*), 'triton' (ganops/triton_kernels/penalties.py), 'ref'
+(ganops/ref/sum_squares.py).
 Contiguous and channels_last inputs are read in place; other layouts are made contiguous first.
 """
 from typing import Optional
@@ -12,7 +13,7 @@ from typing import Optional
 import torch
 
 from .. import _registry
-from ..ref import penalties as _ref
+from ..ref import sum_squares as _ref
 from ._sum_squares_fast import KERNELS
 
 _FAMILY = "sum_squares"
