@@ -1,7 +1,7 @@
 // torch bindings of the bias_act kernels (bias_act.h):
 //   ganops::bias_act_cuda(x, b?, dim, act, alpha, gain, clamp) -> y
 //   ganops::bias_act_grad_cuda(g, h?, s, b?, dim, act, alpha, gain, clamp, s_is_y, reduce_db) -> (out, db)
-// Same contract as the Triton ops in ganops/ops/_bias_act_autograd.py (which also registers the fake
+// Same contract as the Triton ops in ganops/ops/_bias_act_fast.py (which also registers the fake
 // kernels and autograd for these). Dense inputs (contiguous, channels_last, any permutation) are used
 // in place and outputs get their strides; other inputs are copied to empty_like's layout first.
 #include <ATen/ATen.h>

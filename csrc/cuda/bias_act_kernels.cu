@@ -102,7 +102,7 @@ __device__ __forceinline__ float deriv_y(float t, float alpha) {
   else if constexpr (A == kElu) return ORDER == 1 ? (t > 0.f ? 1.f : t + 1.f) : (t < 0.f ? 1.f : 0.f);
   else if constexpr (A == kSelu) return ORDER == 1 ? (t > 0.f ? kSeluLambda : t + kSeluLambdaAlpha) : (t < 0.f ? 1.f : 0.f);
   else if constexpr (A == kSoftplus) return ORDER == 1 ? -expm1f(-t) : expf(-t);
-  else return 0.f;  // swish never saves y (see _bias_act_spec.saves_output)
+  else return 0.f;  // swish never saves y (see ganops/ops/_bias_act_fast.py saves_output)
 }
 
 template <int A>

@@ -1,7 +1,8 @@
 // torch bindings of the grid_sample gather / scatter kernels (grid_sample.h):
 //   ganops::grid_sample_gather_cuda(input, grid, dx, dy) -> [N, C, Ho, Wo] contiguous, input's dtype
 //   ganops::grid_sample_scatter_cuda(grad, grid, height, width, dx, dy) -> [N, C, height, width], grad's dtype
-// Autograd is registered from Python (ganops/ops/grid_sample.py); arguments are validated there too.
+// Fake kernels and autograd are registered from Python (ganops/ops/_grid_sample_fast.py); arguments are
+// validated in ganops/ops/grid_sample.py.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>

@@ -2,7 +2,7 @@
 //   ganops::modconv_scale_cuda(x, s) -> x * s[n, c]
 //   ganops::modconv_epilogue_cuda(c, d, noise?, bias?, act, alpha, gain, clamp)
 //       -> clamp(act(c * d[n, c] + noise + bias[c]) * gain)
-// Autograd and fake kernels are registered from Python (ganops/ops/_modconv_cuda.py). Inputs are
+// Autograd and fake kernels are registered from Python (ganops/ops/_modulated_conv2d_fast.py). Inputs are
 // used in their layout when it is dense NCHW or channels_last (else copied to NCHW); the output
 // has the same layout.
 #include <ATen/ATen.h>

@@ -1,7 +1,7 @@
 // torch bindings of the per-sample sum of squares kernels (penalties.h):
 //   ganops::sum_squares_cuda(x, scale) -> [N]               scale * sum(x[n]^2), fp32 (fp64 for fp64 x)
 //   ganops::sum_squares_backward_cuda(x, grad_out, scale)   2 * scale * grad_out[n] * x, x's dtype/layout
-// Autograd is registered from Python (ganops/ops/penalties.py).
+// Fake kernels and autograd are registered from Python (ganops/ops/_sum_squares_fast.py).
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
