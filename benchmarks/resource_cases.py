@@ -130,8 +130,10 @@ def _bias_act_input(shape, dtype, layout):
 def _bias_act_case(shape, dim, dtype, layout):
     """Forward and gradient, with a bias (per-channel view) and without (flat view): what fixes a variant.
     The activation, clamp, order, s_is_y and the bias reduction are runtime arguments of the kernel."""
-    from ganops.ops._bias_act_spec import LRELU
+    from ganops.ref.activations import ACTIVATIONS
     from ganops.triton_kernels import bias_act as K
+
+    LRELU = ACTIVATIONS["lrelu"].code
 
     def run():
         x = _bias_act_input(shape, dtype, layout)
@@ -201,7 +203,7 @@ def _penalties_cases():
 
 def _modconv_geometry(k: int, up: int):
     """(transposed, r, py, px, out_res_of(in_res)) as ganops.ops.modulated_conv2d launches the layer."""
-    from ganops.ops.conv2d_resample import resample_padding, transposed_split
+    from ganops.ref.conv2d_resample import resample_padding, transposed_split
 
     if up == 1:
         p = k // 2

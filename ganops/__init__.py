@@ -13,11 +13,11 @@ from ._registry import BACKENDS, BackendUnavailableError  # noqa: E402
 from .ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d  # noqa: E402
 from .ops.bias_act import bias_act  # noqa: E402
 from . import nn  # noqa: E402
-from .ops.conv2d_gradfix import no_weight_gradients  # noqa: E402
+from .ref.conv2d_gradfix import no_weight_gradients  # noqa: E402
 from .ops.conv2d_resample import conv2d_resample  # noqa: E402
 from .ops.modulated_conv2d import modulated_conv2d  # noqa: E402
 from .ops.grid_sample import grid_sample  # noqa: E402
-from .ops._sum_squares import sum_squares  # noqa: E402
+from .ops.sum_squares import sum_squares  # noqa: E402
 from .ops.penalties import gradient_penalty, path_length_penalty, r1_penalty  # noqa: E402
 from .ops.filtered_lrelu import filtered_lrelu  # noqa: E402
 # --- end of op families ---

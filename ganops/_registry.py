@@ -1,7 +1,9 @@
 """Backend registry: which implementations an op family has and which one serves a call.
 
-Op modules declare their backends with :func:`register`; public ops call :func:`choose` with the
-user's ``impl`` and a representative input tensor.
+Op modules declare their backends with :func:`register` (through ``ganops.ops._family``, which
+declares a fast backend usable only when :func:`build_reason` finds it built); public ops call
+:func:`choose` with the user's ``impl`` and a representative input tensor, and composite ops pass the
+backend it returned to every op they call inside.
 
 Rules
   * ``impl`` given explicitly ('cuda' | 'triton' | 'ref'): that backend or a
@@ -14,7 +16,7 @@ Rules
 import dataclasses
 import importlib.util
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
@@ -35,16 +37,18 @@ class BackendUnavailableError(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class _Entry:
     check: Optional[Check]
+    unusable: Optional[str]   # why this backend is not usable in this installation (None: it is)
 
 
 _OPS: Dict[str, Dict[str, _Entry]] = {}
 
 
-def register(op: str, backend: str, check: Optional[Check] = None) -> None:
-    """Declare that op family ``op`` has an implementation on ``backend``."""
+def register(op: str, backend: str, check: Optional[Check] = None, unusable: Optional[str] = None) -> None:
+    """Declare that op family ``op`` has an implementation on ``backend``; ``unusable``: why it cannot
+    run in this installation (never chosen, an explicit request reports it)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    _OPS.setdefault(op, {})[backend] = _Entry(check)
+    _OPS.setdefault(op, {})[backend] = _Entry(check, unusable)
 
 
 def op_families() -> Dict[str, tuple]:
@@ -66,6 +70,28 @@ def triton_missing_reason() -> Optional[str]:
     return _TRITON_MISSING
 
 
+def build_reason(backend: str, op_names: Sequence[str]) -> Optional[str]:
+    """Why ``backend`` cannot run the custom ops ``torch.ops.ganops.<name>`` here (not installed, not
+    built, built without them), or None when it can: the one "is this backend built" check."""
+    if backend == "triton" and _TRITON_MISSING:
+        return _TRITON_MISSING
+    if backend == "cuda":
+        ext = _extension.status()
+        if not ext.loaded:
+            return ext.reason
+        if not ext.with_cuda:
+            return _NO_CUDA_KERNELS
+    missing = [name for name in op_names if not hasattr(torch.ops.ganops, name)]
+    if missing:
+        return (f"ganops._C has no {', '.join(missing)} (built before it was added); rebuild it with: "
+                f"{_extension.REBUILD_COMMAND}")
+    return None
+
+
+_NO_CUDA_KERNELS = ("ganops._C was built without CUDA kernels (no CUDA toolkit or CPU-only torch at build "
+                    "time); install a CUDA toolkit and rebuild with GANOPS_BUILD_CUDA=1")
+
+
 def _device_reason(backend: str, device: torch.device) -> Optional[str]:
     """Why ``backend`` cannot run on ``device`` in general, or None."""
     if backend == "cuda":
@@ -73,8 +99,7 @@ def _device_reason(backend: str, device: torch.device) -> Optional[str]:
         if not ext.loaded:
             return ext.reason
         if not ext.with_cuda:
-            return ("ganops._C was built without CUDA kernels (no CUDA toolkit or CPU-only torch at "
-                    "build time); install a CUDA toolkit and rebuild with GANOPS_BUILD_CUDA=1")
+            return _NO_CUDA_KERNELS
         if device.type != "cuda":
             return f"the CUDA kernels need CUDA tensors, got a tensor on {device}"
         return None
@@ -98,6 +123,8 @@ def unavailable_reason(op: str, backend: str, x: torch.Tensor) -> Optional[str]:
         raise KeyError(f"unknown op family {op!r}")
     if backend not in entries:
         return f"{op} has no {backend} implementation"
+    if entries[backend].unusable is not None:
+        return entries[backend].unusable
     reason = _device_reason(backend, x.device)
     if reason is None and entries[backend].check is not None:
         reason = entries[backend].check(x)

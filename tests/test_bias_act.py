@@ -44,7 +44,7 @@ def _ref64(x, b, dim, act, alpha=None, gain=None, clamp=None):
 def test_reference_matches_formula(act, clamp):
     x = make_input([3, 5, 4, 3], torch.float64, scale=2)
     b = torch.randn(5, dtype=torch.float64)
-    alpha, gain = ACTIVATIONS[act]
+    alpha, gain = ACTIVATIONS[act].alpha, ACTIVATIONS[act].gain
     out = ganops.bias_act(x, b, 1, act, clamp=clamp, impl="ref")
     torch.testing.assert_close(out, _expected(x, b, 1, act, alpha, gain, clamp), rtol=1e-12, atol=1e-12)
 
@@ -328,9 +328,9 @@ def test_fast_ops_pass_opcheck(backend):
     b = torch.randn(4, device=device, requires_grad=True)
     fwd = getattr(torch.ops.ganops, f"bias_act_{impl}")
     grad = getattr(torch.ops.ganops, f"bias_act_grad_{impl}")
-    torch.library.opcheck(fwd, (x, b, 1, ganops.ops.bias_act._spec.ACT_CODES["swish"], 0.0, 1.0, 0.9))
+    torch.library.opcheck(fwd, (x, b, 1, ACTIVATIONS["swish"].code, 0.0, 1.0, 0.9))
     g = torch.randn(2, 4, 3, 3, device=device, requires_grad=True)
-    torch.library.opcheck(grad, (g, None, x, b, 1, ganops.ops.bias_act._spec.ACT_CODES["swish"], 0.0, 1.0, 0.9,
+    torch.library.opcheck(grad, (g, None, x, b, 1, ACTIVATIONS["swish"].code, 0.0, 1.0, 0.9,
                                  False, True))
 
 

@@ -292,7 +292,7 @@ def test_reference_grouped_path_matches_non_fused(case):
 
     args = make_args(case, torch.float64, "cpu")
     f = options(case).get("resample_filter")
-    common = (args["x"], args["weight"], args["styles"], args["noise"], case.up, case.down, case.k // 2, f,
+    common = (args["x"], args["weight"], args["styles"], args["noise"], case.up, case.down, (case.k // 2,) * 4, f,
               case.demod, case.flip_weight)
     assert_close(modulated_conv2d_ref(*common, fused_modconv=True), modulated_conv2d_ref(*common, fused_modconv=False),
                  torch.float64)

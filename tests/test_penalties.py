@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 import ganops
 from ganops import _registry
-from ganops.ops import conv2d_gradfix
+from ganops.ref import conv2d_gradfix
 from ganops.ops.penalties import gradient_penalty, path_length_penalty, r1_penalty
-from ganops.ops._sum_squares import sum_squares
+from ganops.ops.sum_squares import sum_squares
 from helpers import HAS_GPU, assert_close, backend_cases, make_input
 
 CASES = backend_cases()

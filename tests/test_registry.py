@@ -93,3 +93,31 @@ def test_register_rejects_unknown_backend():
 def test_cuda_tensor_prefers_fast_backends(family, monkeypatch):
     monkeypatch.delenv("GANOPS_IMPL", raising=False)
     assert _registry.choose(family, None, torch.randn(3, device="cuda")) in ("cuda", "triton")
+
+
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_family_declares_an_unbuilt_backend_with_its_reason(backend):
+    """_family.register wires a fast backend only when its ops exist; otherwise the registry keeps the
+    reason, and an explicit impl reports it instead of failing inside the op."""
+    from ganops.ops import _family
+
+    kernels = _family.register("test_unbuilt", {backend: _family.FastBackend({"no_such_op": lambda x: x})})
+    try:
+        assert backend not in kernels
+        with pytest.raises(BackendUnavailableError, match=f"no_such_op_{backend}|not built|not installed|without"):
+            _registry.choose("test_unbuilt", backend, torch.randn(3))
+    finally:
+        _registry._OPS.pop("test_unbuilt")
+
+
+def test_every_usable_fast_backend_of_the_ops_is_wired():
+    """A backend the registry would choose for a family has its custom ops wired (no KeyError inside)."""
+    import importlib
+
+    from ganops.ops import _family
+
+    for family in ("bias_act", "upfirdn2d", "modulated_conv2d", "filtered_lrelu", "grid_sample", "sum_squares"):
+        kernels = importlib.import_module(f"ganops.ops._{family}_fast").KERNELS
+        for backend in _family.FAST_BACKENDS:
+            usable = _registry._OPS[family][backend].unusable is None
+            assert usable == (backend in kernels), (family, backend)

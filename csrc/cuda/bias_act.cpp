@@ -1,7 +1,7 @@
 // torch bindings of the bias_act kernels (bias_act.h):
 //   ganops::bias_act_cuda(x, b?, dim, act, alpha, gain, clamp) -> y
 //   ganops::bias_act_grad_cuda(g, h?, s, b?, dim, act, alpha, gain, clamp, s_is_y, reduce_db) -> (out, db)
-// Same contract as the Triton ops in ganops/ops/_bias_act_autograd.py (which also registers the fake
+// Same contract as the Triton ops in ganops/ops/_bias_act_fast.py (which also registers the fake
 // kernels and autograd for these). Dense inputs (contiguous, channels_last, any permutation) are used
 // in place and outputs get their strides; other inputs are copied to empty_like's layout first.
 #include <ATen/ATen.h>
@@ -10,13 +10,11 @@
 #include <torch/library.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <limits>
 #include <optional>
 #include <tuple>
 
 #include "bias_act.h"
+#include "binding_utils.h"
 
 namespace {
 
@@ -24,20 +22,8 @@ namespace ba = ganops::bias_act;
 // The column kernel puts 256 channels (scalar path) on each of at most 65535 grid rows.
 constexpr int64_t kMaxChannels = int64_t(65535) * 256;
 
-void poison(at::Tensor& t) {
-  const char* value = std::getenv("GANOPS_POISON_OUTPUTS");
-  if (value != nullptr && std::strcmp(value, "1") == 0) t.fill_(std::numeric_limits<double>::quiet_NaN());
-}
-
-ba::DType kernel_dtype(const at::Tensor& t, const char* op, const char* name) {
-  switch (t.scalar_type()) {
-    case at::kFloat: return ba::DType::kFloat32;
-    case at::kHalf: return ba::DType::kFloat16;
-    case at::kBFloat16: return ba::DType::kBFloat16;
-    default: break;
-  }
-  TORCH_CHECK_TYPE(false, op, ": ", name, " must be float16, bfloat16 or float32, got ", t.scalar_type());
-}
+using ganops::kernel_dtype;
+using ganops::poison;
 
 // t itself when dense, else a copy with the strides empty_like gives (what the fake kernel predicts).
 at::Tensor dense(const at::Tensor& t) { return t.is_non_overlapping_and_dense() ? t : at::empty_like(t).copy_(t); }

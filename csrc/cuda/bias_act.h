@@ -4,12 +4,14 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
+#include "dtype.h"
+
 namespace ganops {
 namespace bias_act {
 
-enum class DType { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+using ::ganops::DType;
 
-// Activation codes (same order as ganops/ops/_bias_act_spec.py).
+// Activation codes: the codes of ganops/ref/activations.py (tests/test_activation_table.py checks them).
 enum Act { kLinear = 0, kRelu, kLrelu, kTanh, kSigmoid, kElu, kSelu, kSoftplus, kSwish, kNumActs };
 
 // One pass over a dense tensor viewed as a row-major matrix [rows, cols]. The bias channel of an

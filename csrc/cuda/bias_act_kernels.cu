@@ -102,7 +102,7 @@ __device__ __forceinline__ float deriv_y(float t, float alpha) {
   else if constexpr (A == kElu) return ORDER == 1 ? (t > 0.f ? 1.f : t + 1.f) : (t < 0.f ? 1.f : 0.f);
   else if constexpr (A == kSelu) return ORDER == 1 ? (t > 0.f ? kSeluLambda : t + kSeluLambdaAlpha) : (t < 0.f ? 1.f : 0.f);
   else if constexpr (A == kSoftplus) return ORDER == 1 ? -expm1f(-t) : expf(-t);
-  else return 0.f;  // swish never saves y (see _bias_act_spec.saves_output)
+  else return 0.f;  // swish never saves y (see ganops/ops/_bias_act_fast.py saves_output)
 }
 
 template <int A>
@@ -353,6 +353,7 @@ cudaError_t launch(const Params& p, cudaStream_t stream) {
     case DType::kFloat32: return launch_typed<float>(p, k, stream);
     case DType::kFloat16: return launch_typed<__half>(p, k, stream);
     case DType::kBFloat16: return launch_typed<__nv_bfloat16>(p, k, stream);
+    default: break;  // no float64 kernels
   }
   return cudaErrorInvalidValue;
 }

@@ -12,11 +12,10 @@
 #include <torch/library.h>
 
 #include <cstdlib>
-#include <cstring>
-#include <limits>
 #include <optional>
 #include <tuple>
 
+#include "binding_utils.h"
 #include "filtered_lrelu.h"
 
 namespace {
@@ -25,20 +24,7 @@ namespace flr = ganops::filtered_lrelu;
 constexpr const char* kOp = "ganops::filtered_lrelu_cuda";
 constexpr int64_t kIndexLimit = int64_t(1) << 30;
 
-void poison(at::Tensor& t) {
-  const char* value = std::getenv("GANOPS_POISON_OUTPUTS");
-  if (value != nullptr && std::strcmp(value, "1") == 0) t.fill_(std::numeric_limits<double>::quiet_NaN());
-}
-
-flr::DType kernel_dtype(const at::Tensor& x) {
-  switch (x.scalar_type()) {
-    case at::kFloat: return flr::DType::kFloat32;
-    case at::kHalf: return flr::DType::kFloat16;
-    case at::kBFloat16: return flr::DType::kBFloat16;
-    default: break;
-  }
-  TORCH_CHECK_TYPE(false, kOp, ": x must be float16, bfloat16 or float32, got ", x.scalar_type());
-}
+using ganops::poison;
 
 void check_filter(const at::Tensor& f, const at::Tensor& x, const char* name) {
   TORCH_CHECK_VALUE(f.device() == x.device(), kOp, ": ", name, " must be on ", x.device(), ", got ", f.device());
@@ -59,7 +45,7 @@ std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cuda(
   TORCH_CHECK_VALUE(x.is_cuda(), kOp, ": x must be a CUDA tensor, got one on ", x.device());
   TORCH_CHECK_VALUE(x.dim() == 4, kOp, ": x must be 4-D [N, C, H, W], got shape ", x.sizes());
   c10::cuda::CUDAGuard guard(x.device());
-  const flr::DType dtype = kernel_dtype(x);
+  const flr::DType dtype = ganops::kernel_dtype(x, kOp, "x");
   check_filter(fu_in, x, "fu");
   check_filter(fd_in, x, "fd");
   TORCH_CHECK_VALUE(up >= 1 && down >= 1, kOp, ": up and down must be >= 1, got ", up, " and ", down);

@@ -3,10 +3,12 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
+#include "dtype.h"
+
 namespace ganops {
 namespace filtered_lrelu {
 
-enum class DType { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+using ::ganops::DType;
 enum class Signs { kNone = 0, kWrite = 1, kRead = 2 };
 
 // One fused pass (see filtered_lrelu_kernels.cu):

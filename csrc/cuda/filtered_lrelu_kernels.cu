@@ -198,6 +198,7 @@ cudaError_t launch(const Params& p, cudaStream_t stream) {
     case DType::kFloat32: return launch_typed<float>(p, t, stream);
     case DType::kFloat16: return launch_typed<__half>(p, t, stream);
     case DType::kBFloat16: return launch_typed<__nv_bfloat16>(p, t, stream);
+    default: break;  // no float64 kernels
   }
   return cudaErrorInvalidValue;
 }

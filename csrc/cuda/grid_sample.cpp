@@ -1,30 +1,18 @@
 // torch bindings of the grid_sample gather / scatter kernels (grid_sample.h):
 //   ganops::grid_sample_gather_cuda(input, grid, dx, dy) -> [N, C, Ho, Wo] contiguous, input's dtype
 //   ganops::grid_sample_scatter_cuda(grad, grid, height, width, dx, dy) -> [N, C, height, width], grad's dtype
-// Autograd is registered from Python (ganops/ops/grid_sample.py); arguments are validated there too.
+// Fake kernels and autograd are registered from Python (ganops/ops/_grid_sample_fast.py); arguments are
+// validated in ganops/ops/grid_sample.py.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <limits>
 
+#include "binding_utils.h"
 #include "grid_sample.h"
 
 namespace {
-
-ganops::GridSampleDType kernel_dtype(const at::Tensor& t, const char* op) {
-  switch (t.scalar_type()) {
-    case at::kHalf: return ganops::GridSampleDType::kHalf;
-    case at::kBFloat16: return ganops::GridSampleDType::kBFloat16;
-    case at::kFloat: return ganops::GridSampleDType::kFloat;
-    case at::kDouble: return ganops::GridSampleDType::kDouble;
-    default: break;
-  }
-  TORCH_CHECK_TYPE(false, op, ": tensors must be float16, bfloat16, float32 or float64, got ", t.scalar_type());
-}
 
 void check_args(const at::Tensor& data, const at::Tensor& grid, int64_t dx, int64_t dy, const char* op) {
   TORCH_CHECK(data.is_cuda() && grid.device() == data.device(), op,
@@ -50,12 +38,11 @@ ganops::GridSampleShape make_shape(const at::Tensor& img, int64_t n, int64_t c, 
 at::Tensor gather_cuda(const at::Tensor& input, const at::Tensor& grid, int64_t dx, int64_t dy) {
   constexpr const char* op = "ganops::grid_sample_gather_cuda";
   check_args(input, grid, dx, dy, op);
-  const auto dtype = kernel_dtype(input, op);
+  const auto dtype = ganops::kernel_dtype(input, op, "input", /*with_float64=*/true);
   c10::cuda::CUDAGuard guard(input.device());
   const auto s = make_shape(input, input.size(0), input.size(1), input.size(2), input.size(3), grid);
   at::Tensor out = at::empty({s.n, s.c, s.ho, s.wo}, input.options());
-  const char* poison = std::getenv("GANOPS_POISON_OUTPUTS");
-  if (poison != nullptr && std::strcmp(poison, "1") == 0) out.fill_(std::numeric_limits<double>::quiet_NaN());
+  ganops::poison(out);
   const cudaError_t err = ganops::launch_grid_sample_gather(input.data_ptr(), grid.data_ptr(), out.data_ptr(), dtype,
                                                             s, static_cast<int>(dx), static_cast<int>(dy),
                                                             c10::cuda::getCurrentCUDAStream());
@@ -70,7 +57,7 @@ at::Tensor scatter_cuda(const at::Tensor& grad, const at::Tensor& grid, int64_t 
   TORCH_CHECK(grad.size(2) == grid.size(1) && grad.size(3) == grid.size(2), op, ": grad must be [N, C, ",
               grid.size(1), ", ", grid.size(2), "], got ", grad.sizes());
   TORCH_CHECK(height >= 1 && width >= 1, op, ": height and width must be >= 1, got ", height, ", ", width);
-  const auto dtype = kernel_dtype(grad, op);
+  const auto dtype = ganops::kernel_dtype(grad, op, "grad", /*with_float64=*/true);
   c10::cuda::CUDAGuard guard(grad.device());
   const auto s = make_shape(grad, grad.size(0), grad.size(1), height, width, grid);
   // The accumulator is zero-initialised by definition of a scatter-add (it is not a poisoned output).

@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
-namespace ganops {
+#include "dtype.h"
 
-enum class GridSampleDType { kHalf, kBFloat16, kFloat, kDouble };
+namespace ganops {
 
 struct GridSampleShape {
   int64_t n, c, h, w;      // image (input of gather, acc of scatter)
@@ -23,10 +23,10 @@ struct GridSampleShape {
   int64_t grid_stride[4];
 };
 
-cudaError_t launch_grid_sample_gather(const void* input, const void* grid, void* out, GridSampleDType dtype,
+cudaError_t launch_grid_sample_gather(const void* input, const void* grid, void* out, DType dtype,
                                       const GridSampleShape& shape, int dx, int dy, cudaStream_t stream);
 
-cudaError_t launch_grid_sample_scatter(const void* grad, const void* grid, void* acc, GridSampleDType dtype,
+cudaError_t launch_grid_sample_scatter(const void* grad, const void* grid, void* acc, DType dtype,
                                        const GridSampleShape& shape, int dx, int dy, cudaStream_t stream);
 
 }  // namespace ganops

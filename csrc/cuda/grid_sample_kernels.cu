@@ -125,28 +125,28 @@ bool valid(const GridSampleShape& s, int dx, int dy) {
 
 }  // namespace
 
-cudaError_t launch_grid_sample_gather(const void* input, const void* grid, void* out, GridSampleDType dtype,
+cudaError_t launch_grid_sample_gather(const void* input, const void* grid, void* out, DType dtype,
                                       const GridSampleShape& shape, int dx, int dy, cudaStream_t stream) {
   if (!valid(shape, dx, dy)) return cudaErrorInvalidValue;
   if (shape.n * shape.ho * shape.wo == 0) return cudaSuccess;
   switch (dtype) {
-    case GridSampleDType::kHalf: return gather_impl<__half>(input, grid, out, shape, dx, dy, stream);
-    case GridSampleDType::kBFloat16: return gather_impl<__nv_bfloat16>(input, grid, out, shape, dx, dy, stream);
-    case GridSampleDType::kFloat: return gather_impl<float>(input, grid, out, shape, dx, dy, stream);
-    case GridSampleDType::kDouble: return gather_impl<double>(input, grid, out, shape, dx, dy, stream);
+    case DType::kFloat16: return gather_impl<__half>(input, grid, out, shape, dx, dy, stream);
+    case DType::kBFloat16: return gather_impl<__nv_bfloat16>(input, grid, out, shape, dx, dy, stream);
+    case DType::kFloat32: return gather_impl<float>(input, grid, out, shape, dx, dy, stream);
+    case DType::kFloat64: return gather_impl<double>(input, grid, out, shape, dx, dy, stream);
   }
   return cudaErrorInvalidValue;
 }
 
-cudaError_t launch_grid_sample_scatter(const void* grad, const void* grid, void* acc, GridSampleDType dtype,
+cudaError_t launch_grid_sample_scatter(const void* grad, const void* grid, void* acc, DType dtype,
                                        const GridSampleShape& shape, int dx, int dy, cudaStream_t stream) {
   if (!valid(shape, dx, dy)) return cudaErrorInvalidValue;
   if (shape.n * shape.ho * shape.wo == 0) return cudaSuccess;
   switch (dtype) {
-    case GridSampleDType::kHalf: return scatter_impl<__half>(grad, grid, acc, shape, dx, dy, stream);
-    case GridSampleDType::kBFloat16: return scatter_impl<__nv_bfloat16>(grad, grid, acc, shape, dx, dy, stream);
-    case GridSampleDType::kFloat: return scatter_impl<float>(grad, grid, acc, shape, dx, dy, stream);
-    case GridSampleDType::kDouble: return scatter_impl<double>(grad, grid, acc, shape, dx, dy, stream);
+    case DType::kFloat16: return scatter_impl<__half>(grad, grid, acc, shape, dx, dy, stream);
+    case DType::kBFloat16: return scatter_impl<__nv_bfloat16>(grad, grid, acc, shape, dx, dy, stream);
+    case DType::kFloat32: return scatter_impl<float>(grad, grid, acc, shape, dx, dy, stream);
+    case DType::kFloat64: return scatter_impl<double>(grad, grid, acc, shape, dx, dy, stream);
   }
   return cudaErrorInvalidValue;
 }

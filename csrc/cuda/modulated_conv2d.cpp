@@ -2,7 +2,7 @@
 //   ganops::modconv_scale_cuda(x, s) -> x * s[n, c]
 //   ganops::modconv_epilogue_cuda(c, d, noise?, bias?, act, alpha, gain, clamp)
 //       -> clamp(act(c * d[n, c] + noise + bias[c]) * gain)
-// Autograd and fake kernels are registered from Python (ganops/ops/_modconv_cuda.py). Inputs are
+// Autograd and fake kernels are registered from Python (ganops/ops/_modulated_conv2d_fast.py). Inputs are
 // used in their layout when it is dense NCHW or channels_last (else copied to NCHW); the output
 // has the same layout.
 #include <ATen/ATen.h>
@@ -10,31 +10,17 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <limits>
 #include <optional>
 
+#include "binding_utils.h"
 #include "modulated_conv2d.h"
 
 namespace {
 
 namespace mc = ganops::modconv;
 
-void poison(at::Tensor& t) {
-  const char* value = std::getenv("GANOPS_POISON_OUTPUTS");
-  if (value != nullptr && std::strcmp(value, "1") == 0) t.fill_(std::numeric_limits<double>::quiet_NaN());
-}
-
-mc::DType kernel_dtype(const at::Tensor& t, const char* op, const char* name) {
-  switch (t.scalar_type()) {
-    case at::kFloat: return mc::DType::kFloat32;
-    case at::kHalf: return mc::DType::kFloat16;
-    case at::kBFloat16: return mc::DType::kBFloat16;
-    default: break;
-  }
-  TORCH_CHECK_TYPE(false, op, ": ", name, " must be float16, bfloat16 or float32, got ", t.scalar_type());
-}
+using ganops::kernel_dtype;
+using ganops::poison;
 
 // x as a dense NCHW or channels_last tensor (a copy only when it is neither) and its layout.
 at::Tensor dense4d(const at::Tensor& x, bool* channels_last) {

@@ -7,12 +7,14 @@
 
 #include <cuda_runtime.h>
 
+#include "dtype.h"
+
 #include <cstdint>
 
 namespace ganops {
 namespace modconv {
 
-enum class DType { kFloat32, kFloat16, kBFloat16 };
+using ::ganops::DType;
 
 enum Act { kLinear = 0, kLeakyRelu = 1 };
 

@@ -148,6 +148,7 @@ cudaError_t launch_scale(const void* x, const float* s, void* y, DType dtype, Sh
     case DType::kBFloat16:
       launch_scale_typed(static_cast<const __nv_bfloat16*>(x), s, static_cast<__nv_bfloat16*>(y), shape, numel, stream);
       break;
+    default: return cudaErrorInvalidValue;  // no float64 kernels
   }
   return cudaGetLastError();
 }
@@ -159,6 +160,7 @@ cudaError_t launch_epilogue(const EpilogueParams& p, DType dtype, Shape shape, c
     case DType::kFloat32: launch_epilogue_typed<float>(p, shape, numel, stream); break;
     case DType::kFloat16: launch_epilogue_typed<__half>(p, shape, numel, stream); break;
     case DType::kBFloat16: launch_epilogue_typed<__nv_bfloat16>(p, shape, numel, stream); break;
+    default: return cudaErrorInvalidValue;  // no float64 kernels
   }
   return cudaGetLastError();
 }

@@ -1,39 +1,19 @@
 // torch bindings of the per-sample sum of squares kernels (penalties.h):
 //   ganops::sum_squares_cuda(x, scale) -> [N]               scale * sum(x[n]^2), fp32 (fp64 for fp64 x)
 //   ganops::sum_squares_backward_cuda(x, grad_out, scale)   2 * scale * grad_out[n] * x, x's dtype/layout
-// Autograd is registered from Python (ganops/ops/penalties.py).
+// Fake kernels and autograd are registered from Python (ganops/ops/_sum_squares_fast.py).
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <limits>
 
+#include "binding_utils.h"
 #include "penalties.h"
 
 namespace {
 
-bool poison_outputs() {
-  const char* value = std::getenv("GANOPS_POISON_OUTPUTS");
-  return value != nullptr && std::strcmp(value, "1") == 0;
-}
-
-void poison(at::Tensor& t) {
-  if (poison_outputs()) t.fill_(std::numeric_limits<double>::quiet_NaN());
-}
-
-ganops::PenaltyDType kernel_dtype(const at::Tensor& x, const char* op) {
-  switch (x.scalar_type()) {
-    case at::kHalf: return ganops::PenaltyDType::kHalf;
-    case at::kBFloat16: return ganops::PenaltyDType::kBFloat16;
-    case at::kFloat: return ganops::PenaltyDType::kFloat;
-    case at::kDouble: return ganops::PenaltyDType::kDouble;
-    default: break;
-  }
-  TORCH_CHECK_TYPE(false, op, ": x must be float16, bfloat16, float32 or float64, got ", x.scalar_type());
-}
+using ganops::poison;
 
 at::ScalarType acc_type(const at::Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
 
@@ -52,7 +32,7 @@ void check_x(const at::Tensor& x, const char* op) {
 at::Tensor sum_squares_cuda(const at::Tensor& x_in, double scale) {
   constexpr const char* op = "ganops::sum_squares_cuda";
   check_x(x_in, op);
-  const auto dtype = kernel_dtype(x_in, op);
+  const auto dtype = ganops::kernel_dtype(x_in, op, "x", /*with_float64=*/true);
   c10::cuda::CUDAGuard guard(x_in.device());
   const at::Tensor x = batch_dense(x_in);
   const int64_t n = x.size(0);
@@ -71,7 +51,7 @@ at::Tensor sum_squares_cuda(const at::Tensor& x_in, double scale) {
 at::Tensor sum_squares_backward_cuda(const at::Tensor& x_in, const at::Tensor& grad_out_in, double scale) {
   constexpr const char* op = "ganops::sum_squares_backward_cuda";
   check_x(x_in, op);
-  const auto dtype = kernel_dtype(x_in, op);
+  const auto dtype = ganops::kernel_dtype(x_in, op, "x", /*with_float64=*/true);
   TORCH_CHECK(grad_out_in.device() == x_in.device(), op, ": grad_out must be on ", x_in.device(), ", got ",
               grad_out_in.device());
   TORCH_CHECK(grad_out_in.dim() == 1 && grad_out_in.size(0) == x_in.size(0), op,

@@ -9,17 +9,17 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
-namespace ganops {
+#include "dtype.h"
 
-enum class PenaltyDType { kHalf, kBFloat16, kFloat, kDouble };
+namespace ganops {
 
 // Elements reduced by one block of the first pass; partial has n * penalties_num_chunks(m) entries.
 int64_t penalties_num_chunks(int64_t m);
 
-cudaError_t launch_sum_squares(const void* x, PenaltyDType dtype, int64_t n, int64_t m, int64_t stride_n,
+cudaError_t launch_sum_squares(const void* x, DType dtype, int64_t n, int64_t m, int64_t stride_n,
                                void* partial, void* out, double scale, cudaStream_t stream);
 
-cudaError_t launch_sum_squares_backward(const void* x, const void* grad_out, void* grad_x, PenaltyDType dtype,
+cudaError_t launch_sum_squares_backward(const void* x, const void* grad_out, void* grad_x, DType dtype,
                                         int64_t n, int64_t m, int64_t stride_n, double scale,
                                         cudaStream_t stream);
 

@@ -106,29 +106,29 @@ cudaError_t backward_impl(const void* x, const void* grad_out, void* grad_x, int
 
 int64_t penalties_num_chunks(int64_t m) { return m > 0 ? (m + kChunk - 1) / kChunk : 1; }
 
-cudaError_t launch_sum_squares(const void* x, PenaltyDType dtype, int64_t n, int64_t m, int64_t stride_n,
+cudaError_t launch_sum_squares(const void* x, DType dtype, int64_t n, int64_t m, int64_t stride_n,
                                void* partial, void* out, double scale, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   switch (dtype) {
-    case PenaltyDType::kHalf: return sum_squares_impl<__half>(x, n, m, stride_n, partial, out, scale, stream);
-    case PenaltyDType::kBFloat16:
+    case DType::kFloat16: return sum_squares_impl<__half>(x, n, m, stride_n, partial, out, scale, stream);
+    case DType::kBFloat16:
       return sum_squares_impl<__nv_bfloat16>(x, n, m, stride_n, partial, out, scale, stream);
-    case PenaltyDType::kFloat: return sum_squares_impl<float>(x, n, m, stride_n, partial, out, scale, stream);
-    case PenaltyDType::kDouble: return sum_squares_impl<double>(x, n, m, stride_n, partial, out, scale, stream);
+    case DType::kFloat32: return sum_squares_impl<float>(x, n, m, stride_n, partial, out, scale, stream);
+    case DType::kFloat64: return sum_squares_impl<double>(x, n, m, stride_n, partial, out, scale, stream);
   }
   return cudaErrorInvalidValue;
 }
 
-cudaError_t launch_sum_squares_backward(const void* x, const void* grad_out, void* grad_x, PenaltyDType dtype,
+cudaError_t launch_sum_squares_backward(const void* x, const void* grad_out, void* grad_x, DType dtype,
                                         int64_t n, int64_t m, int64_t stride_n, double scale,
                                         cudaStream_t stream) {
   if (n == 0 || m == 0) return cudaSuccess;
   switch (dtype) {
-    case PenaltyDType::kHalf: return backward_impl<__half>(x, grad_out, grad_x, n, m, stride_n, scale, stream);
-    case PenaltyDType::kBFloat16:
+    case DType::kFloat16: return backward_impl<__half>(x, grad_out, grad_x, n, m, stride_n, scale, stream);
+    case DType::kBFloat16:
       return backward_impl<__nv_bfloat16>(x, grad_out, grad_x, n, m, stride_n, scale, stream);
-    case PenaltyDType::kFloat: return backward_impl<float>(x, grad_out, grad_x, n, m, stride_n, scale, stream);
-    case PenaltyDType::kDouble: return backward_impl<double>(x, grad_out, grad_x, n, m, stride_n, scale, stream);
+    case DType::kFloat32: return backward_impl<float>(x, grad_out, grad_x, n, m, stride_n, scale, stream);
+    case DType::kFloat64: return backward_impl<double>(x, grad_out, grad_x, n, m, stride_n, scale, stream);
   }
   return cudaErrorInvalidValue;
 }

@@ -11,11 +11,10 @@
 #include <torch/library.h>
 
 #include <cstdlib>
-#include <cstring>
-#include <limits>
 #include <string>
 #include <vector>
 
+#include "binding_utils.h"
 #include "upfirdn2d.h"
 
 namespace {
@@ -25,20 +24,7 @@ constexpr const char* kOp = "ganops::upfirdn2d_cuda";
 constexpr int64_t kMaxFusedTaps = 16;
 constexpr int64_t kIndexLimit = int64_t(1) << 30;
 
-void poison(at::Tensor& t) {
-  const char* value = std::getenv("GANOPS_POISON_OUTPUTS");
-  if (value != nullptr && std::strcmp(value, "1") == 0) t.fill_(std::numeric_limits<double>::quiet_NaN());
-}
-
-ufd::DType kernel_dtype(const at::Tensor& x) {
-  switch (x.scalar_type()) {
-    case at::kFloat: return ufd::DType::kFloat32;
-    case at::kHalf: return ufd::DType::kFloat16;
-    case at::kBFloat16: return ufd::DType::kBFloat16;
-    default: break;
-  }
-  TORCH_CHECK_TYPE(false, kOp, ": x must be float16, bfloat16 or float32, got ", x.scalar_type());
-}
+using ganops::poison;
 
 int64_t out_len(int64_t in, int64_t up, int64_t down, int64_t pad0, int64_t pad1, int64_t taps) {
   const int64_t num = in * up + pad0 + pad1 - taps + down;
@@ -54,7 +40,7 @@ struct Call {
 void check(const at::Tensor& x, const at::Tensor& f, const Call& a) {
   TORCH_CHECK_VALUE(x.is_cuda(), kOp, ": x must be a CUDA tensor, got one on ", x.device());
   TORCH_CHECK_VALUE(x.dim() == 4, kOp, ": x must be 4-D [N, C, H, W], got shape ", x.sizes());
-  kernel_dtype(x);
+  ganops::kernel_dtype(x, kOp, "x");
   TORCH_CHECK_VALUE(f.device() == x.device(), kOp, ": f must be on ", x.device(), ", got ", f.device());
   TORCH_CHECK_TYPE(f.scalar_type() == at::kFloat, kOp, ": f must be float32, got ", f.scalar_type());
   TORCH_CHECK_VALUE((f.dim() == 1 || f.dim() == 2) && f.numel() > 0, kOp,
@@ -89,7 +75,7 @@ ufd::Pass make_pass(const at::Tensor& x, const at::Tensor& y, const at::Tensor& 
   p.x = x.data_ptr();
   p.y = y.data_ptr();
   p.f = f.data_ptr<float>();
-  p.dtype = kernel_dtype(x);
+  p.dtype = ganops::kernel_dtype(x, kOp, "x");
   p.n = (int)x.size(0), p.c = (int)x.size(1), p.h = (int)x.size(2), p.w = (int)x.size(3);
   p.oh = (int)y.size(2), p.ow = (int)y.size(3);
   for (int d = 0; d < 4; ++d) {

@@ -3,10 +3,12 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 
+#include "dtype.h"
+
 namespace ganops {
 namespace upfirdn2d {
 
-enum class DType { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+using ::ganops::DType;
 
 // One 2-D pass: y = gain * downsample(conv(pad(zero_insert(x, up)), g), down), g = f flipped unless
 // flip. f is float32 on the device: [fh, fw] row-major, or a 1-D [fh == fw] filter applied as

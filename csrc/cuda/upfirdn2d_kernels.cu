@@ -336,6 +336,7 @@ cudaError_t launch(const Pass& p, cudaStream_t stream) {
     case DType::kFloat32: return launch_typed<float>(p, stream);
     case DType::kFloat16: return launch_typed<__half>(p, stream);
     case DType::kBFloat16: return launch_typed<__nv_bfloat16>(p, stream);
+    default: break;  // no float64 kernels
   }
   return cudaErrorInvalidValue;
 }

@@ -1,7 +1,7 @@
 """The conv2d_gradfix behaviour shared by both compat families, switched by each module's ``enabled``."""
 import torch
 
-from ..ops import conv2d_gradfix as _gradfix
+from ..ref import conv2d_gradfix as _gradfix
 
 
 def conv2d(enabled, input, weight, bias, stride, padding, dilation, groups):

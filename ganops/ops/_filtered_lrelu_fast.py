@@ -16,17 +16,10 @@ backward raises: these backends give first-order gradients only.
 """
 import torch
 
-from .. import _alloc, _extension
-from ._fast_path import unsupported_reason
+from .. import _alloc
+from . import _family
 
 NO_CLAMP = -1.0
-
-
-def cuda_check(x: torch.Tensor):
-    if not CUDA_DEFINED:
-        return ("ganops._C has no filtered_lrelu_cuda op (built before it was added); rebuild with: "
-                + _extension.REBUILD_COMMAND)
-    return unsupported_reason(x)
 
 
 def mid_size(x_size: int, up: int, pad0: int, pad1: int, fu_taps: int) -> int:
@@ -83,7 +76,10 @@ def _setup_context(ctx, inputs, output):
     ctx.has_bias = b is not None
 
 
-def _make_backward(op):
+def _autograd(ops):
+    """First-order autograd: the backward is the same op with up/down swapped, reading the signs."""
+    op = ops["filtered_lrelu"]
+
     def backward(ctx, dy, _dso):
         if ctx.is_backward:
             raise NotImplementedError(
@@ -98,7 +94,8 @@ def _make_backward(op):
         db = dx.sum(dim=(0, 2, 3), dtype=torch.float32).to(dx.dtype) if ctx.has_bias and ctx.needs_input_grad[3] \
             else None
         return (dx if ctx.needs_input_grad[0] else None, None, None, db) + (None,) * 13
-    return backward
+
+    torch.library.register_autograd(op, backward, setup_context=_setup_context)
 
 
 def backward_arguments(fu, fd, signs, up: int, down: int, px0: int, py0: int, sizes):
@@ -115,18 +112,8 @@ def _flip(f: torch.Tensor) -> torch.Tensor:
     return f.flip(list(range(f.ndim))).contiguous()
 
 
-def _register(op, name: str) -> None:
-    torch.library.register_fake(name)(_fake)
-    torch.library.register_autograd(name, _make_backward(op), setup_context=_setup_context)
-
-
-_register(torch.ops.ganops.filtered_lrelu_triton, "ganops::filtered_lrelu_triton")
-
-CUDA_DEFINED = _extension.status().cuda_usable and hasattr(torch.ops.ganops, "filtered_lrelu_cuda")
-_OPS = {"triton": torch.ops.ganops.filtered_lrelu_triton}
-if CUDA_DEFINED:
-    _register(torch.ops.ganops.filtered_lrelu_cuda, "ganops::filtered_lrelu_cuda")
-    _OPS["cuda"] = torch.ops.ganops.filtered_lrelu_cuda
+_FAST = _family.FastBackend({"filtered_lrelu": _fake}, _autograd, _family.fast_input_reason)
+KERNELS = _family.register("filtered_lrelu", {"triton": _FAST, "cuda": _FAST})
 
 
 def correlation_filter(f: torch.Tensor, flip_filter: bool, gain: float) -> torch.Tensor:
@@ -141,7 +128,7 @@ def correlation_filter(f: torch.Tensor, flip_filter: bool, gain: float) -> torch
 def apply(backend: str, x, fu, fd, b, up, down, px0, px1, py0, py1, gain, slope, clamp, flip_filter):
     """Run a validated call on ``backend`` ('triton' or 'cuda'); fu, fd are the user's filters."""
     write_signs = torch.is_grad_enabled() and (x.requires_grad or (b is not None and b.requires_grad))
-    y, _ = _OPS[backend](x, correlation_filter(fu, flip_filter, float(up * up)),
+    y, _ = KERNELS[backend]["filtered_lrelu"](x, correlation_filter(fu, flip_filter, float(up * up)),
                          correlation_filter(fd, flip_filter, 1.0), b, x.new_empty([0], dtype=torch.uint8), up, down,
                          px0, px1, py0, py1, 0, 0, gain, slope, NO_CLAMP if clamp is None else clamp, write_signs)
     return y

@@ -10,27 +10,15 @@ the adjoint padding, so it is differentiable again (gradients of any order). No 
 """
 import torch
 
-from .. import _alloc, _extension
+from .. import _alloc
+from . import _family
 from . import _upfirdn2d_args as A
 
-FAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
-
-def _dtype_reason(kernel: str, x: torch.Tensor):
-    if x.dtype not in FAST_DTYPES:
-        return f"{x.dtype} is not supported by the {kernel} kernel (float16, bfloat16, float32 only)"
+def _dtype_reason(x: torch.Tensor):
+    if x.dtype not in _family.FAST_DTYPES:
+        return f"{x.dtype} is not supported by the upfirdn2d kernels (float16, bfloat16, float32 only)"
     return None
-
-
-def triton_check(x: torch.Tensor):
-    return _dtype_reason("triton", x)
-
-
-def cuda_check(x: torch.Tensor):
-    if not CUDA_DEFINED:
-        return ("ganops._C has no upfirdn2d_cuda op (built before it was added); rebuild with: "
-                + _extension.REBUILD_COMMAND)
-    return _dtype_reason("cuda", x)
 
 
 def _empty_out(x, f, upx, upy, downx, downy, px0, px1, py0, py1):
@@ -61,7 +49,10 @@ def _setup_context(ctx, inputs, output):
     ctx.sizes = ((x.shape[2], x.shape[3]), (output.shape[2], output.shape[3]))
 
 
-def _make_backward(op):
+def _autograd(ops):
+    """Any-order autograd: the backward is the same op on the adjoint arguments."""
+    op = ops["upfirdn2d"]
+
     def backward(ctx, dy):
         (f,) = ctx.saved_tensors
         upx, upy, downx, downy, px0, py0, flip_filter, gain = ctx.params
@@ -69,23 +60,9 @@ def _make_backward(op):
         p = A.grad_padding(ctx.sizes[0], ctx.sizes[1], fw, fh, upx, upy, downx, downy, px0, py0)
         dx = op(dy, f, downx, downy, upx, upy, *p, not flip_filter, gain)
         return (dx,) + (None,) * 11
-    return backward
+
+    torch.library.register_autograd(op, backward, setup_context=_setup_context)
 
 
-def _register(op, name: str) -> None:
-    torch.library.register_fake(name)(_fake)
-    torch.library.register_autograd(name, _make_backward(op), setup_context=_setup_context)
-
-
-_register(torch.ops.ganops.upfirdn2d_triton, "ganops::upfirdn2d_triton")
-
-CUDA_DEFINED = _extension.status().cuda_usable and hasattr(torch.ops.ganops, "upfirdn2d_cuda")
-_OPS = {"triton": torch.ops.ganops.upfirdn2d_triton}
-if CUDA_DEFINED:
-    _register(torch.ops.ganops.upfirdn2d_cuda, "ganops::upfirdn2d_cuda")
-    _OPS["cuda"] = torch.ops.ganops.upfirdn2d_cuda
-
-
-def apply(backend: str, x: torch.Tensor, f: torch.Tensor, *args) -> torch.Tensor:
-    """Run the validated call on ``backend`` ('triton' or 'cuda'); f must be contiguous float32."""
-    return _OPS[backend](x, f, *args)
+_FAST = _family.FastBackend({"upfirdn2d": _fake}, _autograd, _dtype_reason)
+KERNELS = _family.register("upfirdn2d", {"triton": _FAST, "cuda": _FAST})

@@ -1,33 +1,45 @@
-"""Public bias_act: validation, backend registry and dispatch.
+"""Public bias_act: argument checks, backend dispatch.
 
     y = clamp(act(x + b broadcast along dim, alpha) * gain, -clamp, clamp)
 
-Same contract as StyleGAN2-ADA's ``torch_utils.ops.bias_act``. Backends: 'ref' (plain PyTorch),
+Same contract as StyleGAN2-ADA's ``torch_utils.ops.bias_act``; the activations, their codes and
+defaults are the table ``ganops.ref.activations.ACTIVATIONS``. Backends: 'ref' (plain PyTorch),
 'triton' and 'cuda' (one fused pass; first and second order gradients through custom ops, see
-``ganops.ops._bias_act_autograd``).
+``ganops.ops._bias_act_fast``).
 """
+import math
 from typing import Optional
 
 import torch
 
 from .. import _registry
 from ..ref import bias_act as _ref
-from . import _bias_act_autograd
-from . import _bias_act_spec as _spec
-from ._fast_path import unsupported_reason
+from ..ref.activations import ACTIVATIONS
+from ._bias_act_fast import KERNELS, NO_CLAMP
 
-ACTIVATIONS = _spec.ACTIVATIONS
-
-
-def _cuda_check(x: torch.Tensor) -> Optional[str]:
-    if not hasattr(torch.ops.ganops, "bias_act_cuda"):
-        return "ganops._C has no bias_act kernels (built before they were added); rebuild it"
-    return unsupported_reason(x)
+OP = "bias_act"
 
 
-_registry.register("bias_act", "ref")
-_registry.register("bias_act", "triton", check=unsupported_reason)
-_registry.register("bias_act", "cuda", check=_cuda_check)
+def _real(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be None or a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def resolve_activation(act, alpha, gain, clamp):
+    """Checked (alpha, gain, clamp) with the activation's defaults for None (clamp None stays None)."""
+    if not isinstance(act, str) or act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    alpha = ACTIVATIONS[act].alpha if alpha is None else _real(alpha, "alpha")
+    gain = ACTIVATIONS[act].gain if gain is None else _real(gain, "gain")
+    if clamp is not None:
+        clamp = _real(clamp, "clamp")
+        if clamp < 0:
+            raise ValueError(f"clamp must be None (no clamping) or >= 0, got {clamp}")
+    return alpha, gain, clamp
 
 
 def _validate(x, b, dim, act, alpha, gain, clamp):
@@ -43,7 +55,7 @@ def _validate(x, b, dim, act, alpha, gain, clamp):
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"dim must be in [{-x.ndim}, {x.ndim - 1}] for x of shape {tuple(x.shape)}, got {dim}")
     dim = dim % x.ndim
-    alpha, gain, clamp = _spec.resolve_activation(act, alpha, gain, clamp)
+    alpha, gain, clamp = resolve_activation(act, alpha, gain, clamp)
     if b is not None:
         if not isinstance(b, torch.Tensor):
             raise TypeError(f"b must be None or a torch.Tensor, got {type(b).__name__}")
@@ -70,8 +82,8 @@ def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, ac
     inputs are made dense first). Differentiable twice in x and b.
     """
     dim, alpha, gain, clamp = _validate(x, b, dim, act, alpha, gain, clamp)
-    backend = _registry.choose("bias_act", impl, x)
+    backend = _registry.choose(OP, impl, x)
     if backend == "ref":
         return _ref.bias_act(x, b, dim, act, alpha, gain, clamp)
-    return _bias_act_autograd.forward_op(backend)(x, b, dim, _spec.ACT_CODES[act], alpha, gain,
-                                                  _spec.NO_CLAMP if clamp is None else clamp)
+    return KERNELS[backend]["bias_act"](x, b, dim, ACTIVATIONS[act].code, alpha, gain,
+                                        NO_CLAMP if clamp is None else clamp)

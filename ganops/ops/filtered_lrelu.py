@@ -24,12 +24,8 @@ from .. import _registry
 from ..ref.filtered_lrelu import filtered_lrelu_ref
 from . import _filtered_lrelu_fast
 from . import _upfirdn2d_args as A
-from ._fast_path import unsupported_reason
 
 OP = "filtered_lrelu"
-_registry.register(OP, "ref")
-_registry.register(OP, "triton", check=unsupported_reason)
-_registry.register(OP, "cuda", check=_filtered_lrelu_fast.cuda_check)
 
 __all__ = ["filtered_lrelu"]
 

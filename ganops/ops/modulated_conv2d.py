@@ -7,7 +7,8 @@ Backends: 'ref' (plain PyTorch: StyleGAN2's non-fused path, the grouped-convolut
 batch-1 inference), 'triton' (implicit-GEMM convolution with the style scale in the prologue and
 demodulation/noise/bias/activation in the epilogue; with up=2 the FIR lies between the transposed
 convolution and noise/bias/act, which then run through ganops.bias_act) and 'cuda' (cuDNN
-convolution between fused CUDA prologue and epilogue kernels). Activations other than linear /
+convolution between fused CUDA prologue and epilogue kernels). Every inner op (upfirdn2d,
+conv2d_resample, bias_act) runs on the backend chosen for the call. Activations other than linear /
 (leaky) ReLU, and clamping of float16/bfloat16 outputs that will be differentiated, are applied by
 ``ganops.bias_act`` after a linear epilogue (exact gradients). All backends take the same pre-normalisation for float16
 (weights and styles rescaled by their max-norm before use, as StyleGAN2 does), compute the
@@ -20,18 +21,15 @@ from typing import Optional
 import torch
 
 from .. import _registry
+from ..ref.conv2d_resample import resample_padding, transposed_split
 from ..ref.modulated_conv2d import demod_coefficients, modulated_conv2d_ref
-from . import _modconv_args as A
+from . import _modulated_conv2d_args as A
+from ._modulated_conv2d_fast import KERNELS, LINEAR, LRELU, NO_CLAMP
 from .bias_act import bias_act
-from .conv2d_resample import resample_padding, transposed_split
-from ._fast_path import unsupported_reason
+from .conv2d_resample import conv2d_resample
 from .upfirdn2d import setup_filter, upfirdn2d
 
 OP = "modulated_conv2d"
-
-_registry.register(OP, "ref")
-_registry.register(OP, "triton", check=unsupported_reason)
-_registry.register(OP, "cuda", check=unsupported_reason)
 
 
 def _prenormalize(weight: torch.Tensor, styles: torch.Tensor):
@@ -100,8 +98,6 @@ def _fusable_act(act: str, alpha: float, gain: float, clamp: Optional[float], x:
 
 def _epilogue(act, args, clamp, fuse):
     """(act code, alpha, gain, clamp) for a fused epilogue; the identity when not fusing."""
-    from ._modconv_autograd import LINEAR, LRELU, NO_CLAMP
-
     if not fuse:
         return LINEAR, 0.0, 1.0, NO_CLAMP
     clamp = NO_CLAMP if clamp is None else clamp
@@ -113,22 +109,18 @@ def _epilogue(act, args, clamp, fuse):
 def _cuda(x, weight, styles, d, noise, bias, args, f, flip_weight, act, clamp):
     """The CUDA path: fused prologue (x * styles), cuDNN conv2d_resample, fused epilogue (demod,
     noise, bias and, where possible, act/gain/clamp; otherwise ganops.bias_act afterwards)."""
-    from . import _modconv_cuda
-    from .conv2d_resample import conv2d_resample
-
-    scale, epilogue = _modconv_cuda.ops()
+    scale, epilogue = KERNELS["cuda"]["modconv_scale"], KERNELS["cuda"]["modconv_epilogue"]
     fuse = _fusable_act(act, args.alpha, args.gain, clamp, x, _needs_grad(x, weight, styles, noise, bias))
     c = conv2d_resample(scale(x, styles), weight.to(x.dtype), f, up=args.up, down=args.down, padding=args.padding,
-                        flip_weight=flip_weight)
+                        flip_weight=flip_weight, impl="cuda")
     y = epilogue(c, d, None if noise is None else noise.to(x.dtype), bias, *_epilogue(act, args, clamp, fuse))
-    return y if fuse else bias_act(y, None, act=act, alpha=args.alpha, gain=args.gain, clamp=clamp)
+    return y if fuse else bias_act(y, None, act=act, alpha=args.alpha, gain=args.gain, clamp=clamp, impl="cuda")
 
 
 def _triton(x, weight, styles, d, noise, bias, args, f, flip_weight, act, clamp):
     """The Triton path: the fused kernel does conv + demod (+ noise, bias, act where possible);
     the FIR of up/down runs through ganops.upfirdn2d, the rest through ganops.bias_act."""
-    from ._modconv_autograd import LINEAR, NO_CLAMP, modconv_triton
-
+    modconv_triton = KERNELS["triton"]["modconv"]
     kh, kw = weight.shape[2:]
     out_h, out_w = args.out_hw
     w_direct = weight if flip_weight else weight.flip([2, 3])
@@ -139,24 +131,24 @@ def _triton(x, weight, styles, d, noise, bias, args, f, flip_weight, act, clamp)
         epilogue = _epilogue(act, args, clamp, fuse)
         r, py, px = 1, args.padding[2], args.padding[0]
         if args.down > 1:
-            x = upfirdn2d(x, f, padding=list(resample_padding(f, 1, args.down, args.padding)))
+            x = upfirdn2d(x, f, padding=list(resample_padding(f, 1, args.down, args.padding)), impl="triton")
             r, py, px = args.down, 0, 0
         y = modconv_triton(x, w_direct, styles, d, noise, bias, False, r, py, px, out_h, out_w, *epilogue)
         if fuse:
             return y
-        return bias_act(y, None, act=act, alpha=args.alpha, gain=args.gain, clamp=clamp)
+        return bias_act(y, None, act=act, alpha=args.alpha, gain=args.gain, clamp=clamp, impl="triton")
 
     pad = resample_padding(f, args.up, 1, args.padding)
     h, w = x.shape[2:]
     if kh == 1 and kw == 1:
         z = modconv_triton(x, w_direct, styles, d, None, None, False, 1, 0, 0, h, w, *linear)
-        z = upfirdn2d(z, f, up=args.up, padding=list(pad), gain=args.up ** 2)
+        z = upfirdn2d(z, f, up=args.up, padding=list(pad), gain=args.up ** 2, impl="triton")
     else:
         (pxt, pyt), fir_pad = transposed_split(kh, kw, args.up, pad)
         w_transposed = weight.flip([2, 3]) if flip_weight else weight
         oh, ow = (h - 1) * args.up - 2 * pyt + kh, (w - 1) * args.up - 2 * pxt + kw
         z = modconv_triton(x, w_transposed, styles, d, None, None, True, args.up, pyt, pxt, oh, ow, *linear)
-        z = upfirdn2d(z, f, padding=fir_pad, gain=args.up ** 2)
+        z = upfirdn2d(z, f, padding=list(fir_pad), gain=args.up ** 2, impl="triton")
     if noise is not None:
         z = z + noise.to(z.dtype)
-    return bias_act(z, bias, act=act, alpha=args.alpha, gain=args.gain, clamp=clamp)
+    return bias_act(z, bias, act=act, alpha=args.alpha, gain=args.gain, clamp=clamp, impl="triton")

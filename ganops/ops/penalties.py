@@ -13,8 +13,8 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
-from ._sum_squares import sum_squares
-from .conv2d_gradfix import no_weight_gradients
+from .sum_squares import sum_squares
+from ..ref.conv2d_gradfix import no_weight_gradients
 
 _REDUCTIONS = ("none", "mean", "sum")
 _GP_KINDS = ("wgan-gp", "real", "fake")

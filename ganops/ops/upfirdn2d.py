@@ -16,12 +16,9 @@ import torch
 from .. import _registry
 from ..ref.upfirdn2d import upfirdn2d_ref
 from . import _upfirdn2d_args as A
-from . import _upfirdn2d_fast
+from ._upfirdn2d_fast import KERNELS
 
 OP = "upfirdn2d"
-_registry.register(OP, "ref")
-_registry.register(OP, "triton", check=_upfirdn2d_fast.triton_check)
-_registry.register(OP, "cuda", check=_upfirdn2d_fast.cuda_check)
 
 __all__ = ["upfirdn2d", "setup_filter", "filter2d", "upsample2d", "downsample2d"]
 
@@ -47,7 +44,7 @@ def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up=1, down=1, padding=
     args = (upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain)
     if backend == "ref":
         return upfirdn2d_ref(x, f, *args)
-    return _upfirdn2d_fast.apply(backend, x, f.float().contiguous(), *args)
+    return KERNELS[backend]["upfirdn2d"](x, f.float().contiguous(), *args)
 
 
 def setup_filter(f, device=None, normalize: bool = True, flip_filter: bool = False, gain: float = 1,

@@ -8,13 +8,14 @@ Two equivalent evaluations, as in StyleGAN2-ADA:
     weight, then scale by d (used for training batches);
   * fused_modconv: per-sample weights w[o, i] * s[n, i] * d[n, o] and one grouped convolution
     with groups = N (used for batch-1 inference).
-Bias, activation, gain and clamp are applied by the caller through ``ganops.bias_act``.
+Bias, activation, gain and clamp are applied by the caller through ``ganops.bias_act``. Every
+convolution and FIR step is the reference ``conv2d_resample`` (no compiled or Triton kernel).
 """
 from typing import Optional
 
 import torch
 
-from ..ops.conv2d_resample import conv2d_resample
+from .conv2d_resample import conv2d_resample
 
 DEMOD_EPS = 1e-8
 
@@ -29,7 +30,7 @@ def modulated_conv2d_ref(x: torch.Tensor, weight: torch.Tensor, styles: torch.Te
                          demodulate: bool, flip_weight: bool, fused_modconv: bool) -> torch.Tensor:
     """z = conv(x * s, w) * d + noise (see the module docstring).
 
-    x [N, I, H, W] in the compute dtype; weight [O, I, kh, kw] and styles [N, I] in float32 (float64
+    padding: (x0, x1, y0, y1). x [N, I, H, W] in the compute dtype; weight [O, I, kh, kw] and styles [N, I] in float32 (float64
     for float64 x), already pre-normalised by the caller where needed. Returns z in x.dtype.
     """
     batch, in_channels = styles.shape
@@ -40,12 +41,12 @@ def modulated_conv2d_ref(x: torch.Tensor, weight: torch.Tensor, styles: torch.Te
         if dcoefs is not None:
             w = w * dcoefs.reshape(batch, out_channels, 1, 1, 1)
         w = w.reshape(batch * out_channels, in_channels, *weight.shape[2:]).to(x.dtype)
-        z = conv2d_resample(x.reshape(1, batch * in_channels, *x.shape[2:]), w, f, up=up, down=down,
-                            padding=padding, groups=batch, flip_weight=flip_weight)
+        z = conv2d_resample(x.reshape(1, batch * in_channels, *x.shape[2:]), w, f, up, down, padding, batch,
+                            flip_weight, False)
         z = z.reshape(batch, out_channels, *z.shape[2:])
     else:
         z = conv2d_resample(x * styles.to(x.dtype).reshape(batch, in_channels, 1, 1), weight.to(x.dtype), f,
-                            up=up, down=down, padding=padding, flip_weight=flip_weight)
+                            up, down, padding, 1, flip_weight, False)
         if dcoefs is not None:
             z = z * dcoefs.to(x.dtype).reshape(batch, out_channels, 1, 1)
     if noise is not None:

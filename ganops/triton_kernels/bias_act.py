@@ -42,7 +42,7 @@ def _tanh(v):
 
 @triton.jit
 def _act(v, alpha, act):
-    """act(v) for the activation code ``act`` (ganops.ops._bias_act_spec.ACT_CODES)."""
+    """act(v) for the activation code ``act`` (ganops.ref.activations.ACTIVATIONS[name].code)."""
     if act == 0:
         r = v
     elif act == 1:

@@ -3,14 +3,13 @@ gain=None, clamp=None, impl='cuda')`` and the ``activation_funcs`` table (``def_
 ``has_2nd_grad``) that networks read default gains from."""
 import types
 
-from ...ops import _bias_act_spec
 from ...ops.bias_act import bias_act as _bias_act
+from ...ref.activations import ACTIVATIONS
 from .._impl import translate
 
 activation_funcs = {
-    name: types.SimpleNamespace(def_alpha=alpha, def_gain=gain,
-                                has_2nd_grad=_bias_act_spec.has_second_derivative(_bias_act_spec.ACT_CODES[name]))
-    for name, (alpha, gain) in _bias_act_spec.ACTIVATIONS.items()
+    name: types.SimpleNamespace(def_alpha=a.alpha, def_gain=a.gain, has_2nd_grad=not a.zero_second_derivative)
+    for name, a in ACTIVATIONS.items()
 }
 
 

@@ -1,4 +1,6 @@
-"""Autograd wiring of the fused Triton modulated convolution, as torch.library custom ops.
+"""Fast backends of modulated_conv2d as torch.library custom ops with autograd of any order.
+
+Triton: the fused convolution F and its fused weight/style gradient B (defined here).
 
 ``ganops::modconv_triton`` (op F):
     y = clamp(act(s_out[n,o] * conv_geom(s_in[n,c] * x, w) + noise + bias) * gain)
@@ -14,13 +16,24 @@ constant), dx = F on the adjoint geometry (weight transposed, scales swapped), (
 = B, dnoise / dbias = sums of dz. Backward of B is written with F and B again (it is bilinear in
 dz and x), so gradients of every order exist; the weight gradient is skipped inside
 ``no_weight_gradients``.
+
+CUDA (csrc/cuda/modulated_conv2d.cpp): a prologue and an epilogue around cuDNN's convolution
+(conv2d_resample through conv2d_gradfix):
+    ganops::modconv_scale_cuda(x, s)             = x * s[n, c]              (prologue: x * styles)
+    ganops::modconv_epilogue_cuda(c, d, noise, bias, act, alpha, gain, clamp)
+                                                 = clamp(act(c * d[n, c] + noise + bias) * gain)
+The scale op's gradient is the scale op again plus a torch reduction; the epilogue's is dz (from y)
+scaled by d through the scale op, plus reductions for d, noise and bias.
+
+act is LINEAR or LRELU (this family's own codes, those of the Act enum in modulated_conv2d.h).
 """
 from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from . import conv2d_gradfix
+from ..ref import conv2d_gradfix
+from . import _family
 
 LINEAR, LRELU = 0, 1
 NO_CLAMP = -1.0
@@ -60,8 +73,7 @@ def modconv_triton(x: Tensor, w: Tensor, s_in: Tensor, s_out: Tensor, noise: Opt
                          gain, clamp, _tf32())
 
 
-@modconv_triton.register_fake
-def _(x, w, s_in, s_out, noise, bias, transposed, r, py, px, oh, ow, act, alpha, gain, clamp):
+def _modconv_fake(x, w, s_in, s_out, noise, bias, transposed, r, py, px, oh, ow, act, alpha, gain, clamp):
     return x.new_empty((x.shape[0], w.shape[0], oh, ow)).contiguous(memory_format=_out_format(x))
 
 
@@ -120,9 +132,6 @@ def _f_backward(ctx, dy):
     return dx, dw, ds_in, ds_out, dnoise, dbias, None, None, None, None, None, None, None, None, None, None
 
 
-torch.library.register_autograd("ganops::modconv_triton", _f_backward, setup_context=_f_setup)
-
-
 # ---------------------------------------------------------------------------------------------
 # B: fused weight / style gradients
 
@@ -140,8 +149,7 @@ def modconv_wgrad_triton(dz: Tensor, x: Tensor, w: Tensor, s_in: Tensor, s_out: 
     return dw.transpose(0, 1).contiguous(), ds_in, ds_out
 
 
-@modconv_wgrad_triton.register_fake
-def _(dz, x, w, s_in, s_out, transposed, r, py, px):
+def _wgrad_fake(dz, x, w, s_in, s_out, transposed, r, py, px):
     f32 = dict(dtype=torch.float32)
     return (w.new_empty(w.shape, **f32), s_in.new_empty(s_in.shape, **f32), s_out.new_empty(s_out.shape, **f32))
 
@@ -190,4 +198,57 @@ def _b_backward(ctx, g_w, g_si, g_so):
             cast(g_sout, s_out) if need[4] else None, None, None, None, None)
 
 
-torch.library.register_autograd("ganops::modconv_wgrad_triton", _b_backward, setup_context=_b_setup)
+
+def _triton_autograd(ops):
+    torch.library.register_autograd(ops["modconv"], _f_backward, setup_context=_f_setup)
+    torch.library.register_autograd(ops["modconv_wgrad"], _b_backward, setup_context=_b_setup)
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA: prologue (x * styles) and epilogue around cuDNN's convolution
+
+
+def _scale_setup(ctx, inputs, output):
+    x, s = inputs
+    ctx.save_for_backward(x, s)
+
+
+def _scale_backward(ctx, g):
+    x, s = ctx.saved_tensors
+    dx = torch.ops.ganops.modconv_scale_cuda(g, s) if ctx.needs_input_grad[0] else None
+    ds = (g.float() * x.float()).sum(dim=(2, 3)) if ctx.needs_input_grad[1] else None
+    return dx, ds
+
+
+def _epilogue_setup(ctx, inputs, output):
+    c, d, noise, bias, act, alpha, gain, clamp = inputs
+    ctx.act = (act, alpha, gain, clamp)
+    ctx.noise_shape = None if noise is None else noise.shape
+    ctx.bias = bias is not None
+    ctx.save_for_backward(c, d, output if (act != LINEAR or clamp >= 0) else None)
+
+
+def _epilogue_backward(ctx, dy):
+    c, d, y = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    dz = preactivation_grad(dy, y, *ctx.act)
+    dc = torch.ops.ganops.modconv_scale_cuda(dz, d) if need[0] else None
+    dd = (dz.float() * c.float()).sum(dim=(2, 3)) if need[1] else None
+    dnoise = dz.sum(dim=1, keepdim=True).sum_to_size(ctx.noise_shape) if ctx.noise_shape is not None and need[2] else None
+    dbias = dz.sum(dim=(0, 2, 3)) if ctx.bias and need[3] else None
+    return dc, dd, dnoise, dbias, None, None, None, None
+
+
+def _cuda_autograd(ops):
+    torch.library.register_autograd(ops["modconv_scale"], _scale_backward, setup_context=_scale_setup)
+    torch.library.register_autograd(ops["modconv_epilogue"], _epilogue_backward, setup_context=_epilogue_setup)
+
+
+KERNELS = _family.register("modulated_conv2d", {
+    "triton": _family.FastBackend({"modconv": _modconv_fake, "modconv_wgrad": _wgrad_fake}, _triton_autograd,
+                                  _family.fast_input_reason),
+    "cuda": _family.FastBackend({
+        "modconv_scale": lambda x, s: torch.empty_like(x, memory_format=_out_format(x)),
+        "modconv_epilogue": lambda c, d, noise, bias, act, alpha, gain, clamp: torch.empty_like(
+            c, memory_format=_out_format(c))}, _cuda_autograd, _family.fast_input_reason),
+})

@@ -6,16 +6,33 @@ Per backend B in ('triton', 'cuda') there are two ops with the same schemas:
       h is None: out = g * D(s)       with D = d y / d x = gain * act'(x + b) * [|y| < clamp]
       h given:   out = g * h * dD/ds  (the term that second-order gradients need)
       db = out summed over every dimension but dim when reduce_db, else an empty tensor.
-s is the saved tensor: y when the derivative can be read off the output (see
-``_bias_act_spec.saves_output``), else x (then b is passed too). The Triton ops are defined here;
-the CUDA ops come from ganops._C (csrc/cuda/bias_act.cpp) and get the same fake and autograd.
+s is the saved tensor: y when the derivative can be read off the output (see :func:`saves_output`),
+else x (then b is passed too). act is the activation's code in ``ganops.ref.activations``; clamp < 0
+means no clamp. The Triton ops are defined here; the CUDA ops come from ganops._C
+(csrc/cuda/bias_act.cpp) and get the same fake kernels and autograd through ``_family.register``.
 """
 from typing import Optional, Tuple
 
 import torch
 
-from .. import _extension
-from . import _bias_act_spec as spec
+from ..ref.activations import ACTIVATIONS
+from . import _family
+
+NO_CLAMP = -1.0
+_ZERO_SECOND_DERIVATIVE = {a.code for a in ACTIVATIONS.values() if a.zero_second_derivative}
+_SWISH, _LRELU = ACTIVATIONS["swish"].code, ACTIVATIONS["lrelu"].code
+
+
+def saves_output(act: int, alpha: float, gain: float, clamp: float, dtype: torch.dtype) -> bool:
+    """Whether the backward can work from y (the output) instead of x.
+
+    y determines act'(x + b) when act is invertible from its output (all but swish), gain > 0 and,
+    for lrelu, alpha >= 0. With clamping the mask |y| < clamp is exact only when y is stored in the
+    compute precision (float32); fp16/bf16 rounding could turn an unclamped value into +-clamp.
+    """
+    if act == _SWISH or gain <= 0 or (act == _LRELU and alpha < 0):
+        return False
+    return clamp < 0 or dtype == torch.float32
 
 
 @torch.library.custom_op("ganops::bias_act_triton", mutates_args=())
@@ -43,14 +60,13 @@ def _grad_fake(g, h, s, b, dim, act, alpha, gain, clamp, s_is_y, reduce_db):
     return torch.empty_like(s), s.new_empty([s.shape[dim]] if reduce_db else [0])
 
 
-def _wire(backend: str):
-    """Register fake kernels and autograd for one backend's (forward, grad) op pair."""
-    forward, grad_name = f"ganops::bias_act_{backend}", f"ganops::bias_act_grad_{backend}"
-    grad = getattr(torch.ops.ganops, f"bias_act_grad_{backend}")
+def _autograd(ops):
+    """First- and second-order autograd of one backend's (bias_act, bias_act_grad) pair."""
+    forward, grad = ops["bias_act"], ops["bias_act_grad"]
 
     def forward_setup(ctx, inputs, output):
         x, b, dim, act, alpha, gain, clamp = inputs
-        s_is_y = spec.saves_output(act, alpha, gain, clamp, x.dtype)
+        s_is_y = saves_output(act, alpha, gain, clamp, x.dtype)
         ctx.args = (dim, act, alpha, gain, clamp, s_is_y)
         ctx.has_bias = b is not None
         ctx.save_for_backward(output if s_is_y else x, None if s_is_y else b)
@@ -86,29 +102,16 @@ def _wire(backend: str):
         need_g, _, need_s, need_b = ctx.needs_input_grad[:4]
         d_g = grad(d_out, None, s, b, *ctx.args, False)[0] if need_g else None
         d_s = d_b = None
-        if spec.has_second_derivative(act) and (need_s or need_b):
+        if act not in _ZERO_SECOND_DERIVATIVE and (need_s or need_b):
             d_s, d_b = grad(d_out, g, s, b, *ctx.args, bool(need_b))
             d_s = d_s if need_s else None
             d_b = d_b if need_b else None
         return (d_g, None, d_s, d_b) + none
 
-    torch.library.register_fake(forward, _forward_fake)
-    torch.library.register_fake(grad_name, _grad_fake)
     torch.library.register_autograd(forward, forward_backward, setup_context=forward_setup)
-    torch.library.register_autograd(grad_name, grad_backward, setup_context=grad_setup)
+    torch.library.register_autograd(grad, grad_backward, setup_context=grad_setup)
 
 
-_wire("triton")
-_OPS = {"triton": (torch.ops.ganops.bias_act_triton, torch.ops.ganops.bias_act_grad_triton)}
-
-if _extension.status().cuda_usable and hasattr(torch.ops.ganops, "bias_act_cuda"):
-    _wire("cuda")
-    _OPS["cuda"] = (torch.ops.ganops.bias_act_cuda, torch.ops.ganops.bias_act_grad_cuda)
-
-
-def forward_op(backend: str):
-    """The forward op of a fused backend ('triton' or 'cuda')."""
-    if backend not in _OPS:
-        raise RuntimeError(f"bias_act: the {backend} kernels are not registered in this build of ganops._C; "
-                           f"rebuild with: {_extension.REBUILD_COMMAND}")
-    return _OPS[backend][0]
+_FAST = _family.FastBackend({"bias_act": _forward_fake, "bias_act_grad": _grad_fake}, _autograd,
+                            _family.fast_input_reason)
+KERNELS = _family.register("bias_act", {"triton": _FAST, "cuda": _FAST})

@@ -4,8 +4,8 @@ from typing import Optional, Tuple
 
 import torch
 
-from . import _bias_act_spec
-from .conv2d_resample import parse_padding
+from ._upfirdn2d_args import parse_padding
+from .bias_act import resolve_activation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,5 +93,5 @@ def validate(x, weight, styles, noise, up, down, padding, resample_filter, demod
         _tensor(bias, "bias", 1)
         if bias.shape[0] != out_channels:
             raise ValueError(f"bias must have weight.shape[0] = {out_channels} elements, got {bias.shape[0]}")
-    alpha, gain, clamp = _bias_act_spec.resolve_activation(act, alpha, gain, clamp)
+    alpha, gain, clamp = resolve_activation(act, alpha, gain, clamp)
     return ModconvArgs(up, down, padding, alpha, gain, clamp, (out_h, out_w), up > 1 or down > 1)
