@@ -11,8 +11,8 @@ kill at any moment leaves either the old or the new file, never a half-written o
 name. Loading uses ``weights_only=True`` (tensors and plain containers only) and turns any failure
 into a :class:`CheckpointError` that names the file; a disallowed object is named as such.
 
-Each checkpoint carries ``integrity``: the SHA-256 of its state's tensors (names, dtypes, shapes and
-bytes, :func:`state_digest`), written at save time and compared at load, and every floating-point
+Each checkpoint carries ``integrity``: the SHA-256 of everything else in it (tensors' names, dtypes,
+shapes and bytes, and the other values, :func:`payload_digest`), written at save time and compared at load, and every floating-point
 weight must be finite, so a file corrupted on disk or holding NaNs is never "valid" (checkpoints
 written before the digest still load, with a note). Entries of the wrong type, nesting past the
 bounds of :func:`~ganops_models.formats.safe_pickle.check_structure` and network sizes past
@@ -57,25 +57,33 @@ def checkpoint_name(cur_nimg: int) -> str:
     return f"checkpoint-{kimg_tag(cur_nimg)}.pt"
 
 
-def _tensors(obj, prefix: str = ""):
-    """(name, tensor) of every tensor in nested dicts and lists, in a fixed order."""
-    if isinstance(obj, torch.Tensor):
-        yield prefix, obj
-    elif isinstance(obj, dict):
+def _leaves(obj, prefix: str = ""):
+    """(name, value) of every tensor and plain value in nested dicts and lists, in a fixed order."""
+    if isinstance(obj, dict):
         for key in sorted(obj, key=repr):
-            yield from _tensors(obj[key], f"{prefix}/{key}")
+            yield from _leaves(obj[key], f"{prefix}/{key}")
     elif isinstance(obj, (list, tuple)):
         for i, item in enumerate(obj):
-            yield from _tensors(item, f"{prefix}/{i}")
+            yield from _leaves(item, f"{prefix}/{i}")
+    else:
+        yield prefix, obj
 
 
-def state_digest(state) -> str:
-    """SHA-256 over the names, dtypes, shapes and bytes of every tensor in ``state``."""
+def _tensors(obj):
+    return ((name, t) for name, t in _leaves(obj) if isinstance(t, torch.Tensor))
+
+
+def payload_digest(ckpt: dict) -> str:
+    """SHA-256 over every entry of a checkpoint but ``integrity``: the names, dtypes, shapes and bytes of
+    its tensors and the values of everything else (options, progress, ...)."""
     h = hashlib.sha256()
-    for name, t in _tensors(state):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    for name, value in _leaves({k: v for k, v in ckpt.items() if k != "integrity"}):
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(f"{name}|{type(value).__name__}|{value!r}|".encode())
     return h.hexdigest()
 
 
@@ -132,9 +140,9 @@ def _python_state() -> list:
 
 def save_checkpoint(path: str, *, model: str, arch: dict, options: dict, data: dict, progress: dict,
                     state: dict) -> None:
-    atomic_save({"format": FORMAT, "model": model, "arch": arch, "options": options, "data": data,
-                 "progress": progress, "state": state, "rng": rng_state(),
-                 "integrity": {"sha256": state_digest(state)}}, path)
+    ckpt = {"format": FORMAT, "model": model, "arch": arch, "options": options, "data": data,
+            "progress": progress, "state": state, "rng": rng_state()}
+    atomic_save({**ckpt, "integrity": {"sha256": payload_digest(ckpt)}}, path)
 
 
 def remove_orphans(run_dir: str) -> List[str]:
@@ -220,9 +228,9 @@ def _check_weights(ckpt: dict, path: str, note: Callable[[str], None]) -> None:
             _NOTED.add(path)
             note(f"{path} was written without an integrity check (an older ganops); its weights are checked "
                  f"for NaN/inf only")
-    elif not isinstance(integrity, dict) or integrity.get("sha256") != state_digest(ckpt["state"]):
+    elif not isinstance(integrity, dict) or integrity.get("sha256") != payload_digest(ckpt):
         raise CheckpointError(f"checkpoint {path!r} is corrupt: its tensor data do not match the SHA-256 written "
-                              f"when it was saved (damaged on disk or in a copy)")
+                              f"when it was saved (damaged on disk or in a copy, or edited)")
     for name, t in _tensors(ckpt["state"]):
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise CheckpointError(f"checkpoint {path!r} holds non-finite weights (NaN or inf) in state{name}; "

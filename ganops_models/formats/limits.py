@@ -37,7 +37,7 @@ BOUNDS: Dict[str, Tuple[int, int]] = {
     "z_dim": (1, 4096), "w_dim": (1, 4096), "c_dim": (0, 100_000), "mapping_layers": (0, 64),
     "mbstd_num_channels": (0, 64), "synthesis_layers": (1, 64), "margin_size": (0, 256), "filter_size": (1, 64),
     "conv_kernel": (1, 7)}
-MAX_PARAMETERS = 2_000_000_000
+MAX_PARAMETERS = 1_000_000_000
 _COPIES = 4   # G, G_ema, D and the copy a load makes, float32 each
 
 
