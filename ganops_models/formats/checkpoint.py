@@ -207,7 +207,7 @@ def _check_entries(ckpt: dict, path: str) -> None:
     check_settings(f"checkpoint {path!r} data", {"resolution": data.get("resolution"),
                                                  "img_channels": data["num_channels"], "c_dim": data["label_dim"]},
                    {"resolution": "data.resolution", "img_channels": "data.num_channels", "c_dim": "data.label_dim"})
-    if "resolution" not in data:
+    if data.get("resolution") is None:
         raise CheckpointError(f"checkpoint {path!r}: data has no 'resolution'")
     opts = ckpt["options"]
     for key, setting in _OPTION_SETTINGS.items():
