@@ -197,7 +197,7 @@ def _check_entries(ckpt: dict, path: str) -> None:
             raise CheckpointError(f"checkpoint {path!r}: {key!r} is a {type(ckpt[key]).__name__}, expected a "
                                   f"{kind.__name__} (a damaged or hand-made file)")
     for key in ("cur_nimg", "step", "tick"):
-        value = ckpt["progress"].get(key)
+        value = ckpt["progress"].get(key, 0 if key == "tick" else None)   # tick: absent in some converted files
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise CheckpointError(f"checkpoint {path!r}: progress[{key!r}] is {value!r}, expected a whole number >= 0")
     data = ckpt["data"]

@@ -72,7 +72,7 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
     if resume is not None:
         ckpt_lib.check_compatible(resume, opts.model, recipe.arch_spec(), "--resume checkpoint")
         ckpt_lib.load_state(recipe, resume, opts.resume)
-        progress = dict(resume["progress"])
+        progress = {"tick": 0, **resume["progress"]}
     elif init is not None:
         transfer.init_from_network(recipe, init)
     for module in recipe.modules().values():
@@ -156,8 +156,9 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
 
         problems = guard.tick_problems(record, recipe.modules())
         if problems:
-            progress = _recover(opts, recipe, reporter, problems, tick, cur_nimg,
-                                _last_good(run_dir, last_checkpoint, reporter.log), rollbacks)
+            last_good = _last_good(run_dir, last_checkpoint, reporter.log)
+            last_checkpoint = last_good[0]
+            progress = _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_good, rollbacks)
             rollbacks += 1
             cur_nimg, step, tick = progress["cur_nimg"], progress["step"], progress["tick"]
             done = False
