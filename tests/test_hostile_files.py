@@ -278,6 +278,40 @@ def test_flipped_tensor_bytes_and_nan_weights_are_never_a_good_checkpoint(tmp_pa
     assert good.read_bytes() == good_bytes
 
 
+def test_the_guard_never_rolls_back_to_a_corrupted_checkpoint(tmp_path, monkeypatch):
+    """A run diverges at tick 3 just after its checkpoint of tick 2 was corrupted on disk: it rolls back to
+    the checkpoint of tick 1, saying why it passed over the newer one, and finishes healthy."""
+    from ganops_models.models.registry import get_recipe
+    from ganops_models.tools.train import new_run_options
+    original_step, calls = StyleGAN2Recipe.train_step, [0]
+
+    def poisoned(self, reals, labels, step, cur_nimg):      # NaN reals in the 5th step (tick 3)
+        calls[0] += 1
+        return original_step(self, reals * float("nan") if calls[0] == 5 else reals, labels, step, cur_nimg)
+    original_save = ckpt_lib.save_checkpoint
+
+    def save_then_corrupt(path, **kwargs):
+        original_save(path, **kwargs)
+        if path.endswith(ckpt_lib.checkpoint_name(16)) and calls[0] <= 4:
+            _flip_tensor_bytes(path)
+    monkeypatch.setattr(StyleGAN2Recipe, "train_step", poisoned)
+    monkeypatch.setattr(ckpt_lib, "save_checkpoint", save_then_corrupt)
+    opts = new_run_options({"cfg": "tiny", "resolution": "16", "cbase": 64, "cmax": 8, "batch": 4, "tick": 0.008,
+                            "snap": 1, "workers": 0, "device": "cpu", "kimg": 0.024, "aug": "noaug",
+                            "nan_policy": "rollback", "grid": (2, 2), "outdir": str(tmp_path)}, (16, 16), 1).options
+    run_dir = str(tmp_path / "00000-guard")
+    good = os.path.join(run_dir, ckpt_lib.checkpoint_name(8))
+    progress = loop.training_loop(opts, get_recipe(opts.model), run_dir, DistInfo(), torch.device("cpu"),
+                                  dataset=loop.open_training_data(opts))
+    assert progress["cur_nimg"] == 24
+    log = open(os.path.join(run_dir, "log.txt")).read()
+    corrupted = os.path.join(run_dir, ckpt_lib.checkpoint_name(16))
+    assert f"not a good checkpoint: checkpoint {corrupted!r} is corrupt" in log
+    assert f"Last good checkpoint: {good}; rolled back to it" in log and log.count("rolled back to it") == 1
+    assert ckpt_lib.load_checkpoint(good)["progress"]["cur_nimg"] == 8
+    assert ckpt_lib.load_checkpoint(corrupted)["progress"]["cur_nimg"] == 16    # written again after the rollback
+
+
 def test_old_checkpoints_without_a_digest_load_with_a_note(tmp_path, capsys):
     recipe, opts = _recipe()
     path = tmp_path / "checkpoint-000000.008.pt"
