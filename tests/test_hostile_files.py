@@ -26,6 +26,8 @@ from ganops_models.formats.safe_pickle import PersistentRecord, _TENSOR
 from ganops_models.models.stylegan2.network import Discriminator, Generator
 from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
+from ganops_models.network_loader import read_checkpoint
+from ganops_models.tools import train
 from ganops_models.training import loop
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.recipe import DataInfo
@@ -70,6 +72,13 @@ def _save(path, nimg=8, options=None, model="stylegan2", state=None):
                              progress={"cur_nimg": nimg, "step": nimg // 4, "tick": 1},
                              state=recipe.state_dict() if state is None else state)
     return path
+
+
+def _keep_backend_flags(monkeypatch):
+    """A training run in this process sets process-wide torch.backends flags: restore them afterwards."""
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", torch.backends.cudnn.allow_tf32)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", torch.backends.cuda.matmul.allow_tf32)
 
 
 def _unicode(text: str) -> bytes:
@@ -296,6 +305,7 @@ def test_the_guard_never_rolls_back_to_a_corrupted_checkpoint(tmp_path, monkeypa
             _flip_tensor_bytes(path)
     monkeypatch.setattr(StyleGAN2Recipe, "train_step", poisoned)
     monkeypatch.setattr(ckpt_lib, "save_checkpoint", save_then_corrupt)
+    _keep_backend_flags(monkeypatch)
     opts = new_run_options({"cfg": "tiny", "resolution": "16", "cbase": 64, "cmax": 8, "batch": 4, "tick": 0.008,
                             "snap": 1, "workers": 0, "device": "cpu", "kimg": 0.024, "aug": "noaug",
                             "nan_policy": "rollback", "grid": (2, 2), "outdir": str(tmp_path)}, (16, 16), 1).options
@@ -325,12 +335,7 @@ def test_old_checkpoints_without_a_digest_load_with_a_note(tmp_path, capsys):
 
 # --- run folders and 'latest' ---------------------------------------------------------------------------
 
-def _train_cli(args, cwd, timeout=300):
-    return subprocess.run([sys.executable, "-m", "ganops_models.train", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def test_stray_files_truncated_newest_and_a_run_without_checkpoints(tmp_path):
+def test_stray_files_truncated_newest_and_a_run_without_checkpoints(tmp_path, capsys, monkeypatch):
     runs = tmp_path / "runs"
     old_run, new_run = runs / "00000-old", runs / "00001-new"
     good = _save(old_run / "checkpoint-000000.008.pt", 8)
@@ -342,21 +347,24 @@ def test_stray_files_truncated_newest_and_a_run_without_checkpoints(tmp_path):
     new_run.mkdir()
     (new_run / "checkpoint-000000.004.pt").write_bytes(b"\x00" * 10)
     assert ckpt_lib.list_checkpoints(str(old_run)) == [str(good), str(truncated)]
-    proc = _train_cli(["--resume", "latest", "--outdir", str(runs), "--device", "cpu", "-n"], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"skipped {truncated}: " in proc.stderr and "corrupt or truncated" in proc.stderr
-    assert f"skipped {new_run / 'checkpoint-000000.004.pt'}: " in proc.stderr
+    _keep_backend_flags(monkeypatch)
+    assert train.main(["--resume", "latest", "--outdir", str(runs), "--device", "cpu", "-n"]) == 0
+    out, err = capsys.readouterr()
+    assert f"skipped {truncated}: " in err and "corrupt or truncated" in err
+    assert f"skipped {new_run / 'checkpoint-000000.004.pt'}: " in err
     assert f"--resume latest: run {old_run}, checkpoint checkpoint-000000.008.pt (passed over the newer " \
-           f"00001-new: no valid checkpoint)" in proc.stderr
-    assert json.loads(proc.stdout[proc.stdout.index("{"):])["resume"] == str(good)
+           f"00001-new: no valid checkpoint)" in err
+    assert json.loads(out[out.index("{"):])["resume"] == str(good)
     assert good.read_bytes() == good_bytes
 
 
-def test_resume_from_a_checkpoint_with_huge_settings_exits_2(tmp_path):
+def test_resume_from_a_checkpoint_with_huge_settings_exits_2(tmp_path, capsys, monkeypatch):
     path = _save(tmp_path / "checkpoint-000000.008.pt", options={"cmax": 65536})
-    proc = _train_cli(["--resume", str(path), "--outdir", str(tmp_path / "runs"), "--device", "cpu", "-n"], tmp_path)
-    assert proc.returncode == 2 and "cmax=65536 is out of bounds" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    _keep_backend_flags(monkeypatch)
+    assert train.main(["--resume", str(path), "--outdir", str(tmp_path / "runs"), "--device", "cpu", "-n"]) == 2
+    assert "error: checkpoint" in capsys.readouterr().err.strip().splitlines()[-1]
+    with pytest.raises(CheckpointError, match="cmax=65536 is out of bounds"):
+        read_checkpoint(str(path))
 
 
 # --- faults while writing ------------------------------------------------------------------------------
@@ -401,43 +409,36 @@ def test_a_full_disk_is_one_line_and_the_last_checkpoint_stays(tmp_path, monkeyp
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
 
 
-_TRAIN_FULL_DISK = textwrap.dedent("""
-    import sys, errno, contextlib
-    from ganops_models.formats import checkpoint as ckpt_lib
-    from ganops_models.tools.train import main
+MICRO = ["--cfg", "tiny", "--resolution", "16", "--cbase", "64", "--cmax", "8", "--batch", "4", "--tick", "0.008",
+         "--snap", "1", "--workers", "0", "--device", "cpu", "--aug", "noaug"]
+
+
+def test_training_on_a_full_disk_stops_naming_the_last_good_checkpoint_then_resumes(tmp_path, capsys, monkeypatch):
+    runs = tmp_path / "runs"
+    _keep_backend_flags(monkeypatch)
     real, writes = ckpt_lib.atomic_write, []
 
     @contextlib.contextmanager
-    def atomic_write(path, *args):
+    def second_write_fails(path, *args):
         writes.append(path)
         with real(path, *args) as f:
             if len(writes) > 1:
                 raise OSError(errno.ENOSPC, "No space left on device")
             yield f
-    ckpt_lib.atomic_write = atomic_write
-    sys.exit(main(sys.argv[1:]))
-""")
-
-MICRO = ["--cfg", "tiny", "--resolution", "16", "--cbase", "64", "--cmax", "8", "--batch", "4", "--tick", "0.008",
-         "--snap", "1", "--workers", "0", "--device", "cpu", "--aug", "noaug"]
-
-
-def test_training_on_a_full_disk_stops_naming_the_last_good_checkpoint_then_resumes(tmp_path):
-    runs = tmp_path / "runs"
-    proc = subprocess.run([sys.executable, "-c", _TRAIN_FULL_DISK, *MICRO, "--outdir", str(runs), "--kimg", "0.016"],
-                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    with monkeypatch.context() as patch:
+        patch.setattr(ckpt_lib, "atomic_write", second_write_fails)
+        assert train.main(MICRO + ["--outdir", str(runs), "--kimg", "0.016"]) == 2
     run = ckpt_lib.run_dirs(str(runs))[0]
     first = os.path.join(run, "checkpoint-000000.008.pt")
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    assert f"no space left on the disk of {run}" in proc.stderr and f"last good checkpoint: {first}" in proc.stderr
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith(f"error: no space left on the disk of {run} to write checkpoint-000000.016.pt")
+    assert "MiB" in message and message.endswith(f"last good checkpoint: {first}")
     assert ckpt_lib.load_checkpoint(first)["progress"]["cur_nimg"] == 8
     # a kill before the rename leaves a temporary file: removed when the run goes on
     orphan = os.path.join(run, ".checkpoint-000000.016.pt.k1ll3d.tmp")
     open(orphan, "wb").write(b"half a checkpoint")
     (runs / "keep.tmp").write_bytes(b"not ours")
-    resumed = _train_cli([*MICRO, "--outdir", str(runs), "--resume", "latest", "--kimg", "0.016"], tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert train.main(MICRO + ["--outdir", str(runs), "--resume", "latest", "--kimg", "0.016"]) == 0
     assert not os.path.exists(orphan) and (runs / "keep.tmp").exists()
     log = open(os.path.join(run, "log.txt")).read()
     assert "removed .checkpoint-000000.016.pt.k1ll3d.tmp, the temporary file of a checkpoint write" in log
@@ -446,19 +447,25 @@ def test_training_on_a_full_disk_stops_naming_the_last_good_checkpoint_then_resu
 
 # --- not regular files (issue #35) ---------------------------------------------------------------------
 
+_FIFO_COMMANDS = textwrap.dedent("""
+    import sys
+    from ganops_models.tools import convert, generate
+    fifo, out = sys.argv[1:]
+    print(generate.main(["--network", fifo, "--seeds", "0", "--outdir", out, "--device", "cpu"]),
+          convert.main(["--network", fifo, "--out", out + "/x.pt"]))
+""")
+
+
 def test_a_fifo_or_device_as_network_is_named_not_missing(tmp_path):
     fifo = tmp_path / "net.pkl"
     os.mkfifo(fifo)
     for spec, kind in ((str(fifo), r"a FIFO \(named pipe\)"), ("/dev/null", "a character device")):
         with pytest.raises(CheckpointError, match=f"is {kind}, not a regular file"):
             load_network(spec)
-    proc = subprocess.run([sys.executable, "-m", "ganops_models.generate", "--network", str(fifo), "--seeds", "0",
-                           "--outdir", str(tmp_path / "out"), "--device", "cpu"],
-                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "is a FIFO (named pipe), not a regular file" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "ganops_models.convert", "--network", str(fifo), "--out",
-                           str(tmp_path / "x.pt")], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 2 and "is a FIFO (named pipe)" in proc.stderr
     with pytest.raises(CheckpointError, match="does not exist"):
         load_network(str(tmp_path / "missing.pkl"))
+    # the commands, in a subprocess with a timeout: reading a FIFO would hang
+    proc = subprocess.run([sys.executable, "-c", _FIFO_COMMANDS, str(fifo), str(tmp_path / "out")], cwd=tmp_path,
+                          env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "2"], proc.stderr[-2000:]
+    assert proc.stderr.count("is a FIFO (named pipe), not a regular file") == 2
