@@ -81,7 +81,7 @@ def payload_digest(ckpt: dict) -> str:
         if isinstance(value, torch.Tensor):
             t = value.detach().cpu().contiguous()
             h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")   # no copy
         else:
             h.update(f"{name}|{type(value).__name__}|{value!r}|".encode())
     return h.hexdigest()
