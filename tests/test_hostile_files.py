@@ -67,7 +67,8 @@ def _recipe():
 
 def _save(path, nimg=8, options=None, model="stylegan2", state=None):
     recipe, opts = _recipe()
-    ckpt_lib.save_checkpoint(str(path), model=model, arch=recipe.arch_spec(), options={**opts.to_dict(), **(options or {})},
+    ckpt_lib.save_checkpoint(str(path), model=model, arch=recipe.arch_spec(),
+                             options={**opts.to_dict(), **(options or {})},
                              data={"resolution": [16, 16], "num_channels": 3, "label_dim": 0, "name": "t"},
                              progress={"cur_nimg": nimg, "step": nimg // 4, "tick": 1},
                              state=recipe.state_dict() if state is None else state)

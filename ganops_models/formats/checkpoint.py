@@ -4,7 +4,7 @@ A checkpoint is a ``torch.save`` of a dict::
 
     {"format": FORMAT, "model": recipe name, "arch": recipe.arch_spec(), "options": options dict,
      "data": DataInfo fields, "progress": {"cur_nimg", "step", "tick"}, "state": recipe.state_dict(),
-     "rng": rng states}
+     "rng": rng states, "integrity": {"sha256": payload_digest of the rest}}
 
 It is written to a temporary file in the same folder, fsynced and renamed over the target, so a
 kill at any moment leaves either the old or the new file, never a half-written one under the final
@@ -12,10 +12,11 @@ name. Loading uses ``weights_only=True`` (tensors and plain containers only) and
 into a :class:`CheckpointError` that names the file; a disallowed object is named as such.
 
 Each checkpoint carries ``integrity``: the SHA-256 of everything else in it (tensors' names, dtypes,
-shapes and bytes, and the other values, :func:`payload_digest`), written at save time and compared at load, and every floating-point
-weight must be finite, so a file corrupted on disk or holding NaNs is never "valid" (checkpoints
-written before the digest still load, with a note). Entries of the wrong type, nesting past the
-bounds of :func:`~ganops_models.formats.safe_pickle.check_structure` and network sizes past
+shapes and bytes, and the other values, :func:`payload_digest`), written at save time and compared
+at load; and every floating-point weight must be finite. So a file corrupted on disk or holding NaNs
+is never "valid" (checkpoints written before the digest still load, with a note).
+
+Entries of the wrong type, nesting past the bounds of :func:`~ganops_models.formats.safe_pickle.check_structure` and network sizes past
 :mod:`~ganops_models.formats.limits` are refused before anything is built. In a run folder only
 names ``checkpoint-NNNNNN.NNN.pt`` are checkpoints; skipped ones are named with the reason.
 """
@@ -37,7 +38,6 @@ from ganops_models.formats.limits import check_settings
 from ganops_models.formats.safe_pickle import check_structure, torch_load_weights
 
 FORMAT = "ganops-checkpoint-v1"
-PATTERN = "checkpoint-*.pt"
 NAME_RE = re.compile(r"^checkpoint-(\d{6})\.(\d{3})\.pt$")
 ORPHAN_RE = re.compile(r"^\.checkpoint-.*\.tmp$")    # atomic_write's temporary files of checkpoints
 _REQUIRED = ("format", "model", "arch", "options", "data", "progress", "state")
@@ -203,7 +203,8 @@ def _check_entries(ckpt: dict, path: str) -> None:
     data = ckpt["data"]
     for key, kind in (("num_channels", int), ("label_dim", int), ("name", str)):
         if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
-            raise CheckpointError(f"checkpoint {path!r}: data[{key!r}] is {data.get(key)!r}, expected a {kind.__name__}")
+            raise CheckpointError(f"checkpoint {path!r}: data[{key!r}] is {data.get(key)!r}, expected a "
+                                  f"{kind.__name__}")
     check_settings(f"checkpoint {path!r} data", {"resolution": data.get("resolution"),
                                                  "img_channels": data["num_channels"], "c_dim": data["label_dim"]},
                    {"resolution": "data.resolution", "img_channels": "data.num_channels", "c_dim": "data.label_dim"})
