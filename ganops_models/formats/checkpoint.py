@@ -16,7 +16,8 @@ shapes and bytes, and the other values, :func:`payload_digest`), written at save
 at load; and every floating-point weight must be finite. So a file corrupted on disk or holding NaNs
 is never "valid" (checkpoints written before the digest still load, with a note).
 
-Entries of the wrong type, nesting past the bounds of :func:`~ganops_models.formats.safe_pickle.check_structure` and network sizes past
+Entries of the wrong type, nesting past the bounds of
+:func:`~ganops_models.formats.safe_pickle.check_structure` and network sizes past
 :mod:`~ganops_models.formats.limits` are refused before anything is built. In a run folder only
 names ``checkpoint-NNNNNN.NNN.pt`` are checkpoints; skipped ones are named with the reason.
 """
