@@ -90,7 +90,7 @@ def payload_digest(ckpt: dict) -> str:
 
 def _disk_full(e: BaseException) -> bool:
     while e is not None:
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):   # a full disk or quota
             return True
         e = e.__cause__ or e.__context__
     return False
