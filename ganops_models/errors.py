@@ -21,6 +21,10 @@ class UnsafePickleError(CheckpointError):
     """The pickle names a global outside the allow-list; nothing from it was run."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (e.g. the disk is full); the earlier checkpoints are intact."""
+
+
 class OptionsError(ValueError):
     """Invalid training options (raised before anything is trained)."""
 

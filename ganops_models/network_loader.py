@@ -11,14 +11,17 @@ so a seed names the same picture in every tool and for every network format.
 """
 import dataclasses
 import os
+import typing
 from typing import List, Optional
 
 import numpy as np
 import torch
 
+from ganops_models.errors import CheckpointError, OptionsError
+from ganops_models.files import regular_file
 from ganops_models.formats import nvidia
-from ganops_models.formats.checkpoint import check_compatible, load_checkpoint, resolve_resume
-from ganops_models.models.registry import get_recipe
+from ganops_models.formats.checkpoint import check_compatible, load_checkpoint, load_state, resolve_resume
+from ganops_models.models.registry import RECIPES
 from ganops_models.training import distributed
 from ganops_models.training.recipe import DataInfo
 
@@ -74,9 +77,12 @@ class LoadedNetwork:
 
 def resolve_network(spec: str, outdir: str = "runs", flag: str = "--network") -> str:
     """File path for ``spec``: a file, a run folder (newest valid checkpoint) or 'latest'."""
-    if spec != "latest" and os.path.isfile(spec):
-        return spec
-    return resolve_resume(spec, outdir, flag=flag)
+    if spec == "latest" or os.path.isdir(spec):
+        return resolve_resume(spec, outdir, flag=flag)
+    try:
+        return regular_file(spec, flag)
+    except (FileNotFoundError, ValueError) as e:
+        raise CheckpointError(str(e)) from None
 
 
 def seed_latents(seeds: List[int], z_dim: int) -> torch.Tensor:
@@ -96,17 +102,70 @@ def load_pickle(path: str, device="cpu"):
                                "file": os.path.basename(path)})
 
 
-def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
+def _accepts(annotation, value) -> bool:
+    """True when ``value`` (from a file) fits the option type ``annotation`` (None fits any)."""
+    if value is None:
+        return True
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Union:
+        return any(_accepts(a, value) for a in args if a is not type(None))
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and len(value) == len(args) and all(
+            _accepts(a, v) for a, v in zip(args, value))
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return True
+
+
+def _check_option_types(options_cls, options: dict, path: str) -> None:
+    """Each stored option has its declared type (a list for a tuple; None is allowed anywhere)."""
+    types = {f.name: f.type for f in dataclasses.fields(options_cls)}
+    extra = options.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise CheckpointError(f"checkpoint {path!r}: options['extra'] is a {type(extra).__name__}, expected a dict")
+    for key, value in {**options, **(extra or {})}.items():
+        if key in types and not _accepts(types[key], value):
+            expected = getattr(types[key], "__name__", None) or str(types[key]).replace("typing.", "")
+            raise CheckpointError(f"checkpoint {path!r}: option {key!r} is {value!r} ({type(value).__name__}), "
+                                  f"expected {expected}")
+
+
+def read_checkpoint(path: str):
+    """(checkpoint dict, its recipe class) of a ganops checkpoint whose model is known and whose options
+    have the right types (:class:`CheckpointError` naming the field otherwise): for the tools and for
+    ``train --resume``, before any network is built."""
     ckpt = load_checkpoint(path)
+    if ckpt["model"] not in RECIPES:
+        raise CheckpointError(f"checkpoint {path!r} holds a {ckpt['model']!r} model, which ganops_models does not "
+                              f"know (models: {', '.join(sorted(RECIPES))})")
+    unknown = sorted(set(ckpt["data"]) - {f.name for f in dataclasses.fields(DataInfo)})
+    if unknown:
+        raise CheckpointError(f"checkpoint {path!r}: data has unknown entries {unknown}")
+    recipe_cls = RECIPES[ckpt["model"]]
+    _check_option_types(recipe_cls.Options, ckpt["options"], path)
+    try:
+        recipe_cls.Options.from_dict(ckpt["options"])
+    except (OptionsError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path!r}: {e}") from None
+    return ckpt, recipe_cls
+
+
+def _from_ganops_checkpoint(path: str, device) -> LoadedNetwork:
+    ckpt, recipe_cls = read_checkpoint(path)
     device = torch.device(device)
     # float32 everywhere on the CPU (NVIDIA's force_fp32), as for pickles
     cpu = {"precision": "fp32"} if device.type == "cpu" else {}
-    recipe_cls = get_recipe(ckpt["model"])
     opts = recipe_cls.Options.from_dict({**ckpt["options"], "device": device.type, **cpu})
     data = DataInfo(**{**ckpt["data"], "resolution": tuple(ckpt["data"]["resolution"])})
     recipe = recipe_cls(opts, data, torch.device(device), distributed.DistInfo())
     check_compatible(ckpt, ckpt["model"], recipe.arch_spec(), path)   # e.g. an older layout of the model
-    recipe.load_state_dict(ckpt["state"])
+    load_state(recipe, ckpt, path)
     G_ema = recipe.generator_for_eval() if ckpt["model"] != "stylegan2" else recipe.G_ema
     return LoadedNetwork(G=recipe.G, D=recipe.D, G_ema=G_ema, kind=ckpt["model"], source="ganops", path=path,
                          z_dim=int(getattr(recipe.G, "z_dim", 0) or recipe.latents(1, torch.Generator()).shape[1]),
@@ -124,4 +183,4 @@ def load_network(spec: str, device="cpu", outdir: str = "runs", flag: str = "--n
     return _from_ganops_checkpoint(path, device)
 
 
-__all__ = ["LoadedNetwork", "load_network", "load_pickle", "resolve_network", "seed_latents"]
+__all__ = ["LoadedNetwork", "load_network", "load_pickle", "read_checkpoint", "resolve_network", "seed_latents"]

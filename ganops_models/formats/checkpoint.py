@@ -4,28 +4,49 @@ A checkpoint is a ``torch.save`` of a dict::
 
     {"format": FORMAT, "model": recipe name, "arch": recipe.arch_spec(), "options": options dict,
      "data": DataInfo fields, "progress": {"cur_nimg", "step", "tick"}, "state": recipe.state_dict(),
-     "rng": rng states}
+     "rng": rng states, "integrity": {"sha256": payload_digest of the rest}}
 
 It is written to a temporary file in the same folder, fsynced and renamed over the target, so a
 kill at any moment leaves either the old or the new file, never a half-written one under the final
 name. Loading uses ``weights_only=True`` (tensors and plain containers only) and turns any failure
-into a :class:`CheckpointError` that names the file.
+into a :class:`CheckpointError` that names the file; a disallowed object is named as such.
+
+Each checkpoint carries ``integrity``: the SHA-256 of everything else in it (tensors' names, dtypes,
+shapes and bytes, and the other values, :func:`payload_digest`), written at save time and compared
+at load; and every floating-point weight must be finite. So a file corrupted on disk or holding NaNs
+is never "valid" (checkpoints written before the digest still load, with a note).
+
+Entries of the wrong type, nesting past the bounds of
+:func:`~ganops_models.formats.safe_pickle.check_structure` and network sizes past
+:mod:`~ganops_models.formats.limits` are refused before anything is built. In a run folder only
+names ``checkpoint-NNNNNN.NNN.pt`` are checkpoints; skipped ones are named with the reason.
 """
-import glob
+import contextlib
+import errno
+import hashlib
 import os
 import random
 import re
-from typing import List, Optional
+import sys
+from typing import Callable, List, Optional
 
 import numpy as np
 import torch
 
-from ganops_models.files import atomic_write
-from ganops_models.errors import CheckpointError
+from ganops_models.files import atomic_write, regular_file
+from ganops_models.errors import CheckpointError, CheckpointWriteError
+from ganops_models.formats.limits import check_settings
+from ganops_models.formats.safe_pickle import check_structure, torch_load_weights
 
 FORMAT = "ganops-checkpoint-v1"
-PATTERN = "checkpoint-*.pt"
+NAME_RE = re.compile(r"^checkpoint-(\d{6})\.(\d{3})\.pt$")
+ORPHAN_RE = re.compile(r"^\.checkpoint-.*\.tmp$")    # atomic_write's temporary files of checkpoints
 _REQUIRED = ("format", "model", "arch", "options", "data", "progress", "state")
+# checkpoint options that size the networks -> the settings of ganops_models.formats.limits
+_OPTION_SETTINGS = {"resolution": "resolution", "z_dim": "z_dim", "w_dim": "w_dim", "cbase": "channel_base",
+                    "cmax": "channel_max", "map": "mapping_layers", "d_map": "mapping_layers",
+                    "ngf": "channel_max", "ndf": "channel_max"}
+_NOTED = set()   # files already noted as written without an integrity check
 
 
 def kimg_tag(cur_nimg: int) -> str:
@@ -37,10 +58,57 @@ def checkpoint_name(cur_nimg: int) -> str:
     return f"checkpoint-{kimg_tag(cur_nimg)}.pt"
 
 
+def _leaves(obj, prefix: str = ""):
+    """(name, value) of every tensor and plain value in nested dicts and lists, in a fixed order."""
+    if isinstance(obj, dict):
+        for key in sorted(obj, key=repr):
+            yield from _leaves(obj[key], f"{prefix}/{key}")
+    elif isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            yield from _leaves(item, f"{prefix}/{i}")
+    else:
+        yield prefix, obj
+
+
+def _tensors(obj):
+    return ((name, t) for name, t in _leaves(obj) if isinstance(t, torch.Tensor))
+
+
+def payload_digest(ckpt: dict) -> str:
+    """SHA-256 over every entry of a checkpoint but ``integrity``: the names, dtypes, shapes and bytes of
+    its tensors and the values of everything else (options, progress, ...)."""
+    h = hashlib.sha256()
+    for name, value in _leaves({k: v for k, v in ckpt.items() if k != "integrity"}):
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")   # no copy
+        else:
+            h.update(f"{name}|{type(value).__name__}|{value!r}|".encode())
+    return h.hexdigest()
+
+
+def _disk_full(e: BaseException) -> bool:
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):   # a full disk or quota
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def atomic_save(obj, path: str) -> None:
-    """torch.save to ``path`` atomically (see :func:`ganops_models.files.atomic_write`)."""
-    with atomic_write(path) as f:
-        torch.save(obj, f)
+    """torch.save to ``path`` atomically (see :func:`ganops_models.files.atomic_write`). A full disk is a
+    :class:`CheckpointWriteError` naming the folder and the space needed (``path`` is left as it was)."""
+    try:
+        with atomic_write(path) as f:
+            torch.save(obj, f)
+    except (OSError, RuntimeError) as e:
+        if not _disk_full(e):
+            raise
+        needed = sum(t.numel() * t.element_size() for _, t in _tensors(obj))
+        raise CheckpointWriteError(f"no space left on the disk of {os.path.dirname(os.path.abspath(path))} to "
+                                   f"write {os.path.basename(path)} (needs about {needed / 2 ** 20:,.1f} MiB); "
+                                   f"free some space") from None
 
 
 def rng_state() -> dict:
@@ -73,8 +141,21 @@ def _python_state() -> list:
 
 def save_checkpoint(path: str, *, model: str, arch: dict, options: dict, data: dict, progress: dict,
                     state: dict) -> None:
-    atomic_save({"format": FORMAT, "model": model, "arch": arch, "options": options, "data": data,
-                 "progress": progress, "state": state, "rng": rng_state()}, path)
+    ckpt = {"format": FORMAT, "model": model, "arch": arch, "options": options, "data": data,
+            "progress": progress, "state": state, "rng": rng_state()}
+    atomic_save({**ckpt, "integrity": {"sha256": payload_digest(ckpt)}}, path)
+
+
+def remove_orphans(run_dir: str) -> List[str]:
+    """Remove the temporary files of checkpoint writes that were killed before their rename
+    (``.checkpoint-*.tmp``); returns their names."""
+    removed = []
+    for name in sorted(os.listdir(run_dir)) if os.path.isdir(run_dir) else []:
+        if ORPHAN_RE.match(name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(run_dir, name))
+                removed.append(name)
+    return removed
 
 
 EXPECTED = ("a ganops checkpoint (checkpoint-*.pt written by `python -m ganops_models.train`), "
@@ -105,22 +186,93 @@ def describe_unloadable(path: str) -> str:
     return "a text file, not a ganops checkpoint"
 
 
-def load_checkpoint(path: str, map_location="cpu") -> dict:
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _check_entries(ckpt: dict, path: str) -> None:
+    """Types of the entries the loader and the loop use, and the network sizes of the options."""
+    types = {"model": str, "arch": dict, "options": dict, "data": dict, "progress": dict, "state": dict}
+    for key, kind in types.items():
+        if not isinstance(ckpt[key], kind):
+            raise CheckpointError(f"checkpoint {path!r}: {key!r} is a {type(ckpt[key]).__name__}, expected a "
+                                  f"{kind.__name__} (a damaged or hand-made file)")
+    for key in ("cur_nimg", "step", "tick"):
+        value = ckpt["progress"].get(key, 0 if key == "tick" else None)   # tick: absent in some converted files
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(f"checkpoint {path!r}: progress[{key!r}] is {value!r}, expected a whole number >= 0")
+    data = ckpt["data"]
+    for key, kind in (("num_channels", int), ("label_dim", int), ("name", str)):
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise CheckpointError(f"checkpoint {path!r}: data[{key!r}] is {data.get(key)!r}, expected a "
+                                  f"{kind.__name__}")
+    check_settings(f"checkpoint {path!r} data", {"resolution": data.get("resolution"),
+                                                 "img_channels": data["num_channels"], "c_dim": data["label_dim"]},
+                   {"resolution": "data.resolution", "img_channels": "data.num_channels", "c_dim": "data.label_dim"})
+    if data.get("resolution") is None:
+        raise CheckpointError(f"checkpoint {path!r}: data has no 'resolution'")
+    opts = ckpt["options"]
+    for key, setting in _OPTION_SETTINGS.items():
+        if opts.get(key) is not None:
+            check_settings(f"checkpoint {path!r} options", {setting: opts[key]}, {setting: key})
+    if opts.get("cbase") is not None:   # the implied size of a style-based network
+        sizes = {"resolution": opts.get("resolution") or data["resolution"], "channel_base": opts["cbase"],
+                 "channel_max": opts.get("cmax"), "w_dim": opts.get("w_dim"), "mapping_layers": opts.get("map")}
+        check_settings(f"checkpoint {path!r} options", sizes,
+                       {"channel_base": "cbase", "channel_max": "cmax", "mapping_layers": "map"})
+
+
+def _check_weights(ckpt: dict, path: str, note: Callable[[str], None]) -> None:
+    """The state's digest (when the file has one) and finite floating-point weights."""
+    integrity = ckpt.get("integrity")
+    if integrity is None:
+        if path not in _NOTED:
+            _NOTED.add(path)
+            note(f"{path} was written without an integrity check (an older ganops); its weights are checked "
+                 f"for NaN/inf only")
+    elif not isinstance(integrity, dict) or integrity.get("sha256") != payload_digest(ckpt):
+        raise CheckpointError(f"checkpoint {path!r} is corrupt: its tensor data do not match the SHA-256 written "
+                              f"when it was saved (damaged on disk or in a copy, or edited)")
+    for name, t in _tensors(ckpt["state"]):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"checkpoint {path!r} holds non-finite weights (NaN or inf) in state{name}; "
+                                  f"it cannot be a good checkpoint")
+
+
+def load_checkpoint(path: str, map_location="cpu", note: Callable[[str], None] = _note) -> dict:
     """Load and validate a checkpoint; any problem is a :class:`CheckpointError` naming the file and
-    what was expected (never advice to load unsafely)."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint {path!r} does not exist")
+    what was expected (never advice to load unsafely). ``note`` receives remarks that are not errors."""
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception:  # truncated zip, text, pickled objects: all mean "not a valid checkpoint"
+        regular_file(path, "checkpoint")
+    except (FileNotFoundError, ValueError) as e:
+        raise CheckpointError(str(e)) from None
+    try:
+        ckpt = torch_load_weights(path, f"{path!r}", map_location=map_location)
+    except CheckpointError:
+        raise
+    except Exception:  # truncated zip, text, other pickles: all mean "not a valid checkpoint"
         raise CheckpointError(f"{path!r} is {describe_unloadable(path)}; expected {EXPECTED}") from None
+    check_structure(ckpt, f"checkpoint {path!r}")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path!r} is a torch file but not a ganops checkpoint (no format {FORMAT!r}); "
                               f"expected {EXPECTED}")
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint {path!r} lacks the entries {missing}")
+    _check_entries(ckpt, path)
+    _check_weights(ckpt, path, note)
     return ckpt
+
+
+def load_state(recipe, ckpt: dict, path: str) -> None:
+    """``recipe.load_state_dict(ckpt['state'])``; a state that does not fit the recipe (wrong keys or
+    types) is a :class:`CheckpointError` naming the file."""
+    try:
+        recipe.load_state_dict(ckpt["state"])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+        detail = str(e).splitlines()[0][:300] if str(e) else ""
+        raise CheckpointError(f"checkpoint {path!r}: its state does not fit a {ckpt['model']} network "
+                              f"({type(e).__name__}: {detail})") from None
 
 
 def check_compatible(ckpt: dict, model: str, arch: dict, path: str = "checkpoint") -> None:
@@ -134,17 +286,23 @@ def check_compatible(ckpt: dict, model: str, arch: dict, path: str = "checkpoint
 
 
 def list_checkpoints(run_dir: str) -> List[str]:
-    """Checkpoints in a run directory, oldest first (by the nimg in the name)."""
-    paths = glob.glob(os.path.join(run_dir, PATTERN))
-    return sorted(paths, key=lambda p: float(os.path.basename(p)[len("checkpoint-"):-len(".pt")]))
+    """Checkpoints in a run directory, oldest first: the files named ``checkpoint-NNNNNN.NNN.pt`` (other
+    names, e.g. 'checkpoint-000000.020 (copy).pt', are not checkpoints and are ignored)."""
+    if not os.path.isdir(run_dir):
+        return []
+    found = [(int(m.group(1)) * 1000 + int(m.group(2)), name) for name in os.listdir(run_dir)
+             if (m := NAME_RE.match(name))]
+    return [os.path.join(run_dir, name) for _, name in sorted(found)]
 
 
-def newest_valid_checkpoint(run_dir: str) -> Optional[str]:
-    """Newest checkpoint in ``run_dir`` that loads and validates (corrupt ones are skipped)."""
+def newest_valid_checkpoint(run_dir: str, note: Callable[[str], None] = _note) -> Optional[str]:
+    """Newest checkpoint in ``run_dir`` that loads and validates; each one skipped is named with the
+    reason through ``note``."""
     for path in reversed(list_checkpoints(run_dir)):
         try:
-            load_checkpoint(path)
-        except CheckpointError:
+            load_checkpoint(path, note=note)
+        except CheckpointError as e:
+            note(f"skipped {path}: {e}")
             continue
         return path
     return None
@@ -166,10 +324,14 @@ def resolve_resume(resume: str, outdir: str, flag: str = "--resume") -> str:
     """Checkpoint path for ``--resume``: a file, a run directory, or 'latest' (the newest valid
     checkpoint of the newest run in outdir that has one). ``flag`` names the option in errors."""
     if resume == "latest":
+        passed = []
         for run in reversed(run_dirs(outdir)):
             path = newest_valid_checkpoint(run)
             if path is not None:
+                why = f" (passed over the newer {', '.join(passed)}: no valid checkpoint)" if passed else ""
+                _note(f"{flag} latest: run {run}, checkpoint {os.path.basename(path)}{why}")
                 return path
+            passed.append(os.path.basename(run))
         raise CheckpointError(f"{flag} latest: no valid checkpoint in any run under {outdir!r}")
     if os.path.isdir(resume):
         path = newest_valid_checkpoint(resume)

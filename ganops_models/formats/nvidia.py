@@ -174,8 +174,16 @@ def _augment_p(record) -> Optional[float]:
 def read_pickle(path: str, device="cpu") -> dict:
     """The networks of an NVIDIA pickle: {'G', 'D', 'G_ema' (ganops modules, eval, no grad), 'source'
     ('nvidia-pytorch' | 'nvidia-tf'), 'kind' ('stylegan2' | 'stylegan3'), 'kwargs' (NVIDIA kwargs of G and D), 'augment_p', 'training_set_kwargs'}."""
-    device = torch.device(device)
     data = safe_load(path)
+    try:
+        return _networks(data, path, torch.device(device))
+    except CheckpointError as e:
+        if repr(path) in str(e):
+            raise
+        raise type(e)(f"{path!r}: {e}") from None
+
+
+def _networks(data, path: str, device: torch.device) -> dict:
     if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, TFNetworkRecord) for n in data):
         (g_kw, g_state), (d_kw, d_state), (gs_kw, gs_state) = (convert_generator(data[0]),
                                                                convert_discriminator(data[1]),

@@ -16,6 +16,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 
+from ganops_models.formats.limits import check_settings
 from ganops_models.formats.safe_pickle import TFNetworkRecord
 from ganops_models.errors import CheckpointError
 
@@ -37,6 +38,19 @@ def _check_network(net: TFNetworkRecord, known: set, what: str) -> dict:
     if unknown:
         raise CheckpointError(f"TensorFlow {what} has options the converter does not know: {unknown}")
     return kwargs
+
+
+def _check_sizes(kw: dict, what: str) -> None:
+    """The TensorFlow network's sizes against :mod:`ganops_models.formats.limits` (before any use)."""
+    base = kw.get("fmap_base", 16384)
+    check_settings(what, {"resolution": kw.get("resolution", 1024), "img_channels": kw.get("num_channels", 3),
+                          "z_dim": kw.get("latent_size"), "w_dim": kw.get("dlatent_size"),
+                          "c_dim": kw.get("label_size"), "mapping_layers": kw.get("mapping_layers"),
+                          "channel_base": base * 2 if isinstance(base, int) and not isinstance(base, bool) else base,
+                          "channel_max": kw.get("fmap_max", 512)},
+                   {"resolution": "resolution", "img_channels": "num_channels", "z_dim": "latent_size",
+                    "w_dim": "dlatent_size", "c_dim": "label_size", "channel_base": "fmap_base (x2)",
+                    "channel_max": "fmap_max"})
 
 
 def _arg(kwargs, name, default, none=None):
@@ -94,6 +108,7 @@ def _lod_architecture(variables: dict, resolution: int, scope: str, kind: str) -
 def convert_generator(net: TFNetworkRecord) -> Tuple[dict, Dict[str, torch.Tensor]]:
     """(StyleGAN2-ADA ``Generator`` kwargs, state dict with its parameter names) of a TF G / Gs."""
     kw = _check_network(net, _G_KWARGS, "generator")
+    _check_sizes(kw, "TensorFlow generator")
     res = _arg(kw, "resolution", 1024)
     variables, arch = _lod_architecture(net.variables(), res, "synthesis/", "ToRGB")
     kwargs = dict(
@@ -143,6 +158,7 @@ def convert_generator(net: TFNetworkRecord) -> Tuple[dict, Dict[str, torch.Tenso
 def convert_discriminator(net: TFNetworkRecord) -> Tuple[dict, Dict[str, torch.Tensor]]:
     """(StyleGAN2-ADA ``Discriminator`` kwargs, state dict with its parameter names) of a TF D."""
     kw = _check_network(net, _D_KWARGS, "discriminator")
+    _check_sizes(kw, "TensorFlow discriminator")
     res = _arg(kw, "resolution", 1024)
     variables, arch = _lod_architecture(net.variables(), res, "", "FromRGB")
     act = _arg(kw, "nonlinearity", "lrelu")

@@ -19,12 +19,21 @@ through an allow-list:
 
 Anything else (``os.system``, ``builtins.eval``, another class) raises :class:`UnsafePickleError`
 naming the global, before it could be called. Persistent ids are refused too.
+
+The pickle's BUILD step (set the state of the object on top of the stack) is allowed only on the
+instances the loader itself creates that take a state (numpy arrays, TensorFlow network records),
+never on the allow-listed classes, functions or tokens themselves: a file cannot change the loader
+for later loads. The loaded structure is bounded (:func:`check_structure`: at most
+:data:`MAX_DEPTH` levels of nesting and :data:`MAX_OBJECTS` objects, counting shared ones at each
+use), so deep, cyclic or exponentially shared payloads are refused with a clear error instead of
+a RecursionError or an exhausted memory.
 """
 import _codecs
 import _compat_pickle
 import collections
 import io
 import pickle
+import re
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -147,19 +156,23 @@ def _storage_from_bytes(data):
     restricted unpickler."""
     if not isinstance(data, bytes):
         raise UnsafePickleError("a pickled storage is not bytes; refused")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return torch_load_weights(io.BytesIO(data), "a pickled storage (torch.storage._load_from_bytes)")
 
 
 def _numeric_dtype(*args):
     dtype = np.dtype(args[0]) if args else None
     if dtype is None or dtype.kind not in "biufc":
         raise UnsafePickleError(f"numpy dtype {args[:1]!r} in the pickle is not numeric; refused")
-    return np.dtype(*args)
+    # always a fresh copy (numpy's pickles ask for one): the BUILD that follows must not change numpy's own dtype
+    return np.dtype(args[0], bool(args[1]) if len(args) > 1 else False, True)
 
 
 def _ndarray_reconstruct(subtype, shape, dtype_code):
     if subtype is not _NDARRAY:
         raise UnsafePickleError("a numpy array subclass in the pickle; refused")
+    if not isinstance(shape, tuple) or any(not isinstance(n, int) or n != 0 for n in shape):
+        # numpy pickles an empty array here and sets its data by BUILD; a size here would be allocated
+        raise UnsafePickleError(f"a numpy array in the pickle is reconstructed with shape {shape!r}; refused")
     return np.ndarray.__new__(np.ndarray, shape, _numeric_dtype(dtype_code))
 
 
@@ -222,10 +235,75 @@ ALLOWED_GLOBALS: Dict[tuple, Any] = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+MAX_DEPTH = 100            # nesting levels of containers and records (NVIDIA's pickles use about 20)
+MAX_OBJECTS = 1_000_000    # objects reached from the top, a shared one counted at each use
+_BUILD_TARGETS = (np.ndarray, np.dtype, TFNetworkRecord)   # types whose instances take a pickled state
+
+
+def _children(obj):
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj)
+    if isinstance(obj, PersistentRecord):
+        return [obj.state]
+    if isinstance(obj, TFNetworkRecord):
+        return [getattr(obj, "state", None)]
+    return ()
+
+
+def check_structure(obj, what: str, max_depth: int = MAX_DEPTH, max_objects: int = MAX_OBJECTS) -> None:
+    """Refuse (:class:`CheckpointError` naming ``what``) a loaded structure nested deeper than
+    ``max_depth`` (a cycle counts as endless nesting) or reaching more than ``max_objects`` objects;
+    walks without recursion and stops at the first excess."""
+    stack, seen = [(obj, 1)], 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if depth > max_depth:
+            raise CheckpointError(f"{what} nests containers or records more than {max_depth} levels deep (or refers "
+                                  f"to itself); no network file does: it was refused")
+        if seen > max_objects:
+            raise CheckpointError(f"{what} holds more than {max_objects:,} objects (counting shared ones at each "
+                                  f"use); no network file does: it was refused")
+        stack.extend((child, depth + 1) for child in _children(item))
+
+
+_TORCH_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def torch_load_weights(file, what: str, map_location="cpu"):
+    """``torch.load(file, weights_only=True)``; a disallowed global is an :class:`UnsafePickleError`
+    naming it (torch's advice to load with ``weights_only=False`` is never passed on)."""
+    try:
+        return torch.load(file, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = _TORCH_GLOBAL.search(str(e))
+        if found is None:
+            raise
+        raise UnsafePickleError(f"{what} refers to {found.group(1)}, which is not allowed in a network or "
+                                f"checkpoint file (only tensors and plain containers are); it was not loaded and "
+                                f"nothing from it was run. Only use files from sources you trust.") from None
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler (its BUILD step can be checked) with globals from the allow-list."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def __init__(self, file, path: str):
         super().__init__(file)
         self.path = path
+
+    def load_build(self):
+        target = self.stack[-2] if len(self.stack) >= 2 else None
+        if not isinstance(target, _BUILD_TARGETS):
+            name = getattr(target, "__name__", None) or type(target).__name__
+            raise UnsafePickleError(f"{self.path!r} tries to set attributes of {name} (a pickle BUILD step on an "
+                                    f"object the loader did not create for it); refused, nothing was changed")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module, name):
         # Python 2 names (protocol 0-2 pickles) as the standard find_class maps them; the result is checked below
@@ -248,8 +326,15 @@ def safe_load(path: str, file: Optional[io.BufferedIOBase] = None) -> Any:
     try:
         if file is None:
             with open(path, "rb") as f:
-                return _RestrictedUnpickler(f, path).load()
-        return _RestrictedUnpickler(file, path).load()
+                data = _RestrictedUnpickler(f, path).load()
+        else:
+            data = _RestrictedUnpickler(file, path).load()
+        check_structure(data, repr(path))
+        return data
+    except UnsafePickleError as e:
+        if repr(path) in str(e):
+            raise
+        raise UnsafePickleError(f"{path!r}: {e}") from None
     except CheckpointError:
         raise
     except Exception as e:  # truncated stream, bad opcode, bad numpy/torch payload

@@ -12,6 +12,7 @@ import sys
 
 import torch
 
+from ganops_models.files import regular_file
 from ganops_models.formats import nvidia
 from ganops_models.network_loader import LoadedNetwork, load_network
 from ganops_models.formats import checkpoint as ckpt_lib
@@ -39,8 +40,10 @@ def checkpoint_recipe(net: LoadedNetwork) -> StyleGAN2Recipe:
 
 def convert(network: str, out: str) -> LoadedNetwork:
     """Write the ganops checkpoint of the pickle ``network`` to ``out`` (atomically); returns the pickle's networks."""
-    if not os.path.isfile(network):
-        raise ckpt_lib.CheckpointError(f"--network {network!r} does not exist (give the path of a .pkl file)")
+    try:
+        regular_file(network, "--network")
+    except (FileNotFoundError, ValueError) as e:
+        raise ckpt_lib.CheckpointError(f"{e} (give the path of a .pkl file)") from None
     if not nvidia.is_pickle(network):
         raise ckpt_lib.CheckpointError(f"--network {network!r} is not a pickle (a ganops checkpoint needs no "
                                        f"conversion)")

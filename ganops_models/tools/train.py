@@ -19,11 +19,11 @@ import sys
 import torch
 
 from ganops_models.data import open_dataset
-from ganops_models.errors import CheckpointError, DatasetError, DivergenceError, OptionsError
+from ganops_models.errors import CheckpointError, CheckpointWriteError, DatasetError, DivergenceError, OptionsError
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.formats import nvidia
 from ganops_models.models.registry import PRESETS, RECIPES, get_recipe
-from ganops_models.network_loader import LoadedNetwork, load_network
+from ganops_models.network_loader import LoadedNetwork, load_network, read_checkpoint
 from ganops_models.tools import fine_tune, train_cli
 from ganops_models.training import distributed, launcher
 from ganops_models.training.guide import last_grid, next_steps
@@ -152,7 +152,7 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
         fine_tune.check_data(init, dataset[1].label_dim, dataset[1].num_channels)
     elif args.resume is not None:
         path = ckpt_lib.resolve_resume(args.resume, args.outdir or TrainOptions.outdir)
-        resume = ckpt_lib.load_checkpoint(path)
+        resume, _ = read_checkpoint(path)
         resolved = resumed_options(given, resume, path, world_size, device.type)
         if args.resume == "latest":
             run_dir = os.path.dirname(os.path.abspath(path))
@@ -205,6 +205,9 @@ def main(argv=None) -> int:
     except DivergenceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    except CheckpointWriteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
         distributed.shutdown()
     if dist.rank == 0:

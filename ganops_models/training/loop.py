@@ -16,7 +16,7 @@ from ganops_models.data.notes import data_notes
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.training import distributed, guard, transfer
 from ganops_models.training.guide import TimeEstimate
-from ganops_models.errors import DivergenceError
+from ganops_models.errors import CheckpointError, CheckpointWriteError, DivergenceError
 from ganops_models.training.recipe import DataInfo, Recipe
 from ganops_models.training.reporting import Reporter, StatsAccumulator
 
@@ -71,8 +71,8 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
     progress = {"cur_nimg": 0, "step": 0, "tick": 0}
     if resume is not None:
         ckpt_lib.check_compatible(resume, opts.model, recipe.arch_spec(), "--resume checkpoint")
-        recipe.load_state_dict(resume["state"])
-        progress = dict(resume["progress"])
+        ckpt_lib.load_state(recipe, resume, opts.resume)
+        progress = {"tick": 0, **resume["progress"]}
     elif init is not None:
         transfer.init_from_network(recipe, init)
     for module in recipe.modules().values():
@@ -101,6 +101,8 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
                          f"{progress['step']}, augment p {recipe.augment_p}")
         if init is not None:
             reporter.log(transfer.log_line(init, recipe.augment_p))
+        for name in ckpt_lib.remove_orphans(run_dir):
+            reporter.log(f"removed {name}, the temporary file of a checkpoint write that was interrupted")
         if not os.path.exists(os.path.join(run_dir, "reals.png")):
             reporter.image_grid(grid_reals, opts.grid, "reals")
     if resume is None:
@@ -154,7 +156,9 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
 
         problems = guard.tick_problems(record, recipe.modules())
         if problems:
-            progress = _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_checkpoint, rollbacks)
+            last_good = _last_good(run_dir, last_checkpoint, reporter.log)
+            last_checkpoint = last_good[0]
+            progress = _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_good, rollbacks)
             rollbacks += 1
             cur_nimg, step, tick = progress["cur_nimg"], progress["step"], progress["tick"]
             done = False
@@ -164,7 +168,7 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
         maintenance_start = time.time()
         if done or tick % opts.snap == 0:
             last_checkpoint = _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist,
-                                        {"cur_nimg": cur_nimg, "step": step, "tick": tick})
+                                        {"cur_nimg": cur_nimg, "step": step, "tick": tick}, last_checkpoint)
         tick_start_nimg, tick_start = cur_nimg, time.time()
         maintenance = tick_start - maintenance_start
 
@@ -173,15 +177,32 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
     return {"cur_nimg": cur_nimg, "step": step, "tick": tick, "augment_p": recipe.augment_p}
 
 
-def _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_checkpoint, rollbacks) -> dict:
-    """Divergence at this tick: with ``--nan-policy rollback`` (and a checkpoint, and rollbacks left)
-    load the last good checkpoint with lower learning rates and return its progress; else log and
-    raise :class:`~ganops_models.errors.DivergenceError`."""
+def _last_good(run_dir, last_checkpoint, log):
+    """(path, loaded checkpoint) of the newest checkpoint, ``last_checkpoint`` or an older one of the run,
+    that passes every load check (integrity, finite weights); each one that fails is logged with the
+    reason. (None, None) when there is none."""
+    if not last_checkpoint:
+        return None, None
+    last = ckpt_lib.NAME_RE.match(os.path.basename(last_checkpoint))
+    older = [p for p in reversed(ckpt_lib.list_checkpoints(run_dir))
+             if last and os.path.basename(p) < os.path.basename(last_checkpoint)]
+    for path in [last_checkpoint, *older]:
+        try:
+            return path, ckpt_lib.load_checkpoint(path, note=log)
+        except CheckpointError as e:
+            log(f"not a good checkpoint: {e}")
+    return None, None
+
+
+def _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_good, rollbacks) -> dict:
+    """Divergence at this tick: with ``--nan-policy rollback`` (and a good checkpoint, see
+    :func:`_last_good`, and rollbacks left) load it with lower learning rates and return its progress;
+    else log and raise :class:`~ganops_models.errors.DivergenceError`."""
+    last_checkpoint, ckpt = last_good
     message = (f"training diverged at tick {tick} (kimg {cur_nimg / 1000:.3f}): {'; '.join(problems)}. "
-               f"Last good checkpoint: {last_checkpoint or 'none (no snapshot was written yet)'}")
+               f"Last good checkpoint: {last_checkpoint or 'none (no snapshot that passes its checks)'}")
     if opts.nan_policy == "rollback":
         if last_checkpoint and rollbacks < guard.MAX_ROLLBACKS:
-            ckpt = ckpt_lib.load_checkpoint(last_checkpoint)
             guard.load_with_lower_lr(recipe, ckpt["state"], guard.ROLLBACK_LR_FACTOR)
             reporter.log(f"{message}; rolled back to it with every learning rate x{guard.ROLLBACK_LR_FACTOR} "
                          f"(rollback {rollbacks + 1} of at most {guard.MAX_ROLLBACKS})")
@@ -223,15 +244,23 @@ def check_replicas_in_sync(recipe) -> None:
             raise RuntimeError(f"data-parallel replicas of {name} diverged (parameter checksums differ)")
 
 
-def _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist, progress) -> str:
-    """Grid, checkpoint (rank 0) and metrics; returns the checkpoint's path."""
+def _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist, progress, last_checkpoint) -> str:
+    """Grid, checkpoint (rank 0) and metrics; returns the checkpoint's path. A checkpoint that cannot
+    be written (a full disk) stops the run with :class:`CheckpointWriteError` naming ``last_checkpoint``."""
     check_replicas_in_sync(recipe)
     tag = ckpt_lib.kimg_tag(progress["cur_nimg"])
     _save_grid(reporter, recipe, grid_z, grid_c, opts, f"fakes{tag}", progress["cur_nimg"])
     path = os.path.join(run_dir, ckpt_lib.checkpoint_name(progress["cur_nimg"]))
     if dist.rank == 0:
-        ckpt_lib.save_checkpoint(path, model=opts.model, arch=recipe.arch_spec(), options=opts.to_dict(),
-                                 data=dataclasses.asdict(recipe.data), progress=progress, state=recipe.state_dict())
+        try:
+            ckpt_lib.save_checkpoint(path, model=opts.model, arch=recipe.arch_spec(), options=opts.to_dict(),
+                                     data=dataclasses.asdict(recipe.data), progress=progress,
+                                     state=recipe.state_dict())
+        except CheckpointWriteError as e:
+            message = f"{e}; last good checkpoint: {last_checkpoint or 'none'}"
+            reporter.log(message)
+            reporter.close()
+            raise CheckpointWriteError(message) from None
         reporter.log(f"saved {os.path.basename(path)}")
         if opts.metrics != "none":
             _evaluate_metrics(opts, run_dir, recipe, dataset, reporter, device, progress)

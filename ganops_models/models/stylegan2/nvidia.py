@@ -10,6 +10,7 @@ from typing import Dict
 import torch
 
 from ganops_models.errors import CheckpointError
+from ganops_models.formats.limits import check_settings
 from ganops_models.formats.nvidia import (check_options, inference_precision, load_nvidia_state, register_builder,
                                           register_train_options, rename_weights)
 from ganops_models.models.stylegan2.network import Discriminator, Generator
@@ -26,6 +27,14 @@ def stylegan2_generator_options(kwargs: dict) -> dict:
                  **{k: v for k, v in kwargs.items() if k not in names and k != "synthesis_kwargs"}}
     top = check_options("G", {k: v for k, v in kwargs.items() if k in names}, {k: (None, None) for k in names})
     w_dim = top["w_dim"]
+    if not isinstance(top["mapping_kwargs"] or {}, dict) or not isinstance(synthesis, dict):
+        raise CheckpointError("G: mapping_kwargs and synthesis_kwargs must be dicts")
+    check_settings("G", {"resolution": top["img_resolution"], "img_channels": top["img_channels"],
+                         "z_dim": top["z_dim"], "w_dim": w_dim, "c_dim": top["c_dim"],
+                         "mapping_layers": (top["mapping_kwargs"] or {}).get("num_layers", 8),
+                         "channel_base": synthesis.get("channel_base", 32768),
+                         "channel_max": synthesis.get("channel_max", 512)},
+                   {"resolution": "img_resolution", "mapping_layers": "mapping_kwargs.num_layers"})
     mapping = check_options("G mapping", top["mapping_kwargs"] or {}, {
         "num_layers": (8, None), "embed_features": (None, (None, w_dim)), "layer_features": (None, (None, w_dim)),
         "activation": _LRELU, "lr_multiplier": (0.01, (0.01,)), "w_avg_beta": (0.995, (0.995,))})
@@ -47,6 +56,16 @@ def stylegan2_discriminator_options(kwargs: dict) -> dict:
         "architecture": ("resnet", ("orig", "skip", "resnet")), "channel_base": (32768, None),
         "channel_max": (512, None), "num_fp16_res": (0, None), "conv_clamp": (None, None), "cmap_dim": (None, None),
         "block_kwargs": ({}, None), "mapping_kwargs": ({}, None), "epilogue_kwargs": ({}, None)})
+    for part in ("block_kwargs", "mapping_kwargs", "epilogue_kwargs"):
+        if not isinstance(top[part] or {}, dict):
+            raise CheckpointError(f"D: {part} must be a dict")
+    check_settings("D", {"resolution": top["img_resolution"], "img_channels": top["img_channels"],
+                         "c_dim": top["c_dim"], "w_dim": top["cmap_dim"], "channel_base": top["channel_base"],
+                         "channel_max": top["channel_max"],
+                         "mapping_layers": (top["mapping_kwargs"] or {}).get("num_layers", 8),
+                         "mbstd_num_channels": (top["epilogue_kwargs"] or {}).get("mbstd_num_channels", 1)},
+                   {"resolution": "img_resolution", "w_dim": "cmap_dim", "mapping_layers": "mapping_kwargs.num_layers",
+                    "mbstd_num_channels": "epilogue_kwargs.mbstd_num_channels"})
     check_options("D blocks", top["block_kwargs"] or {}, {
         "activation": _LRELU, "resample_filter": _FILTER, "fp16_channels_last": (False, None),
         "freeze_layers": (0, None)})

@@ -16,6 +16,7 @@ from ganops_models.formats.nvidia import (check_options, inference_precision, lo
                                           register_train_options, rename_weights)
 from ganops_models.models.stylegan2.nvidia import stylegan2_discriminator_options
 from ganops_models.errors import CheckpointError
+from ganops_models.formats.limits import check_settings
 
 SYNTHESIS_DEFAULTS = {
     "channel_base": 32768, "channel_max": 512, "num_layers": 14, "num_critical": 2, "first_cutoff": 2,
@@ -31,6 +32,16 @@ def stylegan3_generator_options(kwargs: dict) -> dict:
     missing = [k for k in names[:5] if top[k] is None]
     if missing:
         raise CheckpointError(f"StyleGAN3 G: the record lacks the options {missing}")
+    if not isinstance(top["mapping_kwargs"] or {}, dict):
+        raise CheckpointError("StyleGAN3 G: mapping_kwargs must be a dict")
+    synth = {k: kwargs.get(k, SYNTHESIS_DEFAULTS[k]) for k in ("channel_base", "channel_max", "num_layers",
+                                                              "margin_size", "filter_size", "conv_kernel")}
+    check_settings("StyleGAN3 G", {"resolution": top["img_resolution"], "img_channels": top["img_channels"],
+                                   "z_dim": top["z_dim"], "w_dim": top["w_dim"], "c_dim": top["c_dim"],
+                                   "mapping_layers": (top["mapping_kwargs"] or {}).get("num_layers", 2),
+                                   "synthesis_layers": synth.pop("num_layers"), **synth},
+                   {"resolution": "img_resolution", "mapping_layers": "mapping_kwargs.num_layers",
+                    "synthesis_layers": "num_layers"})
     mapping = check_options("StyleGAN3 G mapping", top["mapping_kwargs"] or {}, {
         "num_layers": (2, None), "lr_multiplier": (0.01, (0.01,)), "w_avg_beta": (0.998, None),
         "freeze_layers": (0, None), "freeze_embed": (False, None)})
