@@ -211,7 +211,8 @@ def test_api(nets, tmp_path):
     assert client.get("/static/explore.css").status_code == 200
     assert client.get("/static/../explore.py").status_code == 404
     state = client.get("/api/state").json()
-    assert [os.path.basename(p) for p in state["networks"]] == ["checkpoint-000004.pt", "checkpoint-000000.pt"]
+    assert [n["label"] for n in state["networks"]] == ["00000-toy/checkpoint-000004.pt", "00000-toy/checkpoint-000000.pt"]
+    assert state["networks"][0]["path"] == os.path.normpath(nets["sg2"])
     assert (state["index"], state["kind"], state["num_ws"], state["width"]) == (0, "stylegan2", 6, 16)
     frame = client.post("/api/render", json={"x": 3, "layer": "output"}).json()
     assert frame["seed"] == 3 and frame["render_ms"] > 0 and frame["layer_image"]
@@ -269,7 +270,7 @@ def _free_port():
     (["--host", "0.0.0.0"], "--host 0.0.0.0: other machines could reach the page; add --allow-remote"),
     (["--port", "70000"], r"--port must be in \[0, 65535\]"),
     (["--device", "cuda"], "no CUDA GPU"),
-])
+], ids=["remote-host", "port", "gpu-device"])     # no 'cuda' in the ids: CI's emulator step selects -k cuda
 def test_bad_command_lines_exit_2_with_one_line(nets, capsys, args, message):
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -45,6 +45,13 @@ def network_choices(specs: List[str]) -> List[str]:
     return list(dict.fromkeys(os.path.normpath(p) for p in paths))
 
 
+def network_label(path: str) -> str:
+    """A short name for the page: 'run/checkpoint-*.pt' for a run's checkpoint, else the file name."""
+    name = os.path.basename(path)
+    run = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return f"{run}/{name}" if name.startswith("checkpoint-") and run else name
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -85,8 +92,8 @@ class Explorer:
             net = self.net
             frame = explore_render.render(net, explore_render.Settings(class_idx=0 if net.c_dim else None))
         h, w = net.resolution
-        return {"networks": self.choices,
-                "index": self.index, "kind": net.kind, "description": net.describe(), "width": w, "height": h,
+        return {"networks": [{"label": network_label(p), "path": p} for p in self.choices],
+                "index": self.index, "kind": net.kind, "width": w, "height": h,
                 "w_space": net.has_w_space, "num_ws": net.G_ema.num_ws if net.has_w_space else 0,
                 "c_dim": net.c_dim, "stylegan3": explore_render.is_stylegan3(net),
                 "projected": 0 if self.projected is None else len(self.projected),

@@ -5,8 +5,10 @@ const $ = (id) => document.getElementById(id);
 const latent = { x: 0, y: 0 };
 let info = null;
 let inFlight = false, dirty = false, lastFrameAt = 0;
-// read by the browser test: the settings of the frame on screen and the number of frames shown
-window.explore = { shown: null, frames: 0 };
+// read by the browser test: the settings of the frame on screen, the number of frames shown, and whether
+// the frame on screen is the one of the widgets' settings (nothing in flight or waiting)
+window.explore = { shown: null, frames: 0, settled: () => !inFlight && !dirty && info !== null &&
+                   window.explore.shown === JSON.stringify(settings()) };
 
 function intOrNull(id) { const v = $(id).value.trim(); return v === "" ? null : parseInt(v, 10); }
 
@@ -83,8 +85,10 @@ function outputs() {
 
 function build(state) {
   info = state;
-  $("description").textContent = `${state.description} · ${state.kind} · ${state.device}`;
-  $("network").replaceChildren(...state.networks.map((n, i) => new Option(n, i, false, i === state.index)));
+  const cls = state.c_dim ? `${state.c_dim} classes` : "unconditional";
+  $("description").textContent = `${state.kind}, ${state.width}x${state.height}, ${cls}, on ${state.device}`;
+  $("network").replaceChildren(...state.networks.map((n, i) => {
+    const o = new Option(n.label, i, false, i === state.index); o.title = n.path; return o; }));
   for (const id of ["trunc-box", "mix-box"]) $(id).disabled = !state.w_space;
   $("sg3-box").hidden = !state.stylegan3;
   $("class-row").hidden = state.c_dim === 0;
