@@ -228,6 +228,8 @@ def test_api(nets, tmp_path):
     assert client.post("/api/render", content=b"{", headers={"content-type": "application/json"}).json() == \
         {"error": "the request body is not JSON"}
     assert client.post("/api/render", json={"x": "a"}).status_code == 400
+    # a cross-site form post (no CORS preflight) is not read
+    assert client.post("/api/network", content=b'{"index": 0}', headers={"content-type": "text/plain"}).status_code == 415
 
 
 def test_a_request_waiting_for_the_frame_is_replaced_by_a_newer_one(nets):
@@ -286,6 +288,17 @@ def test_unknown_flag_and_missing_network(nets, capsys, tmp_path):
     assert explore.main(["--network", str(tmp_path / "nope.pt"), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments: --colour red" in err and "nope.pt" in err and err.count("\n") == 2
+
+
+def test_bad_projected_w_and_missing_extra_exit_2(nets, capsys, tmp_path, monkeypatch):
+    bad = tmp_path / "projected_w.npz"
+    bad.write_bytes(b"not a zip")
+    assert explore.main(["--network", nets["sg2"], "--device", "cpu", "--projected-w", str(bad)]) == 2
+    assert "is not a readable .npz of numbers" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "uvicorn", None)           # import uvicorn fails: the extra is missing
+    assert explore.main(["--network", nets["sg2"], "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "needs the Python package 'uvicorn'" in err and "ganops[explore]" in err and err.count("\n") == 1
 
 
 def test_a_taken_port_is_refused(nets, capsys):

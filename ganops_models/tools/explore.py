@@ -136,6 +136,9 @@ def build_app(explorer: Explorer):
     from starlette.staticfiles import StaticFiles
 
     async def call(request, fn):
+        # JSON only: a cross-site form or text/plain POST (no CORS preflight) is refused unread
+        if request.method == "POST" and request.headers.get("content-type", "").split(";")[0] != "application/json":
+            return JSONResponse({"error": "send the settings as application/json"}, status_code=415)
         try:
             body = await request.json() if request.method == "POST" else None
         except ValueError:

@@ -7,6 +7,7 @@ Fractional seeds blend the ws of the four neighbouring seeds as NVIDIA's visuali
 x + 100 y, weights (1 - |dx|)(1 - |dy|), blended around ``w_avg``). Networks without a w space (FastGAN,
 DCGAN, ProGAN) draw integer seeds through ``generate``.
 """
+import contextlib
 import dataclasses
 import math
 import typing
@@ -171,9 +172,11 @@ def settings_ws(net: LoadedNetwork, s: Settings, projected: Optional[torch.Tenso
     return ws
 
 
-def _capture_outputs(module: torch.nn.Module):
-    """Forward hooks recording the 4-D tensor outputs of every submodule of ``module`` under NVIDIA's
-    visualizer names (``name``, or ``name:i`` for the i-th of several; the module itself is 'output')."""
+@contextlib.contextmanager
+def captured_outputs(module: torch.nn.Module):
+    """Inside the block, forward hooks record the 4-D tensor outputs of every submodule of ``module`` (first
+    sample) into the yielded dict under NVIDIA's visualizer names: ``name``, or ``name:i`` for the i-th of
+    several outputs; ``module`` itself is 'output'."""
     captured, handles = {}, []
 
     def hook(name):
@@ -186,7 +189,11 @@ def _capture_outputs(module: torch.nn.Module):
 
     for name, sub in module.named_modules():
         handles.append(sub.register_forward_hook(hook(name)))
-    return captured, handles
+    try:
+        yield captured
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def feature_image(features: torch.Tensor, channel: int, size: Tuple[int, int]) -> np.ndarray:
@@ -203,31 +210,24 @@ def feature_image(features: torch.Tensor, channel: int, size: Tuple[int, int]) -
 @torch.no_grad()
 def render(net: LoadedNetwork, s: Settings, projected: Optional[torch.Tensor] = None) -> Frame:
     """The frame of ``s`` (see the module doc); ValueError for settings the network cannot take."""
-    with torch.random.fork_rng(devices=[latent_space.generator_device(net)]
-                               if latent_space.generator_device(net).type == "cuda" else []):
+    device = latent_space.generator_device(net)
+    moved = (s.translate_x, s.translate_y, s.rotate) != (0, 0, 0)
+    if moved and not is_stylegan3(net):
+        raise ValueError("translate/rotate: only StyleGAN3 networks have an input transform")
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(s.noise_seed)       # the noise of noise_mode 'random'
         if net.has_w_space:
             ws = settings_ws(net, s, projected)
             if is_stylegan3(net):
                 set_input_transform(net.G_ema, (s.translate_x, s.translate_y), s.rotate)
-            elif (s.translate_x, s.translate_y, s.rotate) != (0, 0, 0):
-                raise ValueError("translate/rotate: only StyleGAN3 networks have an input transform")
-            captured, handles = _capture_outputs(net.G_ema.synthesis)
-            try:
+            with captured_outputs(net.G_ema.synthesis) as captured:
                 image = latent_space.synthesize(net.G_ema, ws, s.noise_mode)[0]
-            finally:
-                for h in handles:
-                    h.remove()
         else:
             if (s.x, s.y) != (round(s.x), round(s.y)) or s.mix_seed is not None or s.projected is not None:
                 raise ValueError(f"a {net.kind} network has no w space: integer seeds only (no blending, "
                                  f"style mixing or projected w)")
-            captured, handles = _capture_outputs(net.G_ema)
-            try:
+            with captured_outputs(net.G_ema) as captured:
                 image = to_uint8(generate.generate(net, [s.seed], s.psi, s.class_idx, s.noise_mode))[0]
-            finally:
-                for h in handles:
-                    h.remove()
     layers = {name: list(t.shape) for name, t in captured.items()}
     layer_image = None
     if s.layer is not None:
