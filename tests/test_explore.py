@@ -83,6 +83,11 @@ def test_projected_w_is_generate_projected_w(nets, tmp_path):
     assert _png(capture["png"]) == generated_png(capture, tmp_path)
     with pytest.raises(ValueError, match="no projected w #2"):
         _explorer(nets["sg2"], npz).render({"projected": 2})
+    dcgan = save_checkpoint(tmp_path / "dcgan.pt", model="dcgan", resolution=(32, 32))
+    both = explore.Explorer([nets["sg2"], dcgan], "cpu", npz)          # no ws for a network without w space
+    with pytest.raises(ValueError, match="--projected-w needs a style-based network"):
+        both.select(1)
+    assert both.index == 0 and both.net.kind == "stylegan2" and both.render({"projected": 0})["image"]
 
 
 @pytest.mark.parametrize("kind", ["sg2", "sg3"])

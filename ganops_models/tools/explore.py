@@ -67,23 +67,23 @@ class Explorer:
         self._newest = 0
         self.index = 0
         self.net = first if first is not None else load_network(choices[0], self.device)
-        self.projected = self._load_projected()
+        self.projected = self._load_projected(self.net)
 
-    def _load_projected(self):
+    def _load_projected(self, net: LoadedNetwork):
+        """The ``--projected-w`` ws checked against ``net`` (None without the flag)."""
         if self.projected_w is None:
             return None
-        latent_space.require_w_space(self.net, "--projected-w")
-        return latent_space.load_projected_w(self.projected_w, self.net)
+        latent_space.require_w_space(net, "--projected-w")
+        return latent_space.load_projected_w(self.projected_w, net)
 
     def select(self, index) -> dict:
         """Load network ``index`` of :attr:`choices` (an integer index: the page never names a file)."""
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.choices):
             raise ValueError(f"network must be an index in [0, {len(self.choices)}), got {index!r}")
         with self._lock:
-            if index != self.index:
+            if index != self.index:       # a network that cannot be used leaves the current one in place
                 net = load_network(self.choices[index], self.device)
-                self.net, self.index = net, index
-                self.projected = self._load_projected()
+                self.projected, self.net, self.index = self._load_projected(net), net, index
         return self.state()
 
     def state(self) -> dict:
