@@ -3,8 +3,8 @@ Playwright through the system browser; nothing is downloaded) against ``python -
 serving a tiny StyleGAN2 run and an NVIDIA StyleGAN3 pickle on 127.0.0.1.
 
 It changes the seed, psi, style mixing and the layer view with the mouse and keyboard, captures (the
-PNG and JSON downloads) and checks the PNG against ``style_mixing``'s cell and ``generate``'s file, then
-switches to the StyleGAN3 pickle and rotates it. The page's screenshot is written to
+PNG and JSON downloads) and checks the PNG against ``style_mixing``'s cell and ``generate``'s file,
+drags the seed pad and animates, then switches to the StyleGAN3 pickle and rotates it. The page's screenshot is written to
 ``$GANOPS_ARTIFACTS/explore.png`` (CI keeps it; docs/images/explore.png is a copy). Without a Chromium
 the test skips saying so, unless ``GANOPS_REQUIRE_BROWSER=1`` (CI), where that fails it.
 """
@@ -143,6 +143,23 @@ def test_the_page_in_chromium(browser, server, tmp_path):
     png, meta = _capture(page, tmp_path)
     assert meta["generate_file"] == "seed0005.png" and "--trunc" in meta["generate_command"]
     assert png == generated_png(meta, tmp_path / "generated")
+
+    before = page.get_attribute("#image", "src")
+    box = page.locator("#pad").bounding_box()        # drag the pad 25 px right: x 5 -> 5.25, a blend of seeds
+    page.mouse.move(box["x"] + 40, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 65, box["y"] + 40, steps=5)
+    page.mouse.up()
+    _settle(page)
+    assert json.loads(page.evaluate("window.explore.shown"))["x"] == pytest.approx(5.25)
+    assert page.get_attribute("#image", "src") != before and page.input_value("#seed") == "5"
+
+    frames = page.evaluate("window.explore.frames")
+    page.check("#animate")                          # walks on by itself
+    page.wait_for_function(f"window.explore.frames >= {frames + 3}", timeout=WAIT_MS)
+    page.uncheck("#animate")
+    _settle(page)
+    assert json.loads(page.evaluate("window.explore.shown"))["x"] > 5.25
 
     page.select_option("#network", "2")             # the StyleGAN3 pickle (after the run's two checkpoints)
     page.wait_for_selector("#sg3-box", state="visible", timeout=WAIT_MS)

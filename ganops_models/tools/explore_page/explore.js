@@ -131,7 +131,7 @@ function wire() {
                     "class", "projected"]) $(id).addEventListener("change", update);
   $("network").addEventListener("change", async () => {
     try { build(await post("api/network", { index: parseInt($("network").value, 10) })); }
-    catch (e) { $("error").textContent = e.message; }
+    catch (e) { $("error").textContent = e.message; $("network").value = info.index; }
   });
   $("capture").addEventListener("click", capture);
   let drag = null;
