@@ -332,6 +332,7 @@ def test_remote_host_needs_the_flag_and_warns(nets, capsys, monkeypatch):
     assert "open http://192.0.2.1:7860/" in out
 
 
+@pytest.mark.slow
 def test_the_command_serves_the_page(nets):
     """python -m ganops_models.explore on a free port: the page and its API answer; the process is stopped."""
     port = _free_port()

@@ -100,6 +100,7 @@ def _capture(page, outdir):
         return f.read(), json.load(g)
 
 
+@pytest.mark.slow
 def test_the_page_in_chromium(browser, server, tmp_path):
     url, ckpt, pkl = server
     page = browser.new_page(viewport={"width": 1040, "height": 800}, accept_downloads=True)
