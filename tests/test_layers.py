@@ -115,7 +115,7 @@ def test_the_kernels_never_import_the_trainer():
 
 
 @pytest.mark.parametrize("tool", ["train", "generate", "video", "project", "style_mixing", "convert", "dataset_tool",
-                                  "cluster"])
+                                  "cluster", "explore"])
 def test_every_command_is_a_thin_entry_module(tool):
     """``python -m ganops_models.<tool>`` keeps working: the entry module only hands over to tools/."""
     assert EDGES[f"ganops_models.{tool}"] == {f"ganops_models.tools.{tool}"}

@@ -34,6 +34,7 @@ TRAINER_IMPORTS = {
 EXTRAS = {
     "curation": {"scikit-learn", "imagehash"},   # dataset_tool --dedupe, cluster
     "video": {"imageio-ffmpeg"},                 # video ... --out x.mp4
+    "explore": {"starlette", "uvicorn"},         # explore (the live page)
 }
 
 
