@@ -17,12 +17,12 @@ SG3_TINY = dict(z_dim=8, w_dim=8, img_resolution=16, channel_base=64, channel_ma
 
 
 def stylegan2_run(tmp_path, resolution=(16, 16)):
-    """runs/00000-toy with checkpoint-000000.pt and checkpoint-000004.pt; the newest's path. (The helper seeds
+    """runs/00000-toy with checkpoint-000000.000.pt and checkpoint-000004.000.pt; the newest's path. (The helper seeds
     every checkpoint alike, so the older one gets a 3-layer mapping network to draw other pictures.)"""
     run = tmp_path / "runs" / "00000-toy"
     run.mkdir(parents=True)
-    save_checkpoint(run / "checkpoint-000000.pt", resolution=resolution, map=3)
-    return save_checkpoint(run / "checkpoint-000004.pt", resolution=resolution)
+    save_checkpoint(run / "checkpoint-000000.000.pt", resolution=resolution, map=3)
+    return save_checkpoint(run / "checkpoint-000004.000.pt", resolution=resolution)
 
 
 def stylegan3_pickle(tmp_path):

@@ -216,7 +216,7 @@ def test_api(nets, tmp_path):
     assert client.get("/static/explore.css").status_code == 200
     assert client.get("/static/../explore.py").status_code == 404
     state = client.get("/api/state").json()
-    assert [n["label"] for n in state["networks"]] == ["00000-toy/checkpoint-000004.pt", "00000-toy/checkpoint-000000.pt"]
+    assert [n["label"] for n in state["networks"]] == ["00000-toy/checkpoint-000004.000.pt", "00000-toy/checkpoint-000000.000.pt"]
     assert state["networks"][0]["path"] == os.path.normpath(nets["sg2"])
     assert (state["index"], state["kind"], state["num_ws"], state["width"]) == (0, "stylegan2", 6, 16)
     frame = client.post("/api/render", json={"x": 3, "layer": "output"}).json()
@@ -225,7 +225,7 @@ def test_api(nets, tmp_path):
     switched = client.post("/api/network", json={"index": 1}).json()
     assert switched["index"] == 1
     capture = client.post("/api/capture", json={"x": 3}).json()
-    assert capture["settings"]["network"].endswith("checkpoint-000000.pt") and _png(capture["png"]) != before
+    assert capture["settings"]["network"].endswith("checkpoint-000000.000.pt") and _png(capture["png"]) != before
     assert _png(capture["png"]) == generated_png(capture, tmp_path)
     for body in ({"index": 2}, {"index": nets["sg3"]}, {"index": True}, ["x"]):
         answer = client.post("/api/network", json=body)
