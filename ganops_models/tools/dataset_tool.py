@@ -12,20 +12,20 @@ destination is written atomically; a folder destination must not exist or be emp
 ``curation/dedupe.py``; ``--dedupe-threshold`` in hash bits) and writes ``OUT.duplicates.csv``
 (kept,dropped,distance) next to the destination.
 """
-import argparse
 import contextlib
 import json
 import os
 import shlex
-import sys
 import zipfile
 from typing import Optional
 
+from ganops_models.files import output_folder
+from ganops_models.tools.cli import ArgumentParser, finished, run_command
 from ganops_models.files import atomic_write
 from ganops_models.curation import dedupe, tables
 from ganops_models.curation.scan import scan
 from ganops_models.data import CROP_MODES, TRANSFORMS, open_dataset
-from ganops_models.errors import DatasetError, MissingExtraError
+from ganops_models.errors import DatasetError
 from ganops_models.data.archive import add_entry
 from ganops_models.images import png_bytes
 from ganops_models.data.source import LABELS_FILE
@@ -61,12 +61,12 @@ def _write_images(dataset, dest: str, archive, labels, log):
         if archive is not None:
             add_entry(archive, name, png_bytes(arr))
         else:
-            os.makedirs(os.path.join(dest, name.split("/")[0]), exist_ok=True)
-            with open(os.path.join(dest, *name.split("/")), "wb") as fh:
+            with atomic_write(os.path.join(dest, *name.split("/"))) as fh:
                 fh.write(png_bytes(arr))
         if labels is not None:
             out_labels.append([name, labels[i]])
         written += 1
+        finished(f"wrote {written} image(s) to {dest}")
     return written, out_labels
 
 
@@ -123,7 +123,7 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
     with contextlib.ExitStack() as stack:
         archive = None
         if not is_zip:
-            os.makedirs(dest, exist_ok=True)
+            output_folder(dest, "--dest")
         else:
             archive = stack.enter_context(zipfile.ZipFile(stack.enter_context(atomic_write(dest)), "w",
                                                           zipfile.ZIP_STORED))
@@ -132,8 +132,8 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
         if archive is not None:
             add_entry(archive, LABELS_FILE, meta)
         else:
-            with open(os.path.join(dest, LABELS_FILE), "w", encoding="utf-8") as fh:
-                fh.write(meta)
+            with atomic_write(os.path.join(dest, LABELS_FILE)) as fh:
+                fh.write(meta.encode("utf-8"))
     h, w = dataset.resolution
     skipped = len(dataset.skipped) + dataset.num_images - written
     log(f"wrote {written} images at {w}x{h} to {dest}" + (" with labels" if labels is not None else "")
@@ -143,7 +143,7 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ganops_models.dataset_tool", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m ganops_models.dataset_tool", description=__doc__.split("\n")[0])
     parser.add_argument("--source", required=True, help="folder of images (recursive) or zip")
     parser.add_argument("--dest", required=True, help="output folder, or a path ending in .zip")
     parser.add_argument("--resolution", default=None, help="'W' or 'WxH', powers of two (default: first image's size)")
@@ -161,12 +161,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="decode processes for --dedupe (default: 2)")
     parser.add_argument("--max-images", type=int, default=None, help="keep only the first N images (sorted by path)")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         transform = CROP_MODES[args.crop] if args.crop else args.transform
         convert(args.source, args.dest, resolution=args.resolution, transform=transform, max_images=args.max_images,
                 dedupe_threshold=args.dedupe_threshold if args.dedupe else None, clusters_csv=args.clusters,
                 keep_clusters=args.keep_clusters, workers=args.workers)
-    except (DatasetError, MissingExtraError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+    return run_command(run, "partial files were removed (every image written is whole; --dest is incomplete)")
