@@ -106,8 +106,8 @@ def temporary_path(path, suffix: str = ""):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}", dir=folder)
-    os.close(fd)
     try:
+        os.close(fd)
         yield tmp
         os.replace(tmp, path)
     except BaseException:

@@ -58,17 +58,42 @@ def finished(message: str) -> None:
     _finished[0] = message
 
 
+# While an output is being finished, a signal waits in _pending (see finishing()).
+_deferring = [False]
+_pending: List[int] = []
+
+
+@contextlib.contextmanager
+def finishing(message: str):
+    """Write one output in the block: SIGINT/SIGTERM wait until it is done (a few milliseconds for a
+    file), then :func:`finished` records ``message`` and a waiting signal stops the command; so the
+    interrupt line never counts a file one short or one too many."""
+    _deferring[0] = True
+    try:
+        yield
+        finished(message)
+    finally:
+        _deferring[0] = False
+    if _pending:
+        raise Interrupted(_pending.pop())
+
+
 @contextlib.contextmanager
 def signals_interrupt():
     """While the block runs, SIGINT and SIGTERM raise :class:`~ganops_models.errors.Interrupted` (so
-    ``atomic_write``/``temporary_path`` remove their partial files); the old handlers come back after.
-    Only the main thread can take signals; elsewhere the block runs as it is."""
+    ``atomic_write``/``temporary_path`` remove their partial files; inside :func:`finishing` they
+    wait for its end); the old handlers come back after. Only the main thread can take signals;
+    elsewhere the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum, frame):
+        if _deferring[0]:
+            _pending[:] = [signum]
+            return
         raise Interrupted(signum)
+    _pending.clear()
     old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield

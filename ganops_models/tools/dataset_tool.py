@@ -20,7 +20,7 @@ import zipfile
 from typing import Optional
 
 from ganops_models.files import output_folder
-from ganops_models.tools.cli import ArgumentParser, finished, run_command
+from ganops_models.tools.cli import ArgumentParser, finishing, run_command
 from ganops_models.files import atomic_write
 from ganops_models.curation import dedupe, tables
 from ganops_models.curation.scan import scan
@@ -58,15 +58,16 @@ def _write_images(dataset, dest: str, archive, labels, log):
             log(f"skipping {dataset.names[i]!r}: {type(exc).__name__}: {exc}")
             continue
         name = f"{written // 1000:05d}/img{written:08d}.png"
+        data = png_bytes(arr)
         if archive is not None:
-            add_entry(archive, name, png_bytes(arr))
+            add_entry(archive, name, data)
         else:
-            with atomic_write(os.path.join(dest, *name.split("/"))) as fh:
-                fh.write(png_bytes(arr))
+            with finishing(f"wrote {written + 1} image(s) to {dest}"), \
+                    atomic_write(os.path.join(dest, *name.split("/"))) as fh:
+                fh.write(data)
         if labels is not None:
             out_labels.append([name, labels[i]])
         written += 1
-        finished(f"wrote {written} image(s) to {dest}")
     return written, out_labels
 
 

@@ -23,7 +23,7 @@ from typing import Iterator, List
 import torch
 
 from ganops_models.tools import latent_space
-from ganops_models.tools.cli import ArgumentParser, check_device, finished, run_command
+from ganops_models.tools.cli import ArgumentParser, check_device, finishing, run_command
 from ganops_models.network_loader import LoadedNetwork, load_network, seed_latents
 from ganops_models.files import output_folder
 from ganops_models.images import check_finite, make_grid, save_png, to_uint8
@@ -93,8 +93,9 @@ def write_projected_w(network: str, path: str, outdir: str, device, noise_mode: 
     ws = latent_space.load_projected_w(path, net)
     output_folder(outdir, "--outdir")
     for idx, w in enumerate(ws):
-        save_png(latent_space.synthesize(net.G_ema, w[None], noise_mode)[0], os.path.join(outdir, f"proj{idx:02d}.png"))
-        finished(f"wrote {idx + 1} of {len(ws)} image(s) to {outdir} (proj<NN>.png)")
+        image = latent_space.synthesize(net.G_ema, w[None], noise_mode)[0]
+        with finishing(f"wrote {idx + 1} of {len(ws)} image(s) to {outdir} (proj<NN>.png)"):
+            save_png(image, os.path.join(outdir, f"proj{idx:02d}.png"))
     print(f"wrote {len(ws)} image(s) of {path} to {outdir}")
     return 0
 
@@ -115,9 +116,9 @@ def write_seeds(net: LoadedNetwork, args, seeds: List[int]) -> None:
     written = 0
     for images in generate_batches(net, seeds, args.trunc, args.class_idx, args.noise_mode):
         for img in to_uint8(images):
-            save_png(img, os.path.join(args.outdir, f"seed{seeds[written]:04d}.png"))
+            with finishing(f"wrote {written + 1} of {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)"):
+                save_png(img, os.path.join(args.outdir, f"seed{seeds[written]:04d}.png"))
             written += 1
-            finished(f"wrote {written} of {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)")
     print(f"wrote {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)")
 
 

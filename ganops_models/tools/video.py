@@ -114,7 +114,7 @@ def _run(args) -> int:
     frames = video_frames(net, keys, grid, args.frames, args.loop, args.interp, args.space, args.trunc,
                           args.class_idx, args.noise_mode)
     output_folder(os.path.dirname(os.path.abspath(args.out)), "--out")
-    finished(f"{args.out} was not written (0 of {total} frames)")
+    finished(f"{args.out} was not written (0 of {total} frames done)")
     with VideoWriter(args.out, args.fps) as writer:
         for frame in tqdm(frames, total=total, desc="video", unit="frame"):
             writer.append(frame)
