@@ -151,6 +151,27 @@ def test_video_interrupted_leaves_no_video(tmp_path, capsys, signum, ext):
     assert sorted(os.listdir(tmp_path)) == ["c.pt"]          # neither interp.mp4 nor its temporary file
 
 
+def test_training_interrupted_says_how_to_resume(tmp_path, capsys):
+    watcher = _signal_when(lambda: glob.glob(str(tmp_path / "*" / "checkpoint-*.pt")), signal.SIGINT)
+    code = train.main(MICRO + ["--kimg", "10", "--outdir", str(tmp_path)])
+    watcher.join()
+    run_dir, = ckpt_lib.run_dirs(str(tmp_path))
+    line = _assert_one_interrupt_line(capsys.readouterr().err, signal.SIGINT)
+    assert code == 130
+    assert line == (f"interrupted by SIGINT: training in {run_dir} stopped; resume from its last checkpoint with "
+                    f"python -m ganops_models.train --resume {run_dir}; every checkpoint written is whole")
+    for path in ckpt_lib.list_checkpoints(run_dir):
+        ckpt_lib.load_checkpoint(path)
+    assert not [n for n in os.listdir(run_dir) if ".tmp" in n]
+
+
+def test_resume_refuses_a_new_augmentation(trained_run, tmp_path, capsys):
+    _, run_dir = trained_run
+    ckpt = os.path.join(run_dir, ckpt_lib.checkpoint_name(16))
+    assert train.main(MICRO[:-2] + ["--aug", "ada", "--resume", ckpt, "--dry-run", "--outdir", str(tmp_path)]) == 2
+    assert "--aug ada: a resumed run keeps its aug (noaug)" in capsys.readouterr().err
+
+
 def test_run_command_turns_signals_into_exit_status_and_restores_handlers(capsys):
     before = signal.getsignal(signal.SIGTERM)
 

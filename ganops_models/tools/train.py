@@ -126,9 +126,11 @@ def fine_tune_options(given: dict, net: LoadedNetwork, world_size: int, device_t
     return resolve(recipe.Options, layers, world_size, given=given)
 
 
-# What a resumed run cannot change: the model, its preset and Freeze-D (architecture changes are refused
-# later, when the checkpoint's arch spec is compared with the run's).
-_KEPT_ON_RESUME = ("model", "cfg", "freezed")
+# What a resumed run cannot change: the model, its preset, Freeze-D and the augmentation pipeline (the
+# checkpoint's augmentation state is for its pipeline). Architecture changes are refused later, when the
+# checkpoint's arch spec is compared with the run's; everything else given (--glr, --dlr, --gamma, --kimg,
+# --snap, --metrics, ...) applies, the learning rates in the optimisers too (training/loop.py).
+_KEPT_ON_RESUME = ("model", "cfg", "freezed", "aug", "augpipe")
 
 
 def resumed_options(given: dict, checkpoint: dict, path: str, world_size: int, device_type: str = "cuda") -> Resolved:
