@@ -19,6 +19,7 @@ from PIL import Image
 
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.tools import cli, generate, train, video
+from ganops_models.training.reporting import drop_stats_after
 from tests.latent_helpers import save_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -303,6 +304,15 @@ def test_resume_replays_no_stats_row_twice(trained_run):
     assert _stats_kimgs(run_dir) == [0.008, 0.016, 0.024]
     assert train.main(MICRO + ["--resume", "latest", "--kimg", "0.032", "--outdir", outdir]) == 0
     assert _stats_kimgs(run_dir) == [0.008, 0.016, 0.024, 0.032]
+
+
+def test_stats_rows_past_the_checkpoint_and_a_torn_line_are_dropped(tmp_path):
+    path = tmp_path / "stats.jsonl"
+    rows = [json.dumps({"tick": t, "kimg": t * 0.008}) + "\n" for t in (1, 2, 3)]
+    path.write_text("".join(rows) + '{"tick": 4, "kim')                  # killed while writing tick 4
+    assert drop_stats_after(str(path), 16) == 2
+    assert path.read_text() == "".join(rows[:2])
+    assert drop_stats_after(str(path), 16) == 0 and drop_stats_after(str(tmp_path / "none.jsonl"), 0) == 0
 
 
 def test_resume_applies_new_learning_rates_to_the_optimisers(trained_run, tmp_path, capsys):
