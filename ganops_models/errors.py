@@ -41,9 +41,22 @@ class MissingExtraError(ImportError):
     """An optional feature's dependency is not installed; the message names the extra that installs it."""
 
 
+class NonFiniteOutputError(ValueError):
+    """A network produced NaN or infinite pixels (its weights are non-finite, e.g. a diverged run)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a command; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 class DivergenceError(RuntimeError):
     """Training diverged and the run was stopped (the message names the tick and the last good checkpoint)."""
 
 
 # The errors a command reports as bad input (exit status 2).
-USER_ERRORS = (DatasetError, CheckpointError, OptionsError, LPIPSWeightsError, NoWSpaceError, MissingExtraError)
+USER_ERRORS = (DatasetError, CheckpointError, OptionsError, LPIPSWeightsError, NoWSpaceError, MissingExtraError,
+               NonFiniteOutputError)

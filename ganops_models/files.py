@@ -68,15 +68,32 @@ def regular_file(path, what: str) -> str:
     return path
 
 
-def inside(folder, name: str, what: str) -> str:
+def inside(folder, name: str, what: str, flat: bool = False) -> str:
     """``folder/name``, refused (``ValueError`` naming ``what``) unless it stays inside ``folder``: no
-    absolute name, no '..' that climbs out, no empty name."""
+    absolute name, no '..' that climbs out, no empty name; with ``flat`` also no subfolder (no '/',
+    no '..' at all), for names that must be one entry of ``folder`` (a run folder)."""
     folder = os.path.abspath(os.fspath(folder))
     if not name or os.path.isabs(name) or "\0" in name:
         raise ValueError(f"{what}: {name!r} is not a name inside {folder}")
+    if flat and (os.sep in name or "/" in name or name in (".", "..") or ".." in name.split(os.sep)):
+        raise ValueError(f"{what}: {name!r} must be a plain name (no '/' or '..'), one entry of {folder}")
     path = os.path.normpath(os.path.join(folder, name))
     if os.path.commonpath([folder, path]) != folder or path == folder:
         raise ValueError(f"{what}: {name!r} would lead outside {folder}")
+    return path
+
+
+def output_folder(path, what: str) -> str:
+    """Create the folder ``path`` (and its parents) if missing and return it; a path the system refuses
+    (under a file, in /proc, no permission, a file of that name) is a ``ValueError`` naming ``what``."""
+    path = os.fspath(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{what}: cannot create the folder {path!r} ({e.strerror or e}); choose another "
+                         f"folder") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}: the folder {path!r} is not writable; choose another folder")
     return path
 
 
@@ -89,8 +106,8 @@ def temporary_path(path, suffix: str = ""):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}", dir=folder)
-    os.close(fd)
     try:
+        os.close(fd)
         yield tmp
         os.replace(tmp, path)
     except BaseException:

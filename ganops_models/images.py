@@ -9,12 +9,22 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganops_models.errors import NonFiniteOutputError
 from ganops_models.files import atomic_write
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float -> uint8 [0, 255] (round to nearest, clamp)."""
     return (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def check_finite(images: torch.Tensor, source: str) -> torch.Tensor:
+    """``images`` when every value is finite, else :class:`NonFiniteOutputError` naming ``source`` (a
+    network whose weights are NaN would otherwise give black pictures)."""
+    if not bool(torch.isfinite(images).all()):
+        raise NonFiniteOutputError(f"{source} produced NaN or infinite pixels: its weights are not finite (a "
+                                   f"diverged run?) or --trunc is out of range; use an earlier checkpoint")
+    return images
 
 
 def make_grid(images: torch.Tensor, grid) -> np.ndarray:

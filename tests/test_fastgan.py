@@ -439,7 +439,6 @@ def test_train_end_to_end_and_resume(tmp_path):
 
     from ganops_models.tools.train import main
     from ganops_models.formats.checkpoint import load_checkpoint
-    from ganops_models.errors import CheckpointError
 
     common = ["--cfg", "fastgan-lite", "--outdir", str(tmp_path), "--tick", "0.008", "--snap", "1",
               "--batch", "4", "--ngf", "4", "--ndf", "4", "--workers", "0", "--device", "cpu", "--seed", "3"]
@@ -461,8 +460,7 @@ def test_train_end_to_end_and_resume(tmp_path):
     records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert records[-1]["kimg"] == 0.024
 
-    with pytest.raises(CheckpointError):
-        main(common + ["--kimg", "0.032", "--resume", "latest", "--ndf", "8"])
+    assert main(common + ["--kimg", "0.032", "--resume", "latest", "--ndf", "8"]) == 2   # error: ..., no traceback
 
     from ganops_models.tools.generate import main as generate
     out = tmp_path / "gen"

@@ -12,14 +12,15 @@ Pack a selection with ``python -m ganops_models.dataset_tool --clusters DIR/clus
 import argparse
 import os
 import shlex
-import sys
 
 from ganops_models.curation import features as feats, kmeans, sheets, tables
 from ganops_models.curation.scan import scan
-from ganops_models.errors import DatasetError, MissingExtraError
 from ganops_models.data.notes import skipped_message
 from ganops_models.data.source import IMAGE_EXTENSIONS, open_source, shown
+from ganops_models.errors import DatasetError
+from ganops_models.files import output_folder
 from ganops_models.metrics.inception import find_weights
+from ganops_models.tools.cli import ArgumentParser, check_device, run_command
 
 SHEET_IMAGES = 36
 
@@ -57,7 +58,7 @@ def run(source: str, outdir: str, k="auto", features: str = "auto", inception_pa
         raise DatasetError(f"none of the {len(names)} image files in {source!r} could be decoded")
     x = feats.inception_features(result.thumbs, inception_path, device) if kind == "inception" \
         else feats.color_features(result.thumbs)
-    os.makedirs(outdir, exist_ok=True)
+    output_folder(outdir, "--outdir")
     if k == "auto":
         results = kmeans.sweep(x, kmeans.auto_range(len(x)), seed)
         sheets.elbow_plot(results, os.path.join(outdir, "elbow.png"))
@@ -89,7 +90,7 @@ def _k(text: str):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ganops_models.cluster", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m ganops_models.cluster", description=__doc__.split("\n")[0])
     parser.add_argument("--source", required=True, help="folder of images (recursive) or zip")
     parser.add_argument("--k", type=_k, required=True, help="number of clusters, or 'auto' (k=2..12, elbow.png)")
     parser.add_argument("--features", choices=("auto", "inception", "color"), default="auto",
@@ -101,9 +102,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="decode processes (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="K-means seed (default: 0)")
     args = parser.parse_args(argv)
-    try:
-        run(args.source, args.outdir, args.k, args.features, args.inception, args.device, args.workers, args.seed)
-    except (DatasetError, MissingExtraError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    def run_command_body() -> int:
+        run(args.source, args.outdir, args.k, args.features, args.inception, check_device(args.device),
+            args.workers, args.seed)
+        return 0
+    return run_command(run_command_body)

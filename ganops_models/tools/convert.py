@@ -6,13 +6,12 @@ G, D and G_ema (and the ADA p of its augment pipe) with training options that re
 architecture; the other options are ganops' defaults. The result works wherever a checkpoint does
 (``generate --network Y.pt``, ``metrics``, ``train --resume Y.pt``, which continues it at kimg 0).
 """
-import argparse
 import os
-import sys
 
 import torch
 
 from ganops_models.files import regular_file
+from ganops_models.tools.cli import ArgumentParser, run_command
 from ganops_models.formats import nvidia
 from ganops_models.network_loader import LoadedNetwork, load_network
 from ganops_models.formats import checkpoint as ckpt_lib
@@ -58,14 +57,13 @@ def convert(network: str, out: str) -> LoadedNetwork:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ganops_models.convert", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m ganops_models.convert", description=__doc__.split("\n\n")[0])
     p.add_argument("--network", required=True, help="NVIDIA StyleGAN2-ADA (PyTorch) or StyleGAN2 (TensorFlow) .pkl")
     p.add_argument("--out", required=True, help="ganops checkpoint to write (.pt)")
     args = p.parse_args(argv)
-    try:
+
+    def run() -> int:
         net = convert(args.network, args.out)
-    except (ckpt_lib.CheckpointError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.out} from {net.describe()}")
-    return 0
+        print(f"wrote {args.out} from {net.describe()}")
+        return 0
+    return run_command(run)

@@ -16,20 +16,20 @@ exist or be empty.
 ``curation/dedupe.py``; ``--dedupe-threshold`` in hash bits) and writes ``OUT.duplicates.csv``
 (kept,dropped,distance) next to the destination.
 """
-import argparse
 import contextlib
 import json
 import os
 import shlex
-import sys
 import zipfile
 from typing import Optional
 
+from ganops_models.files import output_folder
+from ganops_models.tools.cli import ArgumentParser, finishing, run_command
 from ganops_models.files import atomic_write
 from ganops_models.curation import dedupe, tables
 from ganops_models.curation.scan import scan
 from ganops_models.data import CROP_MODES, TRANSFORMS, open_dataset
-from ganops_models.errors import DatasetError, MissingExtraError
+from ganops_models.errors import DatasetError
 from ganops_models.data.archive import add_entry
 from ganops_models.images import png_bytes
 from ganops_models.data.notes import skipped_message
@@ -64,12 +64,13 @@ def _write_images(dataset, dest: str, archive, labels, log):
             log(f"skipping {shown(dataset.names[i])}: {failed[-1][1]}")
             continue
         name = f"{written // 1000:05d}/img{written:08d}.png"
+        data = png_bytes(arr)
         if archive is not None:
-            add_entry(archive, name, png_bytes(arr))
+            add_entry(archive, name, data)
         else:
-            os.makedirs(os.path.join(dest, name.split("/")[0]), exist_ok=True)
-            with open(os.path.join(dest, *name.split("/")), "wb") as fh:
-                fh.write(png_bytes(arr))
+            with finishing(f"wrote {written + 1} image(s) to {dest}"), \
+                    atomic_write(os.path.join(dest, *name.split("/"))) as fh:
+                fh.write(data)
         if labels is not None:
             out_labels.append([name, labels[i]])
         written += 1
@@ -135,7 +136,7 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
     with contextlib.ExitStack() as stack:
         archive = None
         if not is_zip:
-            os.makedirs(dest, exist_ok=True)
+            output_folder(dest, "--dest")
         else:
             archive = stack.enter_context(zipfile.ZipFile(stack.enter_context(atomic_write(dest)), "w",
                                                           zipfile.ZIP_STORED))
@@ -144,8 +145,8 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
         if archive is not None:
             add_entry(archive, LABELS_FILE, meta)
         else:
-            with open(os.path.join(dest, LABELS_FILE), "w", encoding="utf-8") as fh:
-                fh.write(meta)
+            with atomic_write(os.path.join(dest, LABELS_FILE)) as fh:
+                fh.write(meta.encode("utf-8"))
     h, w = dataset.resolution
     skipped += failed
     log(f"wrote {written} images at {w}x{h} to {dest}" + (" with labels" if labels is not None else "")
@@ -155,7 +156,7 @@ def convert(source: str, dest: str, resolution=None, transform: str = "center-cr
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ganops_models.dataset_tool", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m ganops_models.dataset_tool", description=__doc__.split("\n")[0])
     parser.add_argument("--source", required=True, help="folder of images (recursive) or zip")
     parser.add_argument("--dest", required=True, help="output folder, or a path ending in .zip")
     parser.add_argument("--resolution", default=None, help="'W' or 'WxH', powers of two (default: first image's size)")
@@ -176,12 +177,12 @@ def main(argv=None) -> int:
                         help="pack the stored pixels, not the photos turned upright by their EXIF orientation "
                              "(byte for byte as NVIDIA's dataset_tool)")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         transform = CROP_MODES[args.crop] if args.crop else args.transform
         convert(args.source, args.dest, resolution=args.resolution, transform=transform, max_images=args.max_images,
                 dedupe_threshold=args.dedupe_threshold if args.dedupe else None, clusters_csv=args.clusters,
-                keep_clusters=args.keep_clusters, workers=args.workers, exif_transpose=not args.no_exif_transpose)
-    except (DatasetError, MissingExtraError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+                keep_clusters=args.keep_clusters, workers=args.workers,
+                exif_transpose=not args.no_exif_transpose)
+        return 0
+    return run_command(run, "partial files were removed (every image written is whole; --dest is incomplete)")

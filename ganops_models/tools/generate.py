@@ -6,6 +6,10 @@
 for every seed. ``--projected-w FILE`` writes ``proj<NN>.png`` for the ws of a ``projected_w.npz`` instead
 (NVIDIA's generate.py). Images use the EMA generator.
 
+Images are generated and written a batch at a time, each PNG whole or absent; at most
+:data:`MAX_SEEDS` seeds, and :data:`MAX_GRID` with ``--grid`` (one picture in memory). A network
+whose pixels come out NaN or infinite (a diverged run) is refused, so is a non-finite ``--trunc``.
+
 Seeds follow NVIDIA's generate.py for every format: the latent of seed s is
 ``np.random.RandomState(s).randn(1, z_dim)`` and pixels are ``(img * 127.5 + 128).clamp(0, 255)`` as uint8,
 so an NVIDIA pickle gives NVIDIA's pictures. (Before issue #16 ganops checkpoints drew z from
@@ -14,69 +18,116 @@ so an NVIDIA pickle gives NVIDIA's pictures. (Before issue #16 ganops checkpoint
 import argparse
 import math
 import os
-import sys
-from typing import List
+from typing import Iterator, List
 
 import torch
 
 from ganops_models.tools import latent_space
+from ganops_models.tools.cli import ArgumentParser, check_device, finishing, run_command
 from ganops_models.network_loader import LoadedNetwork, load_network, seed_latents
-from ganops_models.errors import CheckpointError
-from ganops_models.images import make_grid, save_png, to_uint8
+from ganops_models.files import output_folder
+from ganops_models.images import check_finite, make_grid, save_png, to_uint8
+
+MAX_SEEDS = 1_000_000      # seeds of one command (written one batch at a time)
+MAX_GRID = 1024            # images of one --grid picture (32x32; it is built in memory)
+BATCH = 16
 
 
-def parse_seeds(text: str) -> List[int]:
-    """'0-3,7' -> [0, 1, 2, 3, 7]."""
-    seeds = []
+def _seed_error(text: str, why: str = "") -> ValueError:
+    return ValueError(f"--seeds must be a comma list of non-negative ints or ranges like 0-63{why}, got {text!r}")
+
+
+def parse_seeds(text: str, limit: int = MAX_SEEDS) -> List[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7]; seeds are in [0, 2**32) (numpy's RandomState) and at most ``limit``
+    of them (counted before any range is expanded)."""
+    parts = []
     try:
         for part in str(text).split(","):
             part = part.strip()
             if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                lo, hi = int(lo), int(hi)
-                if hi < lo:
-                    raise ValueError
-                seeds.extend(range(lo, hi + 1))
+                lo, hi = (int(v) for v in part.split("-", 1))
             else:
-                seeds.append(int(part))
+                lo = hi = int(part)
+            if hi < lo or lo < 0:
+                raise ValueError
+            parts.append((lo, hi))
     except ValueError:
-        raise ValueError(f"--seeds must be a comma list of non-negative ints or ranges like 0-63, "
-                         f"got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise ValueError(f"--seeds must be a comma list of non-negative ints or ranges like 0-63, got {text!r}")
-    return seeds
+        raise _seed_error(text) from None
+    if not parts:
+        raise _seed_error(text)
+    if max(hi for _, hi in parts) >= 2 ** 32:
+        raise _seed_error(text, " (each below 2**32)")
+    count = sum(hi - lo + 1 for lo, hi in parts)
+    if count > limit:
+        raise ValueError(f"--seeds {text!r} names {count} seeds; at most {limit} per command")
+    return [s for lo, hi in parts for s in range(lo, hi + 1)]
+
+
+def check_trunc(psi: float) -> float:
+    """``--trunc`` must be a finite number (NaN or inf would make every picture NaN)."""
+    if not math.isfinite(psi):
+        raise ValueError(f"--trunc must be a finite number (1 = no truncation), got {psi}")
+    return psi
 
 
 def generate(net: LoadedNetwork, seeds: List[int], truncation_psi: float = 1.0, class_idx=None,
-             noise_mode: str = "const", batch: int = 16) -> torch.Tensor:
-    """Images in [-1, 1], one per seed, [len(seeds), C, H, W] float32 on the CPU."""
+             noise_mode: str = "const", batch: int = BATCH) -> torch.Tensor:
+    """Images in [-1, 1], one per seed, [len(seeds), C, H, W] float32 on the CPU; NaN or infinite
+    pixels raise :class:`~ganops_models.errors.NonFiniteOutputError`."""
     c = latent_space.class_labels(net, class_idx, len(seeds))
-    return net.sample(seed_latents(seeds, net.z_dim), c, truncation_psi, noise_mode, batch)
+    images = net.sample(seed_latents(seeds, net.z_dim), c, check_trunc(truncation_psi), noise_mode, batch)
+    return check_finite(images, f"{net.path} (seeds {seeds[0]}..{seeds[-1]})")
+
+
+def generate_batches(net: LoadedNetwork, seeds: List[int], truncation_psi: float = 1.0, class_idx=None,
+                     noise_mode: str = "const", batch: int = BATCH) -> Iterator[torch.Tensor]:
+    """:func:`generate` a batch of seeds at a time (memory does not grow with the number of seeds)."""
+    for i in range(0, len(seeds), batch):
+        yield generate(net, seeds[i:i + batch], truncation_psi, class_idx, noise_mode, batch)
 
 
 def write_projected_w(network: str, path: str, outdir: str, device, noise_mode: str = "const") -> int:
     """``generate --projected-w``: proj<NN>.png for each w of a projected_w.npz (NVIDIA's generate.py)."""
-    try:
-        net = load_network(network, device)
-        latent_space.require_w_space(net, "--projected-w")
-        ws = latent_space.load_projected_w(path, net)
-    except (CheckpointError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    os.makedirs(outdir, exist_ok=True)
+    net = load_network(network, device)
+    latent_space.require_w_space(net, "--projected-w")
+    ws = latent_space.load_projected_w(path, net)
+    output_folder(outdir, "--outdir")
     for idx, w in enumerate(ws):
-        save_png(latent_space.synthesize(net.G_ema, w[None], noise_mode)[0],
-                                os.path.join(outdir, f"proj{idx:02d}.png"))
+        image = latent_space.synthesize(net.G_ema, w[None], noise_mode)[0]
+        with finishing(f"wrote {idx + 1} of {len(ws)} image(s) to {outdir} (proj<NN>.png)"):
+            save_png(image, os.path.join(outdir, f"proj{idx:02d}.png"))
     print(f"wrote {len(ws)} image(s) of {path} to {outdir}")
     return 0
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ganops_models.generate", description=__doc__.split("\n\n")[0])
+def write_grid(net: LoadedNetwork, args, seeds: List[int]) -> None:
+    """One grid.png of every seed (near-square, seeds in order, blank cells black)."""
+    images = generate(net, seeds, args.trunc, args.class_idx, args.noise_mode)
+    cols = math.ceil(math.sqrt(len(seeds)))
+    rows = math.ceil(len(seeds) / cols)
+    pad = images.new_full([cols * rows - len(seeds), *images.shape[1:]], -1.0)
+    grid_path = os.path.join(args.outdir, "grid.png")
+    save_png(make_grid(torch.cat([images, pad]), (cols, rows)), grid_path)
+    print(f"wrote {grid_path}: a {cols}x{rows} grid of {len(seeds)} image(s), seeds {args.seeds}")
+
+
+def write_seeds(net: LoadedNetwork, args, seeds: List[int]) -> None:
+    """seed<NNNN>.png per seed, a batch at a time; each file whole or absent."""
+    written = 0
+    for images in generate_batches(net, seeds, args.trunc, args.class_idx, args.noise_mode):
+        for img in to_uint8(images):
+            with finishing(f"wrote {written + 1} of {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)"):
+                save_png(img, os.path.join(args.outdir, f"seed{seeds[written]:04d}.png"))
+            written += 1
+    print(f"wrote {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="python -m ganops_models.generate", description=__doc__.split("\n\n")[0])
     p.add_argument("--network", required=True,
                    help="checkpoint file (checkpoint-*.pt), a run directory (its newest valid checkpoint), "
                         "'latest' (the newest run under ./runs), or an NVIDIA StyleGAN2(-ADA) .pkl")
-    p.add_argument("--seeds", default="0-7", help="e.g. 0-63 or 1,5,9")
+    p.add_argument("--seeds", default="0-7", help=f"e.g. 0-63 or 1,5,9 (at most {MAX_SEEDS}; {MAX_GRID} with --grid)")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--class", dest="class_idx", type=int, help="class index for conditional networks")
     p.add_argument("--noise-mode", default="const", choices=["const", "random", "none"],
@@ -88,29 +139,23 @@ def main(argv=None) -> int:
                    help="cuda or cpu (default: cuda if available)")
     p.add_argument("--projected-w", help="projected_w.npz (ganops_models.project): write proj<NN>.png of its "
                                          "ws instead of seed pictures (--seeds, --trunc, --class are ignored)")
-    args = p.parse_args(argv)
+    return p
+
+
+def _run(args) -> int:
+    device = check_device(args.device)
     if args.projected_w is not None:
-        return write_projected_w(args.network, args.projected_w, args.outdir, args.device, args.noise_mode)
-    try:
-        seeds = parse_seeds(args.seeds)
-        net = load_network(args.network, args.device)
-        path = net.path
-        images = generate(net, seeds, args.trunc, args.class_idx, args.noise_mode)
-    except (CheckpointError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    os.makedirs(args.outdir, exist_ok=True)
-    if path != args.network:
-        print(f"network: {path}")
-    if args.grid:
-        cols = math.ceil(math.sqrt(len(seeds)))
-        rows = math.ceil(len(seeds) / cols)
-        pad = images.new_full([cols * rows - len(seeds), *images.shape[1:]], -1.0)
-        grid_path = os.path.join(args.outdir, "grid.png")
-        save_png(make_grid(torch.cat([images, pad]), (cols, rows)), grid_path)
-        print(f"wrote {grid_path}: a {cols}x{rows} grid of {len(seeds)} image(s), seeds {args.seeds}")
-    else:
-        for seed, img in zip(seeds, to_uint8(images)):
-            save_png(img, os.path.join(args.outdir, f"seed{seed:04d}.png"))
-        print(f"wrote {len(seeds)} image(s) to {args.outdir} (seed<NNNN>.png)")
+        return write_projected_w(args.network, args.projected_w, args.outdir, device, args.noise_mode)
+    seeds = parse_seeds(args.seeds, MAX_GRID if args.grid else MAX_SEEDS)
+    check_trunc(args.trunc)
+    net = load_network(args.network, device)
+    output_folder(args.outdir, "--outdir")
+    if net.path != args.network:
+        print(f"network: {net.path}")
+    (write_grid if args.grid else write_seeds)(net, args, seeds)
     return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: _run(args))

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from ganops_models.network_loader import LoadedNetwork, seed_latents
-from ganops_models.images import to_uint8
+from ganops_models.images import check_finite, to_uint8
 from ganops_models.errors import NoWSpaceError
+from ganops_models.files import atomic_write
 
 
 def require_w_space(net: LoadedNetwork, tool: str) -> None:
@@ -68,14 +69,16 @@ def w_avg_ws(net: LoadedNetwork) -> torch.Tensor:
 
 @torch.no_grad()
 def synthesize(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-    """uint8 images [N, C, H, W] on the CPU of ws [N, num_ws, w_dim] (one ``G.synthesis`` call)."""
+    """uint8 images [N, C, H, W] on the CPU of ws [N, num_ws, w_dim] (one ``G.synthesis`` call); NaN or
+    infinite pixels raise :class:`~ganops_models.errors.NonFiniteOutputError`."""
     ws = ws.to(device=next(G.parameters()).device, dtype=torch.float32)
-    return to_uint8(G.synthesis(ws, noise_mode=noise_mode)).cpu()
+    return to_uint8(check_finite(G.synthesis(ws, noise_mode=noise_mode), "the generator")).cpu()
 
 
 def save_projected_w(path: str, ws: torch.Tensor) -> None:
-    """Write ``w`` [N, num_ws, w_dim] float32 to an .npz (NVIDIA's projected_w.npz layout)."""
-    np.savez(path, w=ws.detach().cpu().numpy().astype(np.float32))
+    """Write ``w`` [N, num_ws, w_dim] float32 to an .npz (NVIDIA's projected_w.npz layout), whole or absent."""
+    with atomic_write(path) as f:
+        np.savez(f, w=ws.detach().cpu().numpy().astype(np.float32))
 
 
 def load_projected_w(path: str, net: LoadedNetwork) -> torch.Tensor:

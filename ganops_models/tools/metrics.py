@@ -9,13 +9,13 @@ random classes if conditional) and, without --real, are compared with the networ
 data (as NVIDIA's calc_metrics does).  Real images are resized to the generated images' resolution
 (with a message) when they differ.
 """
-import argparse
 import json
 import os
 import sys
 
 import torch
 
+from ganops_models.tools.cli import ArgumentParser, run_main
 from ganops_models.data import builtin as builtin_dataset
 from ganops_models.data import ImageDataset, reconfigure
 from ganops_models.errors import CheckpointError
@@ -65,7 +65,7 @@ def open_real_images(path, net, resolution, log) -> ImageDataset:
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m ganops_models.metrics", description=__doc__.split("\n")[0])
+    p = ArgumentParser(prog="python -m ganops_models.metrics", description=__doc__.split("\n")[0])
     p.add_argument("--metrics", required=True, help="comma list: fid, kid, swd, fid50k_full, kid10k, swd16k, ...")
     p.add_argument("--real", help="folder or zip of real images (default with --network: the network's "
                                   "training data)")
@@ -99,8 +99,7 @@ def network_generator_fn(net, trunc=1.0):
                              lambda n, gen: torch.randn([n, net.z_dim], generator=gen), device, net.c_dim)
 
 
-def _run(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def _run(args) -> int:
     log = (lambda msg: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
     if args.fake is None:
         net = load_network_for_metrics(args.network, args.device, log)
@@ -126,8 +125,4 @@ def _run(argv=None) -> int:
 
 def main(argv=None) -> int:
     """Run the command; bad input prints ``error: ...`` and returns 2."""
-    try:
-        return _run(argv)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_main(_run, build_parser(), argv)

@@ -36,12 +36,13 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ganops_models.tools import latent_space
+from ganops_models.files import output_folder
 from ganops_models.images import save_png
 from ganops_models.nn.lpips import load_lpips
 from ganops_models.errors import LPIPSWeightsError
 from ganops_models.network_loader import load_network
 from ganops_models.tools.projection_loss import LPIPSDistance, WeightFreeDistance
-from ganops_models.tools.cli import add_common_arguments, run_main
+from ganops_models.tools.cli import ArgumentParser, add_common_arguments, finished, run_main
 from ganops_models.tools.video_io import VideoWriter
 
 
@@ -143,7 +144,7 @@ def project(G, distance: Callable[[torch.Tensor], torch.Tensor], num_steps: int 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ganops_models.project", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m ganops_models.project", description=__doc__.split("\n\n")[0])
     add_common_arguments(p, noise_mode=False)
     p.add_argument("--target", required=True, help="image file to project")
     p.add_argument("--steps", type=int, default=1000, help="optimisation steps")
@@ -172,12 +173,13 @@ def _run(args) -> int:
         raise ValueError(f"--vgg: {e}") from None
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
+    output_folder(args.outdir, "--outdir")
     result = project(net.G_ema, distance, args.steps, w_plus=args.w_plus, c=c)
-    os.makedirs(args.outdir, exist_ok=True)
     save_png(target_u8, os.path.join(args.outdir, "target.png"))
     final = result.ws[-1:]
     save_png(latent_space.synthesize(net.G_ema, final)[0], os.path.join(args.outdir, "proj.png"))
     latent_space.save_projected_w(os.path.join(args.outdir, "projected_w.npz"), final)
+    finished(f"wrote target.png, proj.png and projected_w.npz to {args.outdir}")
     if args.save_video:
         target_rgb = np.broadcast_to(target_u8.reshape(*net.resolution, -1), (*net.resolution, 3))
         with VideoWriter(os.path.join(args.outdir, "proj.mp4"), fps=10, bitrate="16M") as video:

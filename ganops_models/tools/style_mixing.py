@@ -15,9 +15,10 @@ import torch
 from tqdm import tqdm
 
 from ganops_models.tools import latent_space
-from ganops_models.tools.generate import parse_seeds
+from ganops_models.tools.generate import check_trunc, parse_seeds
 from ganops_models.network_loader import load_network
-from ganops_models.tools.cli import add_common_arguments, run_main
+from ganops_models.tools.cli import ArgumentParser, add_common_arguments, run_main
+from ganops_models.files import output_folder
 from ganops_models.images import save_png, tile_uint8
 
 
@@ -56,7 +57,7 @@ def style_mixing_grid(net, row_seeds: List[int], col_seeds: List[int], styles: L
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ganops_models.style_mixing", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m ganops_models.style_mixing", description=__doc__.split("\n\n")[0])
     add_common_arguments(p)
     p.add_argument("--rows", required=True, help="row seeds, e.g. 0,1,2")
     p.add_argument("--cols", required=True, help="column seeds, e.g. 3,4,5")
@@ -69,12 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args) -> int:
     rows, cols = _seed_list(args.rows, "--rows"), _seed_list(args.cols, "--cols")
+    check_trunc(args.trunc)
     net = load_network(args.network, args.device)
     latent_space.require_w_space(net, "style_mixing")
     num_ws = net.G_ema.num_ws
     styles = parse_styles(args.styles, num_ws) if args.styles is not None else list(range(min(7, num_ws)))
     grid = style_mixing_grid(net, rows, cols, styles, args.trunc, args.noise_mode, args.class_idx)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    output_folder(os.path.dirname(os.path.abspath(args.out)), "--out")
     save_png(grid, args.out)
     print(f"wrote a {len(rows) + 1}x{len(cols) + 1} style-mixing grid to {args.out}")
     return 0

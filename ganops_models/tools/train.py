@@ -14,17 +14,20 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 
 import torch
 
 from ganops_models.data import open_dataset
-from ganops_models.errors import CheckpointError, CheckpointWriteError, DatasetError, DivergenceError, OptionsError
+from ganops_models.errors import EXIT_DIVERGED, DivergenceError, OptionsError
+from ganops_models.files import atomic_write, inside, output_folder
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.formats import nvidia
 from ganops_models.models.registry import PRESETS, RECIPES, get_recipe
 from ganops_models.network_loader import LoadedNetwork, load_network, read_checkpoint
 from ganops_models.tools import fine_tune, train_cli
+from ganops_models.tools.cli import finished, run_command
 from ganops_models.training import distributed, launcher
 from ganops_models.training.guide import last_grid, next_steps
 from ganops_models.training.loop import open_training_data, training_loop
@@ -50,9 +53,14 @@ def _device(args, dist: distributed.DistInfo) -> torch.device:
 
 
 def _new_run_dir(outdir: str, desc: str) -> str:
+    """``<outdir>/<NNNNN>-<desc>``, the next free number; ``desc`` must be a plain name (no '/' or '..'),
+    so the run folder is always one entry of ``outdir``."""
     existing = [int(m.group(1)) for e in (os.listdir(outdir) if os.path.isdir(outdir) else [])
                 if (m := re.match(r"^(\d{5})-", e))]
-    return os.path.join(outdir, f"{max(existing, default=-1) + 1:05d}-{desc}")
+    try:
+        return inside(outdir, f"{max(existing, default=-1) + 1:05d}-{desc}", "--desc", flat=True)
+    except ValueError as e:
+        raise OptionsError(str(e)) from None
 
 
 def _describe(opts: TrainOptions, data_name: str, world_size: int) -> str:
@@ -118,9 +126,11 @@ def fine_tune_options(given: dict, net: LoadedNetwork, world_size: int, device_t
     return resolve(recipe.Options, layers, world_size, given=given)
 
 
-# What a resumed run cannot change: the model, its preset and Freeze-D (architecture changes are refused
-# later, when the checkpoint's arch spec is compared with the run's).
-_KEPT_ON_RESUME = ("model", "cfg", "freezed")
+# What a resumed run cannot change: the model, its preset, Freeze-D and the augmentation pipeline (the
+# checkpoint's augmentation state is for its pipeline). Architecture changes are refused later, when the
+# checkpoint's arch spec is compared with the run's; everything else given (--glr, --dlr, --gamma, --kimg,
+# --snap, --metrics, ...) applies, the learning rates in the optimisers too (training/loop.py).
+_KEPT_ON_RESUME = ("model", "cfg", "freezed", "aug", "augpipe")
 
 
 def resumed_options(given: dict, checkpoint: dict, path: str, world_size: int, device_type: str = "cuda") -> Resolved:
@@ -170,8 +180,14 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
 
 
 def main(argv=None) -> int:
+    """The train command: bad input exits 2, divergence 3; SIGINT/SIGTERM stop it with one line saying
+    how to resume (exit 130/143)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    return run_command(lambda: _main(args, argv), "every checkpoint written is whole")
+
+
+def _main(args, argv) -> int:
     dist = distributed.from_env()
     launch = launcher.should_launch(args.gpus)
     try:
@@ -183,10 +199,9 @@ def main(argv=None) -> int:
             distributed.init(dist, device)
         resolved, resume, dataset, run_dir, init = prepare(args, dist, device)
         opts = resolved.options
-    except (OptionsError, DatasetError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except BaseException:
         distributed.shutdown()
-        return 2
+        raise
     if args.dry_run:
         if dist.rank == 0:
             print(json.dumps({**opts.to_dict(), "world_size": dist.world_size, "run_dir": run_dir,
@@ -195,19 +210,24 @@ def main(argv=None) -> int:
         return 0
     if launch:
         return launcher.launch(main, argv, args.gpus)
-    if dist.rank == 0:
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "options.json"), "w") as f:
-            json.dump({**opts.to_dict(), "world_size": dist.world_size}, f, indent=2)
-    distributed.barrier()
+    return _train(opts, dist, device, run_dir, resume, dataset, init)
+
+
+def _train(opts, dist, device, run_dir, resume, dataset, init) -> int:
+    """Write options.json and train; divergence prints ``error: ...`` and returns 3. An interrupt stops
+    here (see :func:`~ganops_models.tools.cli.run_command`) and says how to resume."""
     try:
+        if dist.rank == 0:
+            output_folder(run_dir, "--outdir")
+            with atomic_write(os.path.join(run_dir, "options.json")) as f:
+                f.write(json.dumps({**opts.to_dict(), "world_size": dist.world_size}, indent=2).encode())
+        finished(f"training in {run_dir} stopped; resume from its last checkpoint with "
+                 f"python -m ganops_models.train --resume {shlex.quote(run_dir)}")
+        distributed.barrier()
         training_loop(opts, get_recipe(opts.model), run_dir, dist, device, resume=resume, dataset=dataset, init=init)
     except DivergenceError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 3
-    except CheckpointWriteError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_DIVERGED
     finally:
         distributed.shutdown()
     if dist.rank == 0:

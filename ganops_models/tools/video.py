@@ -15,6 +15,7 @@ not loop unless ``--loop`` (NVIDIA always loops), the cubic curve is Catmull-Rom
 spline, defaults are 60 frames per transition at 30 fps (NVIDIA: 240 at 60 fps).
 """
 import argparse
+import os
 from typing import Iterator, List, Optional
 
 import numpy as np
@@ -22,12 +23,13 @@ import torch
 from tqdm import tqdm
 
 from ganops_models.tools import latent_space
-from ganops_models.tools.generate import parse_seeds
+from ganops_models.tools.generate import check_trunc, parse_seeds
 from ganops_models.tools.interpolation import KINDS, interpolation_path, path_length
 from ganops_models.network_loader import LoadedNetwork, load_network, seed_latents
-from ganops_models.tools.cli import add_common_arguments, run_main
+from ganops_models.tools.cli import ArgumentParser, add_common_arguments, finished, run_main
 from ganops_models.errors import NoWSpaceError
-from ganops_models.images import tile_uint8, to_uint8
+from ganops_models.files import output_folder
+from ganops_models.images import check_finite, tile_uint8, to_uint8
 from ganops_models.tools.video_io import VideoWriter, check_video_path
 
 
@@ -63,14 +65,15 @@ def video_frames(net: LoadedNetwork, keys: torch.Tensor, grid, frames: int, loop
     for point in interpolation_path(keys, frames, loop, kind):
         if space == "z" and not net.has_w_space:      # ProGAN, DCGAN, FastGAN: z straight to images
             labels = latent_space.class_labels(net, class_idx, len(point))
-            yield tile_uint8(to_uint8(net.sample(point, labels, truncation_psi, noise_mode)), grid)
+            images = check_finite(net.sample(point, labels, truncation_psi, noise_mode), "the generator")
+            yield tile_uint8(to_uint8(images), grid)
             continue
         ws = latent_space.z_to_ws(net, point, truncation_psi, class_idx) if space == "z" else point
         yield tile_uint8(latent_space.synthesize(net.G_ema, ws, noise_mode), grid)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ganops_models.video", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m ganops_models.video", description=__doc__.split("\n\n")[0])
     add_common_arguments(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--seeds", help="keyframe seeds in order, e.g. 0,1,2 or 0-7")
@@ -88,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args) -> int:
     check_video_path(args.out)
+    check_trunc(args.trunc)
     grid = parse_grid(args.grid)
     cells = grid[0] * grid[1]
     if args.projected is not None and args.space == "z":
@@ -109,9 +113,12 @@ def _run(args) -> int:
     total = path_length(len(keys), args.frames, args.loop)
     frames = video_frames(net, keys, grid, args.frames, args.loop, args.interp, args.space, args.trunc,
                           args.class_idx, args.noise_mode)
+    output_folder(os.path.dirname(os.path.abspath(args.out)), "--out")
+    finished(f"{args.out} was not written (0 of {total} frames done)")
     with VideoWriter(args.out, args.fps) as writer:
         for frame in tqdm(frames, total=total, desc="video", unit="frame"):
             writer.append(frame)
+            finished(f"{args.out} was not written ({writer.count} of {total} frames done)")
     print(f"wrote {writer.count} frames ({writer.count / args.fps:.1f} s) to {args.out}")
     return 0
 

@@ -22,8 +22,8 @@ def should_launch(gpus: Optional[int]) -> bool:
 
 
 def check_gpus(gpus: Optional[int], device: Optional[str], argv: List[str], dist: DistInfo) -> None:
-    """``--gpus N`` is possible here: N >= 1, equal to torchrun's world size when under torchrun, and
-    at most the visible GPUs for ``--device cuda``."""
+    """``--gpus N`` is possible here: N >= 1, equal to torchrun's world size when under torchrun, at
+    most the visible GPUs for ``--device cuda`` and at most the usable CPU cores for ``--device cpu``."""
     if gpus is None:
         return
     if gpus < 1:
@@ -32,7 +32,12 @@ def check_gpus(gpus: Optional[int], device: Optional[str], argv: List[str], dist
         raise OptionsError(f"--gpus {gpus} but this process is one of {dist.world_size} started by torchrun; "
                            f"leave out --gpus under torchrun")
     visible = torch.cuda.device_count()
-    if (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cuda" and gpus > visible:
+    on_cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cuda"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not on_cuda and gpus > cores and "WORLD_SIZE" not in os.environ:
+        raise OptionsError(f"--gpus {gpus} --device cpu: this machine has {cores} usable CPU core(s); start at "
+                           f"most {cores} process(es), or train on several machines with torchrun")
+    if on_cuda and gpus > visible:
         rest = " ".join(_without_gpus(argv))
         raise OptionsError(f"--gpus {gpus}: this machine has {visible} visible CUDA GPU(s). To train on several "
                            f"machines, run on each of them: torchrun --nnodes=<machines> "

@@ -69,9 +69,10 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
     dataset, info = dataset if dataset is not None else open_training_data(opts)
     recipe = recipe_cls(opts, info, device, dist)
     progress = {"cur_nimg": 0, "step": 0, "tick": 0}
+    lr_changes = []
     if resume is not None:
         ckpt_lib.check_compatible(resume, opts.model, recipe.arch_spec(), "--resume checkpoint")
-        ckpt_lib.load_state(recipe, resume, opts.resume)
+        lr_changes = load_resume_state(recipe, resume, opts)
         progress = {"tick": 0, **resume["progress"]}
     elif init is not None:
         transfer.init_from_network(recipe, init)
@@ -98,7 +99,8 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
             reporter.log(note)
         if resume is not None:
             reporter.log(f"resumed from {opts.resume} at kimg {progress['cur_nimg'] / 1000:.3f}, step "
-                         f"{progress['step']}, augment p {recipe.augment_p}")
+                         f"{progress['step']}, augment p {recipe.augment_p}; learning rates "
+                         f"{_learning_rates(recipe)}" + "".join(f"; {change}" for change in lr_changes))
         if init is not None:
             reporter.log(transfer.log_line(init, recipe.augment_p))
         for name in ckpt_lib.remove_orphans(run_dir):
@@ -192,6 +194,33 @@ def _last_good(run_dir, last_checkpoint, log):
         except CheckpointError as e:
             log(f"not a good checkpoint: {e}")
     return None, None
+
+
+# The optimisers of every recipe, with the option that sets each one's learning rate.
+_OPTIMIZER_RATES = (("opt_G", "glr"), ("opt_D", "dlr"))
+
+
+def load_resume_state(recipe, resume: dict, opts) -> list:
+    """Load a checkpoint's recipe state, then give each optimiser whose rate option (``--glr``,
+    ``--dlr``) differs from the checkpoint's the rate this run's options set: the one the recipe built it
+    with (including any correction, e.g. StyleGAN2's lazy-regularisation ``c = I / (I + 1)``), which
+    ``load_state_dict`` had replaced with the checkpoint's. Returns a line per changed rate."""
+    built = {name: [group["lr"] for group in getattr(recipe, name).param_groups] for name, _ in _OPTIMIZER_RATES}
+    ckpt_lib.load_state(recipe, resume, opts.resume)
+    stored, changes = resume.get("options", {}), []
+    for name, option in _OPTIMIZER_RATES:
+        old, new = stored.get(option), getattr(opts, option)
+        if old is None or old == new:
+            continue
+        for group, lr in zip(getattr(recipe, name).param_groups, built[name]):
+            group["lr"] = lr
+        changes.append(f"--{option} {new} applied (the checkpoint had {old})")
+    return changes
+
+
+def _learning_rates(recipe) -> str:
+    """'G 0.002, D 0.002': the rates the optimisers use now (after any lazy-regularisation correction)."""
+    return ", ".join(f"{name[-1]} {getattr(recipe, name).param_groups[0]['lr']:.4g}" for name, _ in _OPTIMIZER_RATES)
 
 
 def _recover(opts, recipe, reporter, problems, tick, cur_nimg, last_good, rollbacks) -> dict:

@@ -13,6 +13,7 @@ from typing import Dict, Optional
 import torch
 from tqdm import tqdm
 
+from ganops_models.files import atomic_write
 from ganops_models.images import make_grid, save_png
 from ganops_models.training import distributed
 
@@ -49,6 +50,29 @@ class StatsAccumulator:
         return {name: float(sums[i, 0] / sums[i, 1]) for i, name in enumerate(names) if sums[i, 1] > 0}
 
 
+def drop_stats_after(path: str, start_nimg: int) -> int:
+    """Remove the rows of ``stats.jsonl`` past ``start_nimg`` (ticks trained after the checkpoint a run
+    resumes from, which it trains again), so that no tick has two rows; a torn last line (a kill while
+    writing) goes too. The file is rewritten whole or not at all. Returns the number of rows dropped."""
+    if not os.path.isfile(path):
+        return 0
+    with open(path, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    kept = [line for line in lines if _row_nimg(line) is not None and _row_nimg(line) <= start_nimg]
+    if len(kept) != len(lines):
+        with atomic_write(path) as f:
+            f.write(b"".join(kept))
+    return len(lines) - len(kept)
+
+
+def _row_nimg(line: bytes) -> Optional[int]:
+    """The images trained at a stats row (its kimg x 1000), None for a line that is not a whole row."""
+    try:
+        return round(float(json.loads(line)["kimg"]) * 1000)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class Reporter:
     """Writes log.txt, stats.jsonl, TensorBoard scalars/images and shows a tqdm bar (rank 0 only)."""
 
@@ -63,6 +87,7 @@ class Reporter:
             return
         os.makedirs(run_dir, exist_ok=True)
         self._log = open(os.path.join(run_dir, "log.txt"), "a", buffering=1)
+        drop_stats_after(os.path.join(run_dir, "stats.jsonl"), start_nimg)
         self._jsonl = open(os.path.join(run_dir, "stats.jsonl"), "a", buffering=1)
         if tensorboard:
             try:

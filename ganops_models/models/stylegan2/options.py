@@ -1,5 +1,6 @@
 """StyleGAN2(-ADA)'s options: architecture, regularisation and rounds, on top of every model's."""
 import dataclasses
+import math
 from typing import Any, Dict, Optional
 
 from ganops_models.errors import OptionsError
@@ -63,3 +64,17 @@ class StyleGAN2Options(TrainOptions):
             raise OptionsError("regularisation intervals must be >= 0 (0: regularise in every main step)")
         if self.mbstd_group < 0 or self.map < 1 or self.cbase < 1 or self.cmax < 1:
             raise OptionsError("--mbstd-group must be >= 0 and --map, --cbase, --cmax >= 1")
+        self._check_mbstd_group()
+
+    def _check_mbstd_group(self) -> None:
+        """D sees ``batch_gpu`` samples at once and groups them by gcd(--mbstd-group, batch_gpu). A round
+        smaller than the group makes one group of the round (NVIDIA's min(group, N)); otherwise the
+        group must divide the round, or it would shrink without a word (3 of 4: groups of 1, no signal)."""
+        group, samples = self.mbstd_group, self.batch_gpu
+        if group <= 1 or samples is None or math.gcd(group, samples) == min(group, samples):
+            return
+        divisor = max(d for d in range(1, group + 1) if samples % d == 0)
+        raise OptionsError(f"--batch-gpu must be a multiple of --mbstd-group: --mbstd-group {group} does not divide "
+                           f"the {samples} samples of each round (--batch {self.batch}, --batch-gpu {samples}), so the "
+                           f"group would shrink to {math.gcd(group, samples)}; use --mbstd-group {divisor} or a "
+                           f"batch that {group} divides")
