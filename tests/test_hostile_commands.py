@@ -65,14 +65,15 @@ def _assert_one_interrupt_line(err, signum):
     return lines[0]
 
 
-def _nan_checkpoint(path):
-    """A checkpoint whose generators' weights are all NaN (a diverged run)."""
+def _nan_checkpoint(path, value=float("nan"), names=""):
+    """A checkpoint whose generators' weights (those whose name contains ``names``) are all ``value``:
+    NaN (a diverged run, which the loader refuses) or finite but so large that the pixels overflow."""
     save_checkpoint(path)
     ckpt = ckpt_lib.load_checkpoint(str(path))
     for net in ("G", "G_ema"):
-        for tensor in ckpt["state"][net].values():
-            if tensor.is_floating_point():
-                tensor.fill_(float("nan"))
+        for name, tensor in ckpt["state"][net].items():
+            if tensor.is_floating_point() and names in name:
+                tensor.fill_(value)
     ckpt_lib.save_checkpoint(str(path), **{k: ckpt[k] for k in ("model", "arch", "options", "data", "progress",
                                                                   "state")})
     return str(path)
@@ -214,7 +215,10 @@ def test_generate_refuses_bad_values(tmp_path, capsys, args, message):
 
 
 def test_nan_network_is_refused_by_generate_and_video(tmp_path, capsys):
-    ckpt = _nan_checkpoint(tmp_path / "nan.pt")
+    nan = _nan_checkpoint(tmp_path / "nan.pt")          # NaN weights: the loader refuses the file
+    assert generate.main(["--network", nan, "--seeds", "0-3", "--outdir", str(tmp_path / "o"), "--device", "cpu"]) == 2
+    assert "holds non-finite weights" in capsys.readouterr().err
+    ckpt = _nan_checkpoint(tmp_path / "huge.pt", 3e38, "torgb")   # finite weights, pixels that overflow
     assert generate.main(["--network", ckpt, "--seeds", "0-3", "--outdir", str(tmp_path / "o"), "--device", "cpu"]) == 2
     assert "NaN or infinite pixels" in capsys.readouterr().err
     assert os.listdir(tmp_path / "o") == []                                  # no black PNG
@@ -223,7 +227,7 @@ def test_nan_network_is_refused_by_generate_and_video(tmp_path, capsys):
     assert video.main(["--network", ckpt, "--seeds", "0,1", "--frames", "2", "--out", str(tmp_path / "v.gif"),
                        "--device", "cpu"]) == 2
     assert "NaN or infinite pixels" in capsys.readouterr().err
-    assert sorted(os.listdir(tmp_path)) == ["nan.pt", "o"]
+    assert sorted(os.listdir(tmp_path)) == ["huge.pt", "nan.pt", "o"]
 
 
 def test_huge_seed_grid_is_refused_before_anything_is_allocated(tmp_path):
