@@ -323,13 +323,13 @@ def test_resume_applies_new_learning_rates_to_the_optimisers(trained_run, tmp_pa
     _, run_dir = trained_run
     ckpt = os.path.join(run_dir, ckpt_lib.checkpoint_name(16))
     stored = ckpt_lib.load_checkpoint(ckpt)["state"]
-    assert stored["opt_G"]["param_groups"][0]["lr"] == pytest.approx(0.0025 * 4 / 5)
+    assert stored["opt_G"]["param_groups"][0]["lr"] == pytest.approx(0.0025)     # tiny: no path length, c = 1
     assert train.main(MICRO + ["--resume", ckpt, "--glr", "0.001", "--dlr", "0.002", "--kimg", "0.024",
                                "--outdir", str(tmp_path)]) == 0
     new_run, = ckpt_lib.run_dirs(str(tmp_path))
     final = ckpt_lib.load_checkpoint(os.path.join(new_run, ckpt_lib.checkpoint_name(24)))["state"]
-    assert final["opt_G"]["param_groups"][0]["lr"] == pytest.approx(0.001 * 4 / 5)     # lazy_adam: c = 4/5
+    assert final["opt_G"]["param_groups"][0]["lr"] == pytest.approx(0.001)             # no path length: c = 1
     assert final["opt_D"]["param_groups"][0]["lr"] == pytest.approx(0.002 * 16 / 17)   # c = 16/17
     log = open(os.path.join(new_run, "log.txt")).read()
-    assert "learning rates G 0.0008, D 0.001882" in log
+    assert "learning rates G 0.001, D 0.001882" in log
     assert "--glr 0.001 applied (the checkpoint had 0.0025)" in log and "--dlr 0.002 applied" in log
