@@ -32,7 +32,8 @@ from ganops_models.images import png_bytes, to_uint8  # noqa: E402
 from ganops_models.network_loader import load_network, seed_latents  # noqa: E402
 from ganops_models.tools import explore, latent_space, style_mixing  # noqa: E402
 from ganops_models.tools.explore_render import (Settings, blend_seeds, feature_image, render,  # noqa: E402
-                                                set_input_transform, settings_ws)
+                                                settings_ws)
+from ganops_models.tools.latent_space import set_input_transform  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +62,16 @@ def test_capture_is_generates_file_byte_for_byte(nets, kind, settings, tmp_path)
     assert capture["not_reproducible"] is None
     assert capture["settings"]["seed"] == int(settings["x"]) + 100 * settings.get("y", 0)
     assert _png(capture["png"]) == generated_png(capture, tmp_path)
+
+
+def test_stylegan3_translate_rotate_capture_is_generate_translate_rotate(nets, tmp_path):
+    """generate --translate X,Y --rotate DEG (issue #30 item 8) draws the explorer's moved picture."""
+    capture = _explorer(nets["sg3"]).render({"x": 2, "psi": 0.8, "translate_x": 0.25, "translate_y": -0.5,
+                                             "rotate": 30.0}, capture=True)
+    assert capture["not_reproducible"] is None and "--rotate" in capture["generate_command"]
+    assert _png(capture["png"]) == generated_png(capture, tmp_path)
+    plain = _explorer(nets["sg3"]).render({"x": 2, "psi": 0.8}, capture=True)
+    assert _png(plain["png"]) != _png(capture["png"])
 
 
 def test_conditional_network_class(tmp_path):

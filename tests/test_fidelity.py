@@ -1,4 +1,6 @@
 """Issue #30: details that change a training run against the reference trainers."""
+import os
+
 import pytest
 import torch
 
@@ -136,3 +138,70 @@ def test_progan_preset_is_the_official_preset_v1_1gpu():
     o = new_run_options({"cfg": "progan"}, (1024, 1024), 1, "cuda").options
     assert (o.mbstd_group, o.batch, o.batch_per_res, o.lod_kimg, o.kimg) == (16, 16, "256:14,512:6,1024:3", 800, 19000)
     assert (o.glr, o.dlr, o.gamma, o.aug, o.mirror) == (0.001, 0.001, 10.0, "noaug", False)
+
+
+# --- tool defaults (items 6-8) -------------------------------------------------------------------------
+
+def test_tool_defaults_are_nvidias():
+    """projector.py --seed 303; gen_video.py --w-frames 120 at 60 fps, wrapping around."""
+    from ganops_models.tools import project, video
+    p = project.build_parser().parse_args(["--network", "n", "--target", "t", "--outdir", "o"])
+    assert p.seed == 303
+    v = video.build_parser().parse_args(["--network", "n", "--seeds", "0,1", "--out", "v.gif"])
+    assert (v.frames, v.fps, v.loop) == (120, 60, True)
+    assert video.build_parser().parse_args(["--network", "n", "--seeds", "0,1", "--out", "v.gif", "--no-loop"]).loop is False
+
+
+def test_project_says_when_its_distance_is_not_lpips(tmp_path):
+    from ganops_models.nn import lpips
+    from ganops_models.tools.project import distance_name
+    trunk = lpips.LPIPS()
+    torch.save({f"features.{k}": v for k, v in trunk.features.state_dict().items()}, tmp_path / "vgg16.pth")
+    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(lpips.TAP_CHANNELS)},
+               tmp_path / "heads.pth")
+    vgg_only = lpips.load_lpips(str(tmp_path / "vgg16.pth"), unit_heads=True)
+    full = lpips.load_lpips(f"{tmp_path / 'vgg16.pth'},{tmp_path / 'heads.pth'}", unit_heads=True)
+    assert "not LPIPS" in distance_name(vgg_only) and "unit heads" in distance_name(vgg_only)
+    assert distance_name(full).startswith("LPIPS") and "not LPIPS" in distance_name(None)
+
+
+def test_style_mixing_save_cells_writes_nvidias_cell_files(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from latent_helpers import save_checkpoint
+    from ganops_models.tools import style_mixing
+    ckpt = save_checkpoint(tmp_path / "c.pt")
+    out = tmp_path / "out" / "grid.png"
+    assert style_mixing.main(["--network", ckpt, "--rows", "1,2", "--cols", "3", "--out", str(out), "--device", "cpu",
+                              "--save-cells"]) == 0
+    names = sorted(os.listdir(out.parent))
+    assert names == ["1-1.png", "1-3.png", "2-2.png", "2-3.png", "3-3.png", "grid.png"]
+    grid = np.asarray(Image.open(out))
+    h = grid.shape[0] // 3
+    assert np.array_equal(np.asarray(Image.open(out.parent / "2-3.png")), grid[2 * h:3 * h, h:2 * h])
+    assert np.array_equal(np.asarray(Image.open(out.parent / "3-3.png")), grid[:h, h:2 * h])
+
+
+def test_generate_translate_and_rotate_are_stylegan3s_input_transform(tmp_path):
+    """gen_images.py: m = make_transform(translate, rotate); G.synthesis.input.transform.copy_(inv(m))."""
+    import numpy as np
+    from PIL import Image
+    from explore_helpers import stylegan3_pickle
+    from latent_helpers import save_checkpoint
+    from ganops_models.network_loader import load_network
+    from ganops_models.tools import generate, latent_space
+    pkl = stylegan3_pickle(tmp_path)
+    assert generate.main(["--network", pkl, "--seeds", "5", "--translate", "0.3,-0.2", "--rotate", "20",
+                          "--outdir", str(tmp_path / "moved"), "--device", "cpu"]) == 0
+    net = load_network(pkl)
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    m = np.array([[c, s, 0.3], [-s, c, -0.2], [0, 0, 1]])
+    net.G_ema.synthesis.input.transform.copy_(torch.from_numpy(np.linalg.inv(m)))
+    expect = latent_space.synthesize(net.G_ema, latent_space.seed_ws(net, [5]))[0].permute(1, 2, 0).numpy()
+    moved = np.asarray(Image.open(tmp_path / "moved" / "seed0005.png"))
+    assert np.array_equal(moved.reshape(expect.shape), expect)
+    assert generate.main(["--network", pkl, "--seeds", "5", "--outdir", str(tmp_path / "plain"), "--device", "cpu"]) == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain" / "seed0005.png")), moved)
+    sg2 = save_checkpoint(tmp_path / "sg2.pt")
+    assert generate.main(["--network", sg2, "--seeds", "5", "--rotate", "10", "--outdir", str(tmp_path / "x"),
+                          "--device", "cpu"]) == 2

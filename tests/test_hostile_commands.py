@@ -144,7 +144,7 @@ def test_video_interrupted_leaves_no_video(tmp_path, capsys, signum, ext):
         return tmp and os.path.getsize(tmp_path / tmp[0]) > 0
     watcher = _signal_when(encoding, signum)
     code = video.main(["--network", ckpt, "--seeds", "0,1", "--frames", "100000", "--out", str(target),
-                       "--device", "cpu"])
+                       "--device", "cpu", "--no-loop"])
     watcher.join()
     assert started and code == 128 + signum
     line = _assert_one_interrupt_line(capsys.readouterr().err, signum)

@@ -37,7 +37,7 @@ def _decode(path):
 def test_mp4_frames_size_and_first_frame(ckpt, tmp_path):
     out = tmp_path / "interp.mp4"
     assert video.main(["--network", ckpt, "--seeds", "3,1,4", "--frames", "4", "--trunc", "0.7", "--out", str(out),
-                       "--device", "cpu"]) == 0
+                       "--device", "cpu", "--no-loop"]) == 0
     frames = _decode(out)
     assert frames.shape == (2 * 4 + 1, 16, 16, 3)
     net = load_network(ckpt)
@@ -82,8 +82,11 @@ def test_projected_keyframes(ckpt, tmp_path):
     assert np.array_equal(frames[2], latent_space.synthesize(net.G_ema, ws[1:])[0].permute(1, 2, 0).numpy())
     out = tmp_path / "p.mp4"
     assert video.main(["--network", ckpt, "--projected", f"{tmp_path / '0.npz'},{tmp_path / '1.npz'}",
-                       "--frames", "2", "--out", str(out), "--device", "cpu"]) == 0
+                       "--frames", "2", "--out", str(out), "--device", "cpu", "--no-loop"]) == 0
     assert _decode(out).shape == (3, 16, 16, 3)
+    assert video.main(["--network", ckpt, "--projected", f"{tmp_path / '0.npz'},{tmp_path / '1.npz'}",
+                       "--frames", "2", "--out", str(out), "--device", "cpu"]) == 0
+    assert _decode(out).shape == (4, 16, 16, 3)                 # the default wraps around, as NVIDIA's
 
 
 @pytest.mark.parametrize("kind", interpolation.KINDS)

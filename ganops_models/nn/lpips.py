@@ -93,7 +93,8 @@ class LPIPS(nn.Module):
             for i in range(len(TAP_CHANNELS)):
                 if k in (f"lin{i}.model.1.weight", f"lin{i}.weight", f"lins.{i}.weight"):
                     lins[f"{i}.weight"] = v
-        if unit_heads and not lins:
+        self.unit_heads = unit_heads and not lins     # True: VGG16 features with unit heads, not LPIPS
+        if self.unit_heads:
             lins = {f"{i}.weight": torch.ones([1, c, 1, 1]) for i, c in enumerate(TAP_CHANNELS)}
         missing_f = sorted(set(self.features.state_dict()) - set(feats))
         missing_l = sorted(set(self.lins.state_dict()) - set(lins))

@@ -112,25 +112,6 @@ def blend_seeds(x: float, y: float) -> List[Tuple[int, float]]:
     return out
 
 
-def make_transform(translate: Tuple[float, float], rotate_deg: float) -> np.ndarray:
-    """NVIDIA's gen_images.py ``make_transform``: the 3x3 image transform (rotation, then translation)."""
-    s, c = math.sin(math.radians(rotate_deg)), math.cos(math.radians(rotate_deg))
-    return np.array([[c, s, translate[0]], [-s, c, translate[1]], [0, 0, 1]], dtype=np.float64)
-
-
-def set_input_transform(G: torch.nn.Module, translate: Tuple[float, float] = (0.0, 0.0),
-                        rotate_deg: float = 0.0) -> None:
-    """Translate and rotate a StyleGAN3 generator's picture: ``G.synthesis.input.transform`` becomes the
-    inverse of :func:`make_transform`, as NVIDIA's gen_images.py sets it. ValueError for other generators."""
-    synthesis_input = getattr(getattr(G, "synthesis", None), "input", None)
-    transform = getattr(synthesis_input, "transform", None)
-    if not isinstance(transform, torch.Tensor):
-        raise ValueError("translate/rotate: only StyleGAN3 generators have an input transform")
-    inverse = np.linalg.inv(make_transform(translate, rotate_deg))
-    with torch.no_grad():
-        transform.copy_(torch.from_numpy(inverse))
-
-
 def is_stylegan3(net: LoadedNetwork) -> bool:
     return isinstance(getattr(getattr(getattr(net.G_ema, "synthesis", None), "input", None), "transform", None),
                       torch.Tensor)
@@ -219,7 +200,7 @@ def render(net: LoadedNetwork, s: Settings, projected: Optional[torch.Tensor] = 
         if net.has_w_space:
             ws = settings_ws(net, s, projected)
             if is_stylegan3(net):
-                set_input_transform(net.G_ema, (s.translate_x, s.translate_y), s.rotate)
+                latent_space.set_input_transform(net.G_ema, (s.translate_x, s.translate_y), s.rotate)
             with captured_outputs(net.G_ema.synthesis) as captured:
                 image = latent_space.synthesize(net.G_ema, ws, s.noise_mode)[0]
         else:
@@ -248,8 +229,9 @@ def generate_command(network: str, s: Settings, device: str, projected_w: Option
         why.append("a truncation cutoff")
     if s.noise_mode == "random":
         why.append("random noise (generate draws new noise each time)")
-    if (s.translate_x, s.translate_y, s.rotate) != (0, 0, 0):
-        why.append("translate/rotate")
+    moved = (s.translate_x, s.translate_y, s.rotate) != (0, 0, 0)
+    if moved and s.projected is not None:
+        why.append("translate/rotate of a projected w")
     if why:
         return None, "generate has no setting for " + ", ".join(why)
     cmd = ["python", "-m", "ganops_models.generate", "--network", network]
@@ -259,5 +241,6 @@ def generate_command(network: str, s: Settings, device: str, projected_w: Option
     else:
         cmd += ["--seeds", str(s.seed), "--trunc", repr(s.psi)]
         cmd += ["--class", str(s.class_idx)] if s.class_idx is not None else []
+        cmd += ["--translate", f"{s.translate_x!r},{s.translate_y!r}", "--rotate", repr(s.rotate)] if moved else []
         name = f"seed{s.seed:04d}.png"
     return cmd + ["--noise-mode", s.noise_mode, "--device", device, "--outdir", "out"], name

@@ -4,7 +4,9 @@
 [--class K] [--noise-mode const|random|none] --outdir DIR [--grid]`` writes ``seed<NNNN>.png`` per seed, or one
 ``grid.png`` (near-square tiling, seeds in order) with ``--grid``; ``--trunc 0`` gives the w_avg picture
 for every seed. ``--projected-w FILE`` writes ``proj<NN>.png`` for the ws of a ``projected_w.npz`` instead
-(NVIDIA's generate.py). Images use the EMA generator.
+(NVIDIA's generate.py). Images use the EMA generator. For StyleGAN3 networks ``--translate X,Y`` and
+``--rotate DEG`` set the input transform as NVIDIA's gen_images.py does (the inverse of its
+``make_transform``); other networks refuse them.
 
 Images are generated and written a batch at a time, each PNG whole or absent; at most
 :data:`MAX_SEEDS` seeds, and :data:`MAX_GRID` with ``--grid`` (one picture in memory). A network
@@ -139,7 +141,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cuda or cpu (default: cuda if available)")
     p.add_argument("--projected-w", help="projected_w.npz (ganops_models.project): write proj<NN>.png of its "
                                          "ws instead of seed pictures (--seeds, --trunc, --class are ignored)")
+    p.add_argument("--translate", type=parse_vec2, default=(0.0, 0.0), metavar="X,Y",
+                   help="StyleGAN3 only: translate the picture by X,Y (NVIDIA's gen_images.py; default: 0,0)")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="StyleGAN3 only: rotate the picture by DEG degrees (NVIDIA's gen_images.py; default: 0)")
     return p
+
+
+def parse_vec2(text: str):
+    """'0.3,1' -> (0.3, 1.0), finite numbers (NVIDIA's parse_vec2)."""
+    try:
+        x, y = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers X,Y, e.g. 0.3,1, got {text!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return x, y
+
+
+def apply_input_transform(net: LoadedNetwork, translate, rotate: float) -> None:
+    """``--translate``/``--rotate``: StyleGAN3's input transform; refused for other networks when not zero."""
+    if tuple(translate) == (0.0, 0.0) and rotate == 0.0:
+        return
+    if not math.isfinite(rotate):
+        raise ValueError(f"--rotate must be a finite number of degrees, got {rotate}")
+    try:
+        latent_space.set_input_transform(net.G_ema, tuple(translate), rotate)
+    except ValueError:
+        raise ValueError(f"--translate/--rotate: only StyleGAN3 networks have an input transform; {net.path} is "
+                         f"a {net.kind} network") from None
 
 
 def _run(args) -> int:
@@ -149,6 +179,7 @@ def _run(args) -> int:
     seeds = parse_seeds(args.seeds, MAX_GRID if args.grid else MAX_SEEDS)
     check_trunc(args.trunc)
     net = load_network(args.network, device)
+    apply_input_transform(net, args.translate, args.rotate)
     output_folder(args.outdir, "--outdir")
     if net.path != args.network:
         print(f"network: {net.path}")

@@ -8,8 +8,9 @@ The picture of seed ``s`` is ``to_uint8(G.synthesis(G.mapping(seed_latents([s]),
 ``G(z, c, psi)`` (generate) computes, so a video that starts on a seed starts on generate's picture.
 ``projected_w.npz`` holds ``w``: float32 ``[N, num_ws, w_dim]`` (NVIDIA's projector format, N = 1).
 """
+import math
 import os
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -101,3 +102,22 @@ def load_projected_w(path: str, net: LoadedNetwork) -> torch.Tensor:
     if not np.isfinite(w).all():
         raise ValueError(f"{path!r}: w holds NaN or infinite values")
     return torch.from_numpy(w.astype(np.float32))
+
+
+def make_transform(translate: Tuple[float, float], rotate_deg: float) -> np.ndarray:
+    """NVIDIA's gen_images.py ``make_transform``: the 3x3 image transform (rotation, then translation)."""
+    s, c = math.sin(math.radians(rotate_deg)), math.cos(math.radians(rotate_deg))
+    return np.array([[c, s, translate[0]], [-s, c, translate[1]], [0, 0, 1]], dtype=np.float64)
+
+
+def set_input_transform(G: torch.nn.Module, translate: Tuple[float, float] = (0.0, 0.0),
+                        rotate_deg: float = 0.0) -> None:
+    """Translate and rotate a StyleGAN3 generator's picture: ``G.synthesis.input.transform`` becomes the
+    inverse of :func:`make_transform`, as NVIDIA's gen_images.py sets it. ValueError for other generators."""
+    synthesis_input = getattr(getattr(G, "synthesis", None), "input", None)
+    transform = getattr(synthesis_input, "transform", None)
+    if not isinstance(transform, torch.Tensor):
+        raise ValueError("translate/rotate: only StyleGAN3 generators have an input transform")
+    inverse = np.linalg.inv(make_transform(translate, rotate_deg))
+    with torch.no_grad():
+        transform.copy_(torch.from_numpy(inverse))

@@ -1,6 +1,6 @@
 """Project a real image into the w space of a StyleGAN network (NVIDIA's projector.py).
 
-``python -m ganops_models.project --network NET --target IMG [--steps 1000] [--seed 0] [--w-plus]
+``python -m ganops_models.project --network NET --target IMG [--steps 1000] [--seed 303] [--w-plus]
 [--save-video] [--vgg PATH] --outdir DIR`` writes ``target.png`` (the target, centre-cropped to the
 network's aspect ratio and resized with Lanczos to its resolution), ``proj.png`` (the final picture),
 ``projected_w.npz`` (``w`` [1, num_ws, w_dim], for ``generate --projected-w`` and ``video --projected``)
@@ -148,13 +148,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(p, noise_mode=False)
     p.add_argument("--target", required=True, help="image file to project")
     p.add_argument("--steps", type=int, default=1000, help="optimisation steps")
-    p.add_argument("--seed", type=int, default=0, help="random seed (noise maps, w noise)")
+    p.add_argument("--seed", type=int, default=303, help="random seed (noise maps, w noise) (default: 303, NVIDIA's)")
     p.add_argument("--w-plus", action="store_true", help="optimise one w per layer (W+) instead of one w")
     p.add_argument("--save-video", action="store_true", help="also write proj.mp4 of the optimisation")
-    p.add_argument("--vgg", help="LPIPS-VGG16 weights: torchvision's VGG16 state dict, optionally followed by "
-                                 "',LINEAR_HEADS' (lpips' vgg.pth); without it a weight-free distance is used")
+    p.add_argument("--vgg", help="VGG16 weights for the distance: torchvision's VGG16 state dict, then "
+                                 "',LINEAR_HEADS' (lpips' vgg.pth) for LPIPS. With the VGG16 file alone the "
+                                 "distance is VGG16 features with unit heads, not LPIPS (NVIDIA's projector uses "
+                                 "LPIPS); without --vgg a weight-free distance is used")
     p.add_argument("--outdir", required=True)
     return p
+
+
+def distance_name(lpips) -> str:
+    """What the projection minimises, for the log line."""
+    if lpips is None:
+        return "weight-free (D features and pixels; not LPIPS: give --vgg VGG16,LINEAR_HEADS for LPIPS)"
+    if lpips.unit_heads:
+        return "VGG16 features with unit heads (not LPIPS: add ',LINEAR_HEADS' to --vgg for LPIPS)"
+    return "LPIPS-VGG16 (NVIDIA's projector distance)"
 
 
 def _run(args) -> int:
@@ -167,10 +178,11 @@ def _run(args) -> int:
     target = torch.from_numpy(target_u8.reshape(*net.resolution, -1).copy()).permute(2, 0, 1)[None]
     target = target.to(args.device, torch.float32) / 127.5 - 1
     try:
-        distance = (LPIPSDistance(load_lpips(args.vgg, args.device, unit_heads=True), target) if args.vgg
-                    else WeightFreeDistance(net.D, target))
+        lpips = load_lpips(args.vgg, args.device, unit_heads=True) if args.vgg else None
+        distance = LPIPSDistance(lpips, target) if lpips is not None else WeightFreeDistance(net.D, target)
     except LPIPSWeightsError as e:
         raise ValueError(f"--vgg: {e}") from None
+    print(f"distance: {distance_name(lpips)}")
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     output_folder(args.outdir, "--outdir")

@@ -3,8 +3,10 @@
 ``python -m ganops_models.style_mixing --network NET --rows 0,1,2 --cols 3,4,5 [--styles 0-6] [--trunc 1]
 --out grid.png``: a (rows+1) x (cols+1) grid of pictures; the top-left cell is black, the top row holds the
 column seeds' pictures, the left column the row seeds' pictures, and cell (r, c) the row seed's ws with the
-layers in ``--styles`` taken from the column seed (NVIDIA's layout and defaults; the per-cell PNGs
-NVIDIA also writes are left out, and the default 0-6 is cut to the layers a small network has).
+layers in ``--styles`` taken from the column seed (NVIDIA's layout and defaults; the default 0-6 is cut
+to the layers a small network has). ``--save-cells`` also writes every cell as NVIDIA's style_mixing.py
+does, beside the grid: ``<row>-<col>.png`` for each mix, ``<seed>-<seed>.png`` for each row's and
+column's own picture.
 """
 import argparse
 import os
@@ -65,7 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
                                     "with fewer layers, all of them up to 6)")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--out", required=True, help="output image (.png)")
+    p.add_argument("--save-cells", action="store_true",
+                   help="also write each cell as <row>-<col>.png (and <seed>-<seed>.png) in --out's folder, as NVIDIA")
     return p
+
+
+def save_cells(grid: np.ndarray, rows: List[int], cols: List[int], folder: str) -> int:
+    """NVIDIA's per-cell PNGs of a style-mixing ``grid`` (as :func:`style_mixing_grid` lays it out); returns
+    how many were written."""
+    h, w = grid.shape[0] // (len(rows) + 1), grid.shape[1] // (len(cols) + 1)
+    cells = {(c, c): (0, j + 1) for j, c in enumerate(cols)}
+    cells.update({(r, r): (i + 1, 0) for i, r in enumerate(rows)})
+    cells.update({(r, c): (i + 1, j + 1) for i, r in enumerate(rows) for j, c in enumerate(cols)})
+    for (a, b), (i, j) in cells.items():
+        save_png(grid[i * h:(i + 1) * h, j * w:(j + 1) * w], os.path.join(folder, f"{a}-{b}.png"))
+    return len(cells)
 
 
 def _run(args) -> int:
@@ -79,6 +95,9 @@ def _run(args) -> int:
     output_folder(os.path.dirname(os.path.abspath(args.out)), "--out")
     save_png(grid, args.out)
     print(f"wrote a {len(rows) + 1}x{len(cols) + 1} style-mixing grid to {args.out}")
+    if args.save_cells:
+        folder = os.path.dirname(os.path.abspath(args.out))
+        print(f"wrote {save_cells(grid, rows, cols, folder)} cell picture(s) (<row>-<col>.png) to {folder}")
     return 0
 
 

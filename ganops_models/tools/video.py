@@ -1,7 +1,7 @@
 """Interpolation videos through the latent space of a StyleGAN network (NVIDIA's gen_video.py).
 
-``python -m ganops_models.video --network NET --seeds 0,1,2 [--frames 60] [--loop] [--space z|w]
-[--interp slerp|lerp|cubic] [--grid WxH] [--trunc 0.7] [--fps 30] --out interp.mp4|interp.gif``
+``python -m ganops_models.video --network NET --seeds 0,1,2 [--frames 120] [--no-loop] [--space z|w]
+[--interp slerp|lerp|cubic] [--grid WxH] [--trunc 0.7] [--fps 60] --out interp.mp4|interp.gif``
 
 The keyframes are the seeds (or, with ``--projected a.npz,b.npz``, projected real images) in order.
 ``--frames`` is the number of frames per transition (see :mod:`ganops_models.tools.interpolation` for the
@@ -10,9 +10,10 @@ seed (before H.264 compression). ``--space w`` (default, as NVIDIA) interpolates
 keyframes; ``--space z`` interpolates the latents and maps every frame (truncation after the mapping); networks
 without a w space (ProGAN, DCGAN, FastGAN) take ``--space z`` and generate every frame from z.
 ``--grid WxH`` plays W*H videos side by side: the keyframes are split in order into W*H equal runs, run
-i in cell i (row-major), as NVIDIA's ``--grid``. Differences from NVIDIA's gen_video.py: the path does
-not loop unless ``--loop`` (NVIDIA always loops), the cubic curve is Catmull-Rom instead of scipy's
-spline, defaults are 60 frames per transition at 30 fps (NVIDIA: 240 at 60 fps).
+i in cell i (row-major), as NVIDIA's ``--grid``. Defaults are NVIDIA gen_video.py's: 120 frames per
+transition (its ``--w-frames``) at 60 fps, and the path wraps around to the first keyframe (a seamless
+loop; ``--no-loop`` ends at the last keyframe). Difference: the cubic curve is Catmull-Rom instead of
+scipy's spline over the wrapped keyframes.
 """
 import argparse
 import os
@@ -78,13 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--seeds", help="keyframe seeds in order, e.g. 0,1,2 or 0-7")
     src.add_argument("--projected", help="keyframes from projected_w.npz files (ganops_models.project), comma list")
-    p.add_argument("--frames", type=int, default=60, help="frames per transition")
-    p.add_argument("--loop", action="store_true", help="go back to the first keyframe (a seamless loop)")
+    p.add_argument("--frames", type=int, default=120, help="frames per transition (default: 120, NVIDIA's)")
+    p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=True,
+                   help="wrap around to the first keyframe, a seamless loop, as NVIDIA's gen_video.py (default: on)")
     p.add_argument("--space", choices=["z", "w"], default="w", help="interpolate latents z or ws")
     p.add_argument("--interp", choices=list(KINDS), default="cubic")
     p.add_argument("--grid", default="1x1", help="COLSxROWS videos side by side")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi of the seeds (1 = none)")
-    p.add_argument("--fps", type=float, default=30)
+    p.add_argument("--fps", type=float, default=60, help="frames per second (default: 60, NVIDIA's)")
     p.add_argument("--out", required=True, help="output .mp4 (H.264) or .gif")
     return p
 
