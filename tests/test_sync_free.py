@@ -51,9 +51,9 @@ def count_host_syncs(fn) -> dict:
 # (preset, extra options, resolution). The counted step (16) runs the lazy regularisers (intervals
 # dividing 16) and, with ada_interval 1, ADA's adjustment of p.
 CASES = {
-    "stylegan2-ada-adapting": ("tiny", {"aug": "ada", "p": 0.2, "ada_interval": 1}, 32),
-    "stylegan2-fixed-p": ("tiny", {"aug": "fixed", "p": 0.3}, 32),
-    "stylegan2-noaug": ("tiny", {"aug": "noaug"}, 32),
+    "stylegan2-ada-adapting": ("tiny", {"aug": "ada", "p": 0.2, "ada_interval": 1}, 16),
+    "stylegan2-fixed-p": ("tiny", {"aug": "fixed", "p": 0.3}, 16),
+    "stylegan2-noaug": ("tiny", {"aug": "noaug"}, 16),
     "stylegan3-t": ("stylegan3-t", {"cbase": 128, "cmax": 4, "aug": "ada", "p": 0.2, "ada_interval": 1}, 32),
     "fastgan-lite": ("fastgan-lite", {}, 64),
     "dcgan-lite": ("dcgan-lite", {}, 32),
@@ -109,3 +109,15 @@ def test_the_counter_sees_host_reads():
     assert count_host_syncs(lambda: float(t.sum())) == {"aten._local_scalar_dense": 1}
     assert count_host_syncs(lambda: t[0].item()) == {"aten._local_scalar_dense": 1}
     assert count_host_syncs(lambda: bool((t > 0).all())) == {"aten._local_scalar_dense": 1}
+
+
+def test_progan_host_phase_follows_loaded_buffers():
+    """ProGAN's G picks layers from a host copy of its phase buffers; loading a state dict refreshes it."""
+    from ganops_models.models.progan.network import ProGANGenerator
+    src, dst = ProGANGenerator(16, z_dim=8, cbase=64, cmax=8), ProGANGenerator(16, z_dim=8, cbase=64, cmax=8)
+    src.set_phase(16, 0.25)
+    dst.load_state_dict(src.state_dict())
+    assert dst.phase == (16, 0.25)
+    z = torch.randn(2, 8)
+    assert count_host_syncs(lambda: dst(z, final_size=False)) == {}
+    assert dst(z, final_size=False).shape[-1] == 16
