@@ -141,8 +141,9 @@ def color_matrix(params: Dict[str, torch.Tensor]) -> torch.Tensor:
 def _rotate_around(axis: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """[N, 4, 4] rotation by theta around the unit 3-vector ``axis`` (Rodrigues)."""
     n = theta.shape[0]
-    x, y, z = axis.tolist()
-    k = torch.tensor([[0, -z, y], [z, 0, -x], [-y, x, 0]], device=theta.device)
+    x, y, z = axis.to(theta.device).unbind()      # cross-product matrix built on the device (no host read)
+    zero = torch.zeros_like(x)
+    k = torch.stack([torch.stack([zero, -z, y]), torch.stack([z, zero, -x]), torch.stack([-y, x, zero])])
     sin, cos = torch.sin(theta)[:, None, None], torch.cos(theta)[:, None, None]
     r = torch.eye(3, device=theta.device) + sin * k + (1 - cos) * (k @ k)
     out = torch.eye(4, device=theta.device).repeat(n, 1, 1)
@@ -193,21 +194,31 @@ def _upsample_offset(f: torch.Tensor) -> float:
     return centre + (k + 1) // 2 + 1 - k
 
 
-def _warp(images: torch.Tensor, g_inv: torch.Tensor, f_up: torch.Tensor, impl) -> torch.Tensor:
-    """Resample images with the per-sample inverse maps g_inv [N, 3, 3] (see the module docstring)."""
+def _reflect_coords(u: torch.Tensor, size: int, margin: int) -> torch.Tensor:
+    """Input pixel coordinates u (continuous, pixel centres at 0..size-1) beyond ``margin`` pixels outside
+    the image, mirrored back into it as the (edge-excluded) reflection padding would place them."""
+    if size == 1:
+        return torch.zeros_like(u)
+    period = 2 * (size - 1)
+    r = u.remainder(period)
+    mirrored = torch.where(r > size - 1, period - r, r)
+    return torch.where((u < -margin) | (u > size - 1 + margin), mirrored, u)
+
+
+def _warp(images: torch.Tensor, g_inv: torch.Tensor, f_up: torch.Tensor, impl,
+          shift: Optional[float] = None) -> torch.Tensor:
+    """Resample images with the per-sample inverse maps g_inv [N, 3, 3] (see the module docstring).
+
+    The reflection margin is static (half the image plus the filter border on each side) so that no
+    shape depends on the drawn maps (no host sync); sample points beyond it are mirrored back into
+    the image, which the reflection padding would have done. ``shift``: ``_upsample_offset(f_up)``
+    (computed here, reading the filter on the host, when not given)."""
     n, _, h, w = images.shape
-    shift = _upsample_offset(f_up)
+    shift = _upsample_offset(f_up) if shift is None else shift
     dev, pad = images.device, _FILTER_PAD
     cx, cy = (w - 1) / 2, (h - 1) / 2
-    # Input area the (filter-padded) output box maps to, over the whole batch -> reflection margins.
-    corners = torch.tensor([[-cx - pad, -cy - pad, 1], [cx + pad, -cy - pad, 1],
-                            [-cx - pad, cy + pad, 1], [cx + pad, cy + pad, 1]], device=dev).t()
-    mapped = g_inv @ corners                                               # [N, 3, 4]
-    lo = mapped[:, :2].amin(dim=(0, 2))
-    hi = mapped[:, :2].amax(dim=(0, 2))
-    bounds = torch.cat([-lo, hi]) - torch.tensor([cx, cy, cx, cy], device=dev)
-    mx0, my0, mx1, my1 = (max(int(math.ceil(b)), 0) + pad for b in bounds.tolist())
-    x = reflect_pad(images, mx0, mx1, my0, my1)
+    mx, my = w // 2, h // 2                                                 # mirrored beyond these
+    x = reflect_pad(images, mx + 2 * pad, mx + 2 * pad, my + 2 * pad, my + 2 * pad)
     x = ganops.upsample2d(x, f_up, up=2, impl=impl)                       # padded pixel j -> 2x pixel 2j + shift
     hu, wu = x.shape[2], x.shape[3]
     # Sample points: the output at 2x resolution (same convention), with `pad` pixels of border per side.
@@ -216,8 +227,10 @@ def _warp(images: torch.Tensor, g_inv: torch.Tensor, f_up: torch.Tensor, impl) -
     yy, xx = torch.meshgrid(oy, ox, indexing="ij")
     pts = torch.stack([xx, yy, torch.ones_like(xx)], dim=-1)              # [Ho2, Wo2, 3]
     src = torch.einsum("nij,hwj->nhwi", g_inv[:, :2], pts)              # input centred coords
-    ux = 2 * (src[..., 0] + cx + mx0) + shift                               # 2x-upsampled pixel index
-    uy = 2 * (src[..., 1] + cy + my0) + shift
+    sx = _reflect_coords(src[..., 0] + cx, w, mx + pad)
+    sy = _reflect_coords(src[..., 1] + cy, h, my + pad)
+    ux = 2 * (sx + mx + 2 * pad) + shift                                    # 2x-upsampled pixel index
+    uy = 2 * (sy + my + 2 * pad) + shift
     grid = torch.stack([(2 * ux + 1) / wu - 1, (2 * uy + 1) / hu - 1], dim=-1).to(images.dtype)
     x = ganops.grid_sample(x, grid, impl=impl)
     return ganops.downsample2d(x, f_up, down=2, padding=-2 * pad, flip_filter=True, impl=impl)
@@ -292,6 +305,7 @@ class AugmentPipe(nn.Module):
         self.impl = impl
         self.register_buffer("p", torch.tensor(float(p)))
         self.register_buffer("f_geom", ganops.setup_filter(list(SYM6)), persistent=False)
+        self.f_geom_shift = _upsample_offset(self.f_geom)   # read once here, on the CPU
         self.register_buffer("fbank", torch.tensor(octave_filter_bank(), dtype=torch.float32), persistent=False)
 
     def extra_repr(self) -> str:
@@ -374,31 +388,33 @@ class AugmentPipe(nn.Module):
         _check_images(images)
         n, _, h, w = images.shape
         blit = {k: params[k] for k in BLIT if k in params}
-        if blit and not _is_identity(blit):
-            images = _blit(images, geometric_inverse(blit, h, w).to(images.device))
+        if blit:
+            images = _if_any(_fires(blit), _blit(images, geometric_inverse(blit, h, w).to(images.device)), images)
         warp = {k: params[k] for k in WARP_KEYS if k in params}
-        if warp and not _is_identity(warp):
+        if warp:
             g_inv = geometric_inverse(warp, h, w).to(images.device)
             if images.dtype in (torch.float16, torch.bfloat16):   # sample coordinates need float32
-                images = _warp(images.float(), g_inv, self.f_geom, self.impl).to(images.dtype)
+                warped = _warp(images.float(), g_inv, self.f_geom, self.impl, self.f_geom_shift).to(images.dtype)
             else:
-                images = _warp(images, g_inv, self.f_geom, self.impl)
+                warped = _warp(images, g_inv, self.f_geom, self.impl, self.f_geom_shift)
+            images = _if_any(_fires(warp), warped, images)
         color = {k: params[k] for k in COLOR if k in params}
-        if color and not _is_identity(color):
-            images = _color(images, color_matrix(color).to(images.device))
-        if "imgfilter" in params and not bool((params["imgfilter"] == 1).all()):
-            images = _filter(images, params["imgfilter"].to(images.device), self.fbank.to(images.device))
-        if "noise" in params and bool((params["noise"] > 0).any()):
+        if color:
+            images = _if_any(_fires(color), _color(images, color_matrix(color).to(images.device)), images)
+        if "imgfilter" in params:
+            gains = params["imgfilter"].to(images.device)
+            images = _if_any((gains != 1).any(), _filter(images, gains, self.fbank.to(images.device)), images)
+        if "noise" in params:   # sigma 0 adds exactly 0
             noise = torch.randn(images.shape, device=images.device, generator=generator, dtype=images.dtype)
             images = images + noise * params["noise"].to(images.device, images.dtype)[:, None, None, None]
-        if "cutout_size" in params and bool((params["cutout_size"] > 0).any()):
+        if "cutout_size" in params:   # size 0 keeps every pixel
             images = _cutout(images, params["cutout"].to(images.device), params["cutout_size"].to(images.device))
         return images
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Draw parameters and apply them; at p = 0 nothing fires and the result equals ``images``
+        (the draws still happen: whether p is 0 is not read on the host)."""
         _check_images(images)
-        if float(self.p) == 0:
-            return images
         return self.apply(images, self.sample_params(images.shape[0], images.device))
 
 
@@ -406,8 +422,14 @@ _IDENTITY = {"xflip": 0, "rotate90": 0, "xint": 0, "scale": 1, "rotate_pre": 0, 
              "xfrac": 0, "brightness": 0, "contrast": 1, "lumaflip": 0, "hue": 0, "saturation": 1}
 
 
-def _is_identity(params: Dict[str, torch.Tensor]) -> bool:
-    return all(bool((v == _IDENTITY[k]).all()) for k, v in params.items())
+def _fires(params: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """0-d bool tensor on the parameters' device: whether any sample has a non-identity value."""
+    return torch.stack([(v != _IDENTITY[k]).any() for k, v in params.items()]).any()
+
+
+def _if_any(fires: torch.Tensor, augmented: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """``augmented`` where ``fires`` (0-d bool) else ``images`` unchanged, decided on the device."""
+    return torch.where(fires.to(images.device), augmented, images)
 
 
 def _check_images(images) -> None:

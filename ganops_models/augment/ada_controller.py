@@ -4,6 +4,10 @@ Every ``interval`` training steps: r_t = (sum of sign(D(x_real))) / (number of l
 adjustment (summed over DDP ranks when torch.distributed is initialised), then
 ``p <- max(p + sign(r_t - target) * batch_size * interval / (ada_kimg * 1000), 0)``, so p can move
 from 0 to 1 in ``ada_kimg`` thousand images. ``batch_size`` is the global batch (all ranks).
+
+Everything happens on the device of the logits: the signs are summed there and p moves there, so a
+training step never waits for the host; r_t is read on the host only when asked for (:attr:`rt`,
+:meth:`state_dict`), e.g. once per tick.
 """
 from typing import Optional, Tuple
 
@@ -28,8 +32,13 @@ class AdaController:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.target, self.ada_kimg, self.batch_size, self.interval = float(target), float(ada_kimg), batch_size, interval
         self.steps = 0
-        self.rt: Optional[float] = None        # the last measured r_t
+        self._rt = None                        # the last measured r_t (0-d tensor on the device, or a float)
         self._acc = None                       # tensor [sum of signs, count] on the logits' device
+
+    @property
+    def rt(self) -> Optional[float]:
+        """The last measured r_t (None before the first adjustment); reads the device."""
+        return None if self._rt is None else float(self._rt)
 
     def accumulate(self, real_logits: torch.Tensor) -> None:
         """Add sign(D(reals)) of one batch (any shape; detached, no host sync)."""
@@ -37,7 +46,7 @@ class AdaController:
             raise TypeError("real_logits must be a floating point torch.Tensor")
         logits = real_logits.detach()
         stats = torch.stack([logits.sign().sum(dtype=torch.float64),
-                             torch.tensor(logits.numel(), dtype=torch.float64, device=logits.device)])
+                             logits.new_full((), logits.numel(), dtype=torch.float64)])
         self._acc = stats if self._acc is None else self._acc + stats.to(self._acc.device)
 
     @property
@@ -54,19 +63,19 @@ class AdaController:
 
     def update(self, pipe: AugmentPipe) -> bool:
         """Adjust ``pipe.p`` now from the signs accumulated since the last adjustment (for callers that
-        count the interval themselves). Returns False, changing nothing, when none were accumulated."""
+        count the interval themselves). Returns False, changing nothing, when none were accumulated.
+        No host sync: r_t and the sign of r_t - target stay on the device (NaN r_t: p unchanged)."""
         if self._acc is None:
             return False
         stats = self._acc
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             stats = stats.clone()
             torch.distributed.all_reduce(stats)
-        total, count = stats.tolist()
         self._acc = None
-        self.rt = total / count
-        sign = (self.rt > self.target) - (self.rt < self.target)
+        self._rt = rt = stats[0] / stats[1]
+        sign = (rt > self.target).to(pipe.p.dtype) - (rt < self.target).to(pipe.p.dtype)
         with torch.no_grad():
-            pipe.p.copy_((pipe.p + sign * self.adjust_step).clamp(min=0))
+            pipe.p.copy_((pipe.p + sign.to(pipe.p.device) * self.adjust_step).clamp(min=0))
         return True
 
     def state_dict(self) -> dict:
@@ -76,7 +85,7 @@ class AdaController:
 
     def load_state_dict(self, state: dict) -> None:
         self.__init__(state["target"], state["ada_kimg"], state["batch_size"], state["interval"])
-        self.steps, self.rt = int(state["steps"]), state["rt"]
+        self.steps, self._rt = int(state["steps"]), state["rt"]
         if state["count"] > 0:
             self._acc = torch.tensor([state["sum"], state["count"]], dtype=torch.float64)
 

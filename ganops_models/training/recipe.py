@@ -46,6 +46,20 @@ class DataInfo:
     name: str = "data"
 
 
+# Devices whose fused Adam keeps its step counter on the device (torch 2.14: CPU and CUDA).
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def adam(params, **kwargs) -> torch.optim.Adam:
+    """torch.optim.Adam, fused where the parameters' device supports it: its step counter then stays on
+    the device, so ``step()`` never synchronises with the host (the unfused Adam reads it with
+    ``.item()``), and a GradScaler hands it the scale and inf flags as tensors. Same update up to
+    float rounding (a few ulp)."""
+    params = list(params)
+    fused = bool(params) and all(p.device.type in FUSED_ADAM_DEVICES for p in params)
+    return torch.optim.Adam(params, fused=fused or None, **kwargs)
+
+
 class Recipe:
     name = "base"
     # The model's options (fields, defaults, help, checks): a subclass of TrainOptions.

@@ -20,7 +20,7 @@ import torch
 from ganops_models.nn.layers import batch_norm_statistics
 from ganops_models.training.distributed import sync_grads
 from ganops_models.errors import OptionsError
-from ganops_models.training.recipe import Recipe
+from ganops_models.training.recipe import Recipe, adam
 
 EMA_BETA = 0.999
 SAMPLE_NOISE_SEED = 0
@@ -63,8 +63,8 @@ class SimpleGANRecipe(Recipe):
         self.D.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.G_fwd, self.D_fwd = self.G, self.D      # training forwards; torch.compile'd by compile()
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
+        self.opt_G = adam(self.G.parameters(), lr=lr_g, betas=betas)
+        self.opt_D = adam(self.D.parameters(), lr=lr_d, betas=betas)
         precision = self.opts.precision
         if precision != "fp32" and self.device.type != "cuda":
             warnings.warn(f"--precision {precision} is only used on CUDA; training in fp32 on {self.device.type}")

@@ -5,7 +5,7 @@ Per step, with DiffAugment ``T`` (default policy ``color,translation``, as offic
 and to both fake outputs, ``u ~ U[0, 1)`` drawn per logit (the randomised hinge margin):
   * D: ``mean(relu(0.8 + 0.2u - D(T(x)))) + mean(relu(0.8 + 0.2u + D(T(G(z)))))``
         ``+ R(rec_big, T(x)_S) + R(rec_small, T(x)_S) + R(rec_part, quadrant_part(T(x))_S)``
-        (reals only; ``_S`` = resized to the auxiliary resolution, part ~ U{0..3}; ``R`` is the
+        (reals only; ``_S`` = resized to the auxiliary resolution, part ~ U{0..3} drawn on the host; ``R`` is the
         batch SUM of a per-image distance, LPIPS as official, see ``lpips.reconstruction_loss``)
         ``+ gp * ganops.gradient_penalty(D, T(x), T(G(z)))`` when ``--gp > 0``;
   * G: ``-mean(D(T(G(z))))`` on the same fakes after D's update;
@@ -40,6 +40,7 @@ Deliberate differences from the official code:
   * seeds do not reproduce the official runs' images (other RNG order); the official trainer resizes
     images on the fly, ganops reads them at the dataset's resolution (``--resolution`` / dataset_tool).
 """
+import random
 import warnings
 from typing import Dict
 
@@ -100,9 +101,13 @@ class FastGANRecipe(SimpleGANRecipe):
         return {"layout": LAYOUT, "resolution": self.G.resolution, "img_channels": self.G.img_channels,
                 "z_dim": self.G.z_dim, "ngf": opts.ngf, "ndf": opts.ndf, "antialias": bool(opts.antialias)}
 
-    def _d_loss(self, reals_aug, fakes_aug):
+    def quadrant(self, step: int) -> int:
+        """The quadrant D reconstructs at ``step`` (0..3, uniform): drawn on the host from (seed, step),
+        so the step never reads a device value and a resumed run draws the same ones."""
+        return random.Random(f"{self.opts.seed}/{step}").randrange(4)
+
+    def _d_loss(self, reals_aug, fakes_aug, part: int):
         s = self.D.aux_resolution
-        part = int(torch.randint(4, ()))
         logits_real, (rec_big, rec_small, rec_part) = self.D_fwd(reals_aug, part=part)
         target = resize_down(reals_aug, s)
         loss_real = F.relu(0.8 + 0.2 * torch.rand_like(logits_real) - logits_real).mean()
@@ -127,7 +132,7 @@ class FastGANRecipe(SimpleGANRecipe):
             fakes_aug = self.augment(list(self.G_fwd(z)))
             reals_aug = self.augment(reals)
             self.D.requires_grad_(True)
-            loss_d, stats = self._d_loss(reals_aug, fakes_aug)
+            loss_d, stats = self._d_loss(reals_aug, fakes_aug, self.quadrant(step))
         self.step("D", loss_d)
         self.D.requires_grad_(False)
         with self.autocast():

@@ -137,6 +137,10 @@ class ProGANGenerator(nn.Module):
         self.register_buffer("up_filter", _box_filter(), persistent=False)
         self.register_buffer("phase_resolution", torch.tensor(start_res))
         self.register_buffer("phase_alpha", torch.tensor(1.0))
+        # Host copy of the phase buffers (forward picks layers by it, so it never reads the device);
+        # kept equal to them by set_phase and by loading a state dict.
+        self.phase = (start_res, 1.0)
+        self.register_load_state_dict_post_hook(ProGANGenerator._phase_from_buffers)
 
     def set_phase(self, resolution: int, alpha: float) -> None:
         if resolution not in self.resolutions or not 0 <= alpha <= 1:
@@ -144,11 +148,17 @@ class ProGANGenerator(nn.Module):
                              f"got {resolution}, {alpha}")
         self.phase_resolution.fill_(resolution)
         self.phase_alpha.fill_(alpha)
+        self.phase = (int(resolution), float(alpha))
+
+    @staticmethod
+    def _phase_from_buffers(module: "ProGANGenerator", incompatible_keys) -> None:
+        """After load_state_dict: refresh the host copy from the loaded buffers (one read, at load time)."""
+        module.phase = (int(module.phase_resolution), float(module.phase_alpha))
 
     def forward(self, z: torch.Tensor, final_size: bool = True) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must be [N, {self.z_dim}], got {tuple(z.shape)}")
-        res, alpha = int(self.phase_resolution), float(self.phase_alpha)
+        res, alpha = self.phase
         x = self.dense(normalize_2nd_moment(z.float())).reshape(z.shape[0], -1, self.start_res, self.start_res)
         x = normalize_2nd_moment(ganops.bias_act(x, self.dense_bias.to(x.dtype), act="lrelu", alpha=LRELU_ALPHA,
                                                  gain=1))

@@ -31,7 +31,7 @@ from ganops_models.models.stylegan2.loss import StyleGAN2Loss
 from ganops_models.models.stylegan2.network import Discriminator, Generator, frozen_d_parameters
 from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.training import augmentation
-from ganops_models.training.recipe import DataInfo, Recipe
+from ganops_models.training.recipe import DataInfo, Recipe, adam
 
 
 def network_options(opts, device: torch.device) -> dict:
@@ -61,10 +61,10 @@ def build_networks(opts, data: DataInfo, device: torch.device):
 
 
 def lazy_adam(params, lr: float, reg_interval: Optional[int]) -> torch.optim.Adam:
-    """Adam(betas 0, 0.99, eps 1e-8) with the lazy-regularisation correction c = I / (I + 1) for a
+    """Adam (fused where the device allows: :func:`~ganops_models.training.recipe.adam`; betas 0, 0.99, eps 1e-8) with the lazy-regularisation correction c = I / (I + 1) for a
     regulariser that runs every I > 0 steps (c = 1 for None or 0: no regulariser, or one in every step)."""
     c = reg_interval / (reg_interval + 1) if reg_interval else 1.0
-    return torch.optim.Adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c), eps=1e-8)
+    return adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c), eps=1e-8)
 
 
 class StyleGAN2Recipe(Recipe):
