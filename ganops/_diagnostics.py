@@ -1,4 +1,5 @@
 """What ``python -m ganops`` reports: versions, devices, the extension's build and the backend table."""
+import argparse
 import importlib
 import platform
 import sys
@@ -92,12 +93,29 @@ def format_text(data: dict) -> str:
     return "\n".join(lines)
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """A usage error is one line, ``python -m ganops: error: <message> (see --help)``, exit status 2
+    (ganops_models' tools do the same; ganops cannot import them)."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="python -m ganops",
+                             description="What ganops._C was built with and which backend each op uses here.")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    return parser
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """``python -m ganops [--json]``; an unknown argument is a usage error (exit status 2)."""
+    args = _parser().parse_args(argv)
     import json
 
     import ganops  # noqa: F401  (registers every op family)
 
     data = report()
-    print(json.dumps(data, indent=2) if "--json" in argv else format_text(data))
+    print(json.dumps(data, indent=2) if args.json else format_text(data))
     return 0

@@ -45,21 +45,21 @@ def _check_against_reference(impl, device, shape, out_hw, dtype, layout):
         assert_close(a, b, dtype, f"{impl} {name}", factor=1.0 if name in ("output", "grad input") else 4.0)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "noncontig"])
-def test_matches_reference_dtypes_layouts(case, dtype, layout):
-    impl, device = case
+def test_matches_reference_dtypes_layouts(backend, dtype, layout):
+    impl, device = backend
     torch.manual_seed(0)
     _check_against_reference(impl, device, (2, 3, 5, 7), (4, 6), dtype, layout)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", CASES)
 @pytest.mark.parametrize("shape,out_hw", [((1, 1, 1, 1), (1, 1)), ((1, 20, 9, 4), (9, 9)),
                                            ((3, 2, 6, 1), (2, 5))])
-def test_matches_reference_shapes(case, shape, out_hw):
+def test_matches_reference_shapes(backend, shape, out_hw):
     """Batch 1, single pixels, more channels / positions than one block, width 1."""
-    impl, device = case
+    impl, device = backend
     torch.manual_seed(1)
     _check_against_reference(impl, device, shape, out_hw, torch.float32, "contiguous")
 
@@ -83,10 +83,10 @@ def test_reference_matches_torch_first_order():
         assert_close(a, b, torch.float64, f"{name} vs torch")
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_gradcheck_and_gradgradcheck_float64(case):
+@pytest.mark.parametrize("backend", CASES)
+def test_gradcheck_and_gradgradcheck_float64(backend):
     """gradgradcheck also differentiates the backward w.r.t. grad_output (what R1 through ADA needs)."""
-    impl, device = case
+    impl, device = backend
     torch.manual_seed(4)
     x = torch.randn(1, 2, 4, 5, dtype=torch.float64, device=device, requires_grad=True)
     grid = _grid(1, 3, 3, torch.float64, device).requires_grad_(True)
@@ -95,10 +95,10 @@ def test_gradcheck_and_gradgradcheck_float64(case):
     assert torch.autograd.gradgradcheck(op, (x, grid), fast_mode=True)
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_gradgradcheck_wrt_grad_output_only(case):
+@pytest.mark.parametrize("backend", CASES)
+def test_gradgradcheck_wrt_grad_output_only(backend):
     """The backward as a function of grad_output alone (input and grid constant), full Jacobian."""
-    impl, device = case
+    impl, device = backend
     torch.manual_seed(5)
     x = torch.randn(1, 2, 3, 4, dtype=torch.float64, device=device)
     grid = _grid(1, 2, 2, torch.float64, device)
@@ -112,11 +112,11 @@ def test_gradgradcheck_wrt_grad_output_only(case):
     assert torch.autograd.gradcheck(backward_of, (go,))
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_compile_fullgraph(case):
+@pytest.mark.parametrize("backend", CASES)
+def test_compile_fullgraph(backend):
     """No graph breaks through the custom ops and their autograd (inductor on the GPU; aot_eager on
     the CPU, which traces the same graphs and runs the kernels eagerly)."""
-    impl, device = case
+    impl, device = backend
     torch.manual_seed(6)
     x = torch.randn(2, 3, 6, 5, device=device, requires_grad=True)
     grid = _grid(2, 4, 3, torch.float32, device).requires_grad_(True)
@@ -151,3 +151,91 @@ def test_bad_arguments(make_args, error, match):
 def test_cuda_impl_on_cpu_tensors_is_a_clear_error():
     with pytest.raises(ganops.BackendUnavailableError, match="impl='cuda' cannot serve this call"):
         ganops.grid_sample(torch.randn(1, 1, 2, 2), torch.zeros(1, 1, 1, 2), impl="cuda")
+
+
+# --- non-finite grid coordinates: what torch.nn.functional.grid_sample gives ------------------------
+# torch (bilinear, zeros padding): a NaN or +-inf coordinate makes that output sample NaN, adds nothing
+# to the input's gradient, and its grid gradient is NaN along the other axis and 0 along its own (0 * the
+# weights' derivative); every other sample is untouched.
+
+_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+_POINTS = ((0, 1, 2), (1, 2, 0))  # (n, i, j) of the samples made non-finite
+
+
+def _torch_grid_sample(x, grid):
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _forward_backward(op, x, grid, go):
+    x = x.detach().requires_grad_(True)
+    grid = grid.detach().requires_grad_(True)
+    out = op(x, grid)
+    return [out.detach()] + [t.detach() for t in torch.autograd.grad(out, (x, grid), go)]
+
+
+def _assert_matches_torch(name, ours, theirs, dtype, factor):
+    """Same NaN samples, same exact zeros, the rest close (theirs: float64 torch on the same values)."""
+    ours = ours.double().cpu()
+    assert torch.equal(ours.isnan(), theirs.isnan()), \
+        f"{name}: NaN at {ours.isnan().nonzero().tolist()}, torch at {theirs.isnan().nonzero().tolist()}"
+    zero = theirs == 0
+    assert (ours[zero] == 0).all(), f"{name}: not 0 where torch gives 0: {ours[zero]}"
+    finite = ~theirs.isnan()
+    assert_close(ours[finite], theirs[finite], dtype, name, factor=factor)
+
+
+@pytest.mark.parametrize("backend", CASES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16])
+@pytest.mark.parametrize("value", list(_NONFINITE))
+@pytest.mark.parametrize("axes", [(0,), (1,), (0, 1)], ids=["x", "y", "xy"])
+def test_nonfinite_grid_matches_torch(backend, dtype, value, axes):
+    """NaN / +-inf coordinates: forward and first-order gradients as torch gives them (no index error,
+    no read outside the input: the CUDA case runs under ASan in CI), every other sample unchanged."""
+    impl, device = backend
+    torch.manual_seed(7)
+    x = make_input((2, 3, 5, 4), dtype, device)
+    finite_grid = _grid(2, 3, 4, dtype, device)
+    grid = finite_grid.clone()
+    for n, i, j in _POINTS:
+        for axis in axes:
+            grid[n, i, j, axis] = _NONFINITE[value]
+    go = make_input((2, 3, 3, 4), dtype, device)
+    ours = _forward_backward(lambda a, b: ganops.grid_sample(a, b, impl=impl), x, grid, go)
+    theirs = _forward_backward(_torch_grid_sample, *(t.double().cpu() for t in (x, grid, go)))
+    normal = _forward_backward(lambda a, b: ganops.grid_sample(a, b, impl=impl), x, finite_grid, go)
+    bad = torch.zeros(2, 3, 4, dtype=torch.bool)
+    for point in _POINTS:
+        bad[point] = True
+    assert theirs[0].isnan().permute(0, 2, 3, 1).all(-1).equal(bad), "torch no longer gives NaN samples"
+    for name, a, b, factor in zip(("output", "grad input", "grad grid"), ours, theirs, (1.0, 1.0, 4.0)):
+        _assert_matches_torch(f"{impl} {value} {name}", a, b, dtype, factor)
+    # Samples with finite coordinates: bit-identical to the call without the non-finite ones.
+    assert torch.equal(ours[0].permute(0, 2, 3, 1)[~bad], normal[0].permute(0, 2, 3, 1)[~bad]), "output"
+    assert torch.equal(ours[2][~bad.to(device)], normal[2][~bad.to(device)]), "grad grid"
+
+
+@pytest.mark.parametrize("backend", CASES)
+@pytest.mark.parametrize("value", list(_NONFINITE))
+def test_nonfinite_grid_second_order(backend, value):
+    """Second order through a grid with NaN / +-inf coordinates runs (no index error or stray read) and,
+    at every sample with finite coordinates, equals the float64 reference."""
+    impl, device = backend
+    torch.manual_seed(8)
+    x = make_input((2, 3, 5, 4), torch.float32, device, requires_grad=True)
+    grid = _grid(2, 3, 4, torch.float32, device)
+    for n, i, j in _POINTS:
+        grid[n, i, j, 1] = _NONFINITE[value]
+    grid.requires_grad_(True)
+    go = make_input((2, 3, 3, 4), torch.float32, device, requires_grad=True)
+    v_x, v_grid = make_input(x.shape, torch.float32, device), make_input(grid.shape, torch.float32, device)
+    fast = _all_orders(lambda a, b: ganops.grid_sample(a, b, impl=impl), x, grid, go, v_x, v_grid)
+    up = [t.detach().double().requires_grad_(True) for t in (x, grid, go)]
+    ref = _all_orders(grid_sample_ref, *up, v_x.double(), v_grid.double())
+    good = torch.ones(2, 3, 4, dtype=torch.bool, device=device)
+    for point in _POINTS:
+        good[point] = False
+    pick = {"output": lambda t: t.permute(0, 2, 3, 1)[good], "grad input": lambda t: t,
+            "grad grid": lambda t: t[good], "2nd order grid": lambda t: t[good],
+            "2nd order grad_output": lambda t: t.permute(0, 2, 3, 1)[good]}
+    for (name, select), a, b in zip(pick.items(), fast, ref):
+        assert_close(select(a), select(b), torch.float32, f"{impl} {value} {name}", factor=4.0)

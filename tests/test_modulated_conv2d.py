@@ -351,6 +351,15 @@ def test_bad_input():
         ganops.modulated_conv2d(x, w, s, clamp=-1)
     with pytest.raises(TypeError, match="x must be a floating-point tensor"):
         ganops.modulated_conv2d(x.long(), w, s)
+    zero_channels = r"x must have at least 1 channel \(x.shape\[1\] >= 1\), got shape \(2, 0, 6, 6\)"
+    with pytest.raises(ValueError, match=zero_channels):
+        ganops.modulated_conv2d(x[:, :0], w[:, :0], s[:, :0])
+    with pytest.raises(ValueError, match=r"x must have at least 1 channel"):
+        ganops.modulated_conv2d(x[:, :0], w[:, :0], s[:, :0], demodulate=False)
+    with pytest.raises(ValueError, match=r"weight must have at least 1 output channel \(weight.shape\[0\] >= 1\)"):
+        ganops.modulated_conv2d(x, w[:0], s, bias=torch.randn(0))
+    with pytest.raises(ValueError, match=r"weight must have a kernel of at least 1x1, got shape \(5, 4, 0, 3\)"):
+        ganops.modulated_conv2d(x, torch.randn(5, 4, 0, 3), s, padding=1)
     if HAS_GPU:
         with pytest.raises(ValueError, match="styles must be on the device of x"):
             ganops.modulated_conv2d(x.cuda(), w.cuda(), s)

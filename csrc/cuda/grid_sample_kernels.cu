@@ -2,6 +2,8 @@
 // compiles grid_sample.cpp and a grid_sample.cu to the same object file).
 #include "grid_sample.h"
 
+#include <limits>
+
 #include "numeric.cuh"
 
 namespace ganops {
@@ -9,11 +11,15 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The 4 taps of one grid point: offsets (y * W + x, or -1 outside the image) and weights.
+// The 4 taps of one grid point: pixel coordinates, whether each is inside the image, and weights.
+// A NaN or infinite coordinate has both its taps outside the image and NaN order-0 weights (its
+// order-1 weights are +-1): torch's grid_sample multiplies them by the 0 that outside taps read, so
+// the sample is NaN exactly where such a weight is used (`nan`), and adds nothing to a scatter.
 template <typename A>
 struct Taps {
   int64_t y[2], x[2];
   bool y_ok[2], x_ok[2];
+  bool nan;
   A wy[2], wx[2];
 };
 
@@ -31,12 +37,13 @@ __device__ __forceinline__ Taps<typename Acc<T>::type> make_taps(const T* grid, 
   const T* g = grid + n * s.grid_stride[0] + ho * s.grid_stride[1] + wo * s.grid_stride[2];
   A ix = ((to_acc(g[0]) + A(1)) * A(s.w) - A(1)) * A(0.5);
   A iy = ((to_acc(g[s.grid_stride[3]]) + A(1)) * A(s.h) - A(1)) * A(0.5);
-  // Far-away or non-finite coordinates sample zeros; clamp before the integer conversion.
+  Taps<A> t;
+  t.nan = (dx == 0 && !isfinite(ix)) || (dy == 0 && !isfinite(iy));
+  // Clamp before the integer conversion (NaN to -2): far-away and non-finite coordinates sample zeros.
   ix = ix > A(-2) ? (ix < A(s.w + 1) ? ix : A(s.w + 1)) : A(-2);
   iy = iy > A(-2) ? (iy < A(s.h + 1) ? iy : A(s.h + 1)) : A(-2);
   const A x0 = floor(ix), y0 = floor(iy);
   const A fx = ix - x0, fy = iy - y0;
-  Taps<A> t;
   for (int k = 0; k < 2; ++k) {
     t.x[k] = static_cast<int64_t>(x0) + k;
     t.y[k] = static_cast<int64_t>(y0) + k;
@@ -71,7 +78,7 @@ __global__ void gather_kernel(const T* __restrict__ input, const T* __restrict__
         }
       }
     }
-    dst[c * points] = from_acc<T>(acc);
+    dst[c * points] = from_acc<T>(t.nan ? std::numeric_limits<A>::quiet_NaN() : acc);
   }
 }
 

@@ -49,6 +49,13 @@ def validate(x, weight, styles, noise, up, down, padding, resample_filter, demod
     _tensor(styles, "styles", 2)
     n, in_channels, h, w = x.shape
     out_channels, w_in, kh, kw = weight.shape
+    if in_channels == 0:
+        raise ValueError(f"x must have at least 1 channel (x.shape[1] >= 1), got shape {tuple(x.shape)}")
+    if out_channels == 0:
+        raise ValueError(f"weight must have at least 1 output channel (weight.shape[0] >= 1), "
+                         f"got shape {tuple(weight.shape)}")
+    if kh == 0 or kw == 0:
+        raise ValueError(f"weight must have a kernel of at least 1x1, got shape {tuple(weight.shape)}")
     if w_in != in_channels:
         raise ValueError(f"weight.shape[1] ({w_in} input channels) must equal x.shape[1] ({in_channels})")
     if tuple(styles.shape) != (n, in_channels):

@@ -50,6 +50,8 @@ def grid_sample(input: torch.Tensor, grid: torch.Tensor, impl: Optional[str] = N
 
     input [N, C, H, W] and grid [N, Ho, Wo, 2] (x, y in [-1, 1]) of the same float dtype and device
     -> [N, C, Ho, Wo]. ``impl``: None | 'cuda' | 'triton' | 'ref' (see ganops._registry).
+    A NaN or infinite coordinate gives what torch gives on every backend: NaN in that output sample, no
+    contribution to the input's gradient, a grid gradient of NaN along the other axis and 0 along its own.
     """
     _validate(input, grid)
     backend = _registry.choose(_FAMILY, impl, input)

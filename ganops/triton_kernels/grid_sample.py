@@ -30,7 +30,13 @@ TILE = 1024  # BLOCK_P * BLOCK_C
 
 
 @triton.jit
-def _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, COMPUTE: tl.constexpr):
+def _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, DX: tl.constexpr, DY: tl.constexpr,
+          COMPUTE: tl.constexpr):
+    """(x0, y0, fx, fy, nan): the top-left tap, the fractions, and where the sum is NaN.
+
+    A NaN or infinite coordinate has both its taps outside the image and NaN order-0 weights (its
+    order-1 weights are +-1): torch's grid_sample multiplies them by the 0 that outside taps read, so the
+    sample is NaN exactly where such a weight is used (``nan``), and adds nothing to a scatter."""
     ho = p // Wo
     wo = p % Wo
     base = grid_ptr + n * s_gn + ho * s_gh + wo * s_gw
@@ -38,12 +44,18 @@ def _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, COMPUTE: tl.c
     gy = tl.load(base + s_gk, mask=pmask, other=0.0).to(COMPUTE)
     ix = ((gx + 1) * W - 1) * 0.5
     iy = ((gy + 1) * H - 1) * 0.5
-    # Clamp far-away (or non-finite) coordinates before the integer conversion; they sample zeros.
-    ix = tl.minimum(tl.maximum(ix, -2.0), W + 1.0)
-    iy = tl.minimum(tl.maximum(iy, -2.0), H + 1.0)
+    nan = tl.zeros_like(pmask)
+    if DX == 0:
+        nan = nan | ~(tl.abs(ix) < float("inf"))
+    if DY == 0:
+        nan = nan | ~(tl.abs(iy) < float("inf"))
+    # Clamp before the integer conversion (NaN to -2, not tl.maximum, whose NaN result is backend
+    # dependent): far-away and non-finite coordinates sample zeros.
+    ix = tl.where(ix > -2.0, tl.where(ix < W + 1.0, ix, W + 1.0), -2.0)
+    iy = tl.where(iy > -2.0, tl.where(iy < H + 1.0, iy, H + 1.0), -2.0)
     x0f = tl.floor(ix)
     y0f = tl.floor(iy)
-    return x0f.to(tl.int32), y0f.to(tl.int32), ix - x0f, iy - y0f
+    return x0f.to(tl.int32), y0f.to(tl.int32), ix - x0f, iy - y0f, nan
 
 
 @triton.jit
@@ -73,7 +85,7 @@ def _gather_kernel(inp_ptr, grid_ptr, out_ptr, C, H, W, P, Wo,
     pmask = p < P
     c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = c < C
-    x0, y0, fx, fy = _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, COMPUTE)
+    x0, y0, fx, fy, nan = _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, DX, DY, COMPUTE)
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=COMPUTE)
     chan = inp_ptr + n * s_in + c.to(tl.int64)[None, :] * s_ic
     for dy in tl.static_range(2):
@@ -86,6 +98,7 @@ def _gather_kernel(inp_ptr, grid_ptr, out_ptr, C, H, W, P, Wo,
             offs = yy.to(tl.int64) * s_ih + xx.to(tl.int64) * s_iw
             v = tl.load(chan + offs[:, None], mask=ok[:, None] & cmask[None, :], other=0.0)
             acc += (wy * wx)[:, None] * v.to(COMPUTE)
+    acc = tl.where(nan[:, None], float("nan"), acc)
     out_offs = (n * C + c.to(tl.int64)[None, :]) * P + p[:, None]
     tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
 
@@ -102,7 +115,7 @@ def _scatter_kernel(grad_ptr, grid_ptr, acc_ptr, C, H, W, P, Wo,
     pmask = p < P
     c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = c < C
-    x0, y0, fx, fy = _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, COMPUTE)
+    x0, y0, fx, fy, _ = _taps(grid_ptr, n, p, pmask, Wo, H, W, s_gn, s_gh, s_gw, s_gk, DX, DY, COMPUTE)
     ho = p // Wo
     wo = p % Wo
     g_offs = n * s_dn + c.to(tl.int64)[None, :] * s_dc + (ho.to(tl.int64) * s_dh + wo.to(tl.int64) * s_dw)[:, None]
