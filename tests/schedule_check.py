@@ -26,8 +26,9 @@ ATOMIC_CUDA_OPS = {
     "ganops::bias_act_grad_cuda": "db: one atomicAdd per chunk (row kernel) or per column (column kernel)",
     "ganops::grid_sample_scatter_cuda": "the input gradient: each sample scatters its 4 weights with atomicAdd",
 }
-# Relative error (norm of the difference / norm) allowed between schedules for atomic sums, by dtype:
-# a few roundings of the accumulation dtype.
+# Atomic sums may differ between schedules by rounding: |a - b| <= ATOMIC_REL_TOL[dtype] * scale everywhere,
+# where scale is the largest sum of magnitudes of any tensor the call read or wrote (a bound on the
+# summed terms; a sum that cancels has a tiny result but the rounding of its terms), NaN in the same places.
 ATOMIC_REL_TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}
 
 
@@ -45,6 +46,8 @@ def differences(results: Dict[str, Sequence[torch.Tensor]], atomic: bool = False
     when all are bit-identical (or, with ``atomic``, within ATOMIC_REL_TOL with NaN in the same places)."""
     (first, base), *rest = results.items()
     found = []
+    scale = max((t.detach().double().nan_to_num(0.0, 0.0, 0.0).abs().sum().item() for t in base
+                 if t.is_floating_point()), default=0.0)
     for name, values in rest:
         for i, (a, b) in enumerate(zip(base, values)):
             if a.shape != b.shape or a.dtype != b.dtype:
@@ -54,12 +57,11 @@ def differences(results: Dict[str, Sequence[torch.Tensor]], atomic: bool = False
             elif atomic and a.is_floating_point():
                 a64, b64 = a.detach().double(), b.detach().double()
                 nan_same = torch.equal(a64.isnan(), b64.isnan())
-                a64, b64 = a64.nan_to_num(0.0), b64.nan_to_num(0.0)
-                err = (a64 - b64).norm().item() / max(a64.norm().item(), 1e-30)
-                if not nan_same or err > ATOMIC_REL_TOL[a.dtype]:
-                    found.append(f"result {i} ({a.dtype}): {first} and {name} differ by relative error {err:.3g} "
-                                 f"> {ATOMIC_REL_TOL[a.dtype]:.3g} allowed for atomic sums" +
-                                 ("" if nan_same else " (NaN in different places)"))
+                err = (a64.nan_to_num(0.0) - b64.nan_to_num(0.0)).abs().max().item()
+                allowed = ATOMIC_REL_TOL[a.dtype] * scale
+                if not nan_same or err > allowed:
+                    found.append(f"result {i} ({a.dtype}): {first} and {name} differ by up to {err:.3g} > {allowed:.3g} "
+                                 f"allowed for atomic sums" + ("" if nan_same else " (NaN in different places)"))
             else:
                 where = (_bits(a) != _bits(b)).nonzero()
                 found.append(f"result {i} ({a.dtype}{tuple(a.shape)}): {first} and {name} differ in "
@@ -174,7 +176,7 @@ def uses_atomics(kernel) -> bool:
     """Whether a triton.jit kernel's source calls tl.atomic_* (sums in program order)."""
     import inspect
 
-    source = getattr(kernel, "src", None) or inspect.getsource(getattr(kernel, "fn", kernel))
+    source = getattr(kernel, "src", None) or inspect.getsource(kernel.fn)
     return "atomic_" in source
 
 
@@ -184,6 +186,9 @@ def triton_launcher(run):
     from ganops.triton_kernels import _launch
 
     def launcher(kernel, grid, args, meta):
+        if not hasattr(kernel, "fn"):  # not a triton.jit kernel (a test's stand-in): just run it
+            return run(kernel, grid, args, meta)
+
         def describe():
             shapes = ", ".join(f"{t.dtype}{tuple(t.shape)}" if isinstance(t, torch.Tensor) else repr(t) for t in args)
             return f"grid {grid} ({shapes}) meta {meta}"

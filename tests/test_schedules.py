@@ -99,8 +99,8 @@ def test_differences_are_bitwise_and_atomics_get_a_tolerance():
     near = a + torch.tensor([1e-7, 0.0, 0.0])
     assert schedule_check.differences({"forward": [a], "reverse": [near]})
     assert schedule_check.differences({"forward": [a], "reverse": [near]}, atomic=True) == []
-    far = a + torch.tensor([1e-2, 0.0, 0.0])
-    assert "relative error" in schedule_check.differences({"forward": [a], "random:1": [far]}, atomic=True)[0]
+    far = a + torch.tensor([1e-2, 0.0, 0.0])  # far more than float32 rounding of sums of magnitude 4
+    assert "allowed for atomic sums" in schedule_check.differences({"forward": [a], "random:1": [far]}, atomic=True)[0]
     moved_nan = torch.tensor([float("nan"), 2.0, 3.0])
     assert "NaN in different places" in schedule_check.differences({"forward": [a], "r": [moved_nan]}, atomic=True)[0]
 
