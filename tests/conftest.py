@@ -1,6 +1,7 @@
 """Test setup: Triton runs through its interpreter on machines without a GPU, outputs are poisoned,
-and with GANOPS_TEST_CUDA_EMULATOR=1 (or asan) and no GPU the CUDA kernels run on the CPU through
-tests/cuda_emulator."""
+with GANOPS_TEST_CUDA_EMULATOR=1 (or asan) and no GPU the CUDA kernels run on the CPU through
+tests/cuda_emulator, and with GANOPS_TEST_SCHEDULE_CHECK=1 every emulated CUDA launch and every
+interpreted Triton launch is also run under other schedules and compared (tests/schedule_check.py)."""
 import os
 
 import pytest
@@ -12,12 +13,31 @@ if not torch.cuda.is_available():
 os.environ["GANOPS_POISON_OUTPUTS"] = "1"
 os.environ.pop("GANOPS_IMPL", None)
 
-from helpers import CUDA_EMULATED, gpu, where_it_ran  # noqa: E402 (after the environment above; imports no ganops)
+from helpers import CUDA_EMULATED, TRITON_ON_CPU, gpu, where_it_ran  # noqa: E402 (after the environment above; imports no ganops)
 
 if CUDA_EMULATED:
     import cuda_emulator
 
     cuda_emulator.install()
+
+SCHEDULE_CHECK = os.environ.get("GANOPS_TEST_SCHEDULE_CHECK") == "1"
+if SCHEDULE_CHECK and TRITON_ON_CPU:
+    import schedule_check
+    from ganops.triton_kernels import _launch
+
+    _launch._launcher = schedule_check.triton_launcher(_launch._run)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Under GANOPS_TEST_SCHEDULE_CHECK=1 with the emulator, the test's CUDA op calls are schedule-checked."""
+    if SCHEDULE_CHECK and CUDA_EMULATED:
+        import schedule_check
+
+        with schedule_check.cuda_emulator_mode():
+            yield
+    else:
+        yield
 
 
 @pytest.fixture

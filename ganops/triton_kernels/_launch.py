@@ -5,17 +5,25 @@ kernel, instead of the GPU refusing the launch (the interpreter does not check t
 kernel under a device guard for ``device`` (the tensors' device), as the C++ bindings do: a tensor on
 cuda:1 while cuda:0 is current is launched on cuda:1.
 
+Under Triton's interpreter (``TRITON_INTERPRET=1``) ``GANOPS_TRITON_PROGRAM_ORDER=forward|reverse|random:SEED``
+runs the grid's programs in that order (forward, the interpreter's own, by default), so a result that
+depends on the order programs run in (overlapping non-atomic stores: a race on a GPU) shows up as a
+difference between orders (tests/schedule_check.py compares them). A GPU schedules programs itself.
+
 ``intercept(record)`` replaces the launch by ``record(Launch)`` inside the device guard (which is then a
 stand-in that notes the device): the resource report (benchmarks/resources.py) and the grid-limit
 tests drive the real launchers with fake CUDA tensors and collect what would be launched.
 """
 import contextlib
+import os
+import random
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
 GRID_LIMITS = (2**31 - 1, 65535, 65535)
+PROGRAM_ORDER_ENV = "GANOPS_TRITON_PROGRAM_ORDER"
 
 
 @dataclass
@@ -50,9 +58,52 @@ def _cuda_guard(device: torch.device):
     return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
+def _permutation(order: str, count: int) -> list:
+    """Program k of the interpreter's loop runs program permutation[k] (linear indices)."""
+    if order == "reverse":
+        return list(range(count - 1, -1, -1))
+    if order.startswith("random:") and order[7:].isdigit():
+        permutation = list(range(count))
+        random.Random(int(order[7:])).shuffle(permutation)
+        return permutation
+    raise ValueError(f"{PROGRAM_ORDER_ENV} must be forward, reverse or random:SEED (a decimal seed), got {order!r}")
+
+
+@contextlib.contextmanager
+def program_order(order: str):
+    """Within the block, Triton's interpreter runs a launch's programs in ``order`` ('forward', 'reverse',
+    'random:SEED'), by renumbering the program ids its grid loop hands out; 'forward' changes nothing."""
+    if order in ("", "forward"):
+        yield
+        return
+    _permutation(order, 1)  # reject a bad order before anything runs
+    from triton.runtime import interpreter
+
+    builder = interpreter.interpreter_builder
+    set_grid_dim, set_grid_idx = builder.set_grid_dim, builder.set_grid_idx
+    dims, permutation = [(1, 1, 1)], [[]]
+
+    def permuted_dim(nx, ny, nz):
+        dims[0], permutation[0] = (nx, ny, nz), _permutation(order, nx * ny * nz)
+        set_grid_dim(nx, ny, nz)
+
+    def permuted_idx(x, y, z):  # the loop runs x outermost, z innermost
+        _, ny, nz = dims[0]
+        k = permutation[0][(x * ny + y) * nz + z]
+        set_grid_idx(k // (ny * nz), k // nz % ny, k % nz)
+
+    builder.set_grid_dim, builder.set_grid_idx = permuted_dim, permuted_idx
+    try:
+        yield
+    finally:
+        del builder.set_grid_dim, builder.set_grid_idx
+
+
 def _run(kernel, grid, args, meta) -> None:
     check_grid(kernel, grid)
-    kernel[grid](*args, **meta)
+    order = os.environ.get(PROGRAM_ORDER_ENV, "forward") if os.environ.get("TRITON_INTERPRET") == "1" else "forward"
+    with program_order(order):
+        kernel[grid](*args, **meta)
 
 
 _guard: Callable = _cuda_guard

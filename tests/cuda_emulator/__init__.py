@@ -1,16 +1,20 @@
 """The CUDA kernels of csrc/cuda, built for the CPU through a small emulator, so their tests can run on
 machines without a GPU (CI): ``GANOPS_TEST_CUDA_EMULATOR=1 pytest tests -k cuda``.
 
-The kernel sources are compiled unmodified apart from two mechanical rewrites (``kernel<<<cfg>>>(args)``
-becomes ``::emu::launch(Config(cfg), kernel, args)`` and ``extern __shared__`` arrays become the
-emulator's per-launch buffer) against the stand-in CUDA headers in ``include/`` (see emu_runtime.h for
+The kernel sources are compiled unmodified apart from three mechanical rewrites (``kernel<<<cfg>>>(args)``
+becomes ``::emu::launch(Config(cfg), kernel, args)``, ``extern __shared__`` arrays become the
+emulator's per-launch buffer, and a static ``__shared__`` declaration is followed by the call that
+poisons it before each block) against the stand-in CUDA headers in ``include/`` (see emu_runtime.h for
 what is and is not modelled). The torch bindings are compiled as they are, registered for CPU tensors
 instead of CUDA tensors, and replace ``ganops._C`` in this process; the Python layer above them (fake
-kernels, autograd, dispatch) is the real one. What this cannot show is speed, memory-ordering bugs and
-anything specific to real hardware: the GPU run of the same tests stays the final word.
+kernels, autograd, dispatch) is the real one. ``GANOPS_EMU_SCHEDULE=forward|reverse|random:SEED``
+picks the order of blocks and of threads within barrier intervals (see emu_runtime.h;
+tests/schedule_check.py compares them to find races). What this cannot show is speed, the memory
+model and anything specific to real hardware: the GPU run of the same tests stays the final word.
 ``GANOPS_TEST_CUDA_EMULATOR=asan`` builds the same library with AddressSanitizer and alignment checks
 (run with libasan preloaded, see README.md): every out-of-bounds or misaligned access then fails.
 """
+import ctypes
 import json
 import os
 import re
@@ -25,16 +29,24 @@ _HERE = Path(__file__).resolve().parent
 _REPO = _HERE.parents[1]
 _CSRC = _REPO / "csrc" / "cuda"
 _BUILD = _REPO / "build" / "cuda_emulator"
+SCHEDULE_ENV = "GANOPS_EMU_SCHEDULE"
+_library = []  # the loaded emulated library (ctypes), once build() ran
 
 # kernel<template args><<<grid, block[, shared[, stream]]>>>(args);
 _LAUNCH = re.compile(r"(?P<kernel>[A-Za-z_]\w*(?:<[^<>;]*>)?)\s*<<<(?P<config>.*?)>>>\s*\((?P<args>.*?)\);", re.S)
 _EXTERN_SHARED = re.compile(r"extern __shared__ (?P<type>\w+) (?P<name>\w+)\[\];")
+# __shared__ A warp_sums[kThreads / 32];  (a static array or scalar, declared inside a kernel)
+_STATIC_SHARED = re.compile(r"(?m)^(?P<decl>[ \t]*__shared__\s[^;{}]*?(?P<name>\w+)\s*(?:\[[^;\]]*\]\s*)*;)")
 
 
 def translate_kernels(text: str) -> str:
-    """A .cu file's text with its launches and dynamic shared memory routed through the emulator."""
+    """A .cu file's text with its launches and dynamic shared memory routed through the emulator, and
+    each static ``__shared__`` declaration followed by the call that poisons it once per block."""
     text = _EXTERN_SHARED.sub(lambda m: f"{m['type']}* {m['name']} = ::emu::dynamic_shared<{m['type']}>();", text)
-    text = _LAUNCH.sub(lambda m: f"::emu::launch(::emu::Config({m['config']}), {m['kernel']}, {m['args']});", text)
+    text = _STATIC_SHARED.sub(
+        lambda m: f"{m['decl']} ::emu::poison_static_shared(&{m['name']}, sizeof({m['name']}));", text)
+    text = _LAUNCH.sub(lambda m: (f"::emu::launch(::emu::Config({m['config']}).named({json.dumps(m['kernel'])}), "
+                                  f"{m['kernel']}, {m['args']});"), text)
     if "<<<" in text:
         raise RuntimeError("cuda_emulator: a kernel launch was not recognised")
     return text
@@ -77,10 +89,22 @@ def build(sanitize: bool = False) -> None:
             sources.append(str(target))
     sanitizers = ["-fsanitize=address,alignment", "-fno-sanitize-recover=alignment"]
     flags = ["-O1", "-g", "-fno-omit-frame-pointer", *sanitizers] if sanitize else ["-O2"]
+    name = "ganops_cuda_emulated" + ("_asan" if sanitize else "")
     cpp_extension.load(
-        name="ganops_cuda_emulated" + ("_asan" if sanitize else ""), sources=sources, build_directory=str(build_dir),
+        name=name, sources=sources, build_directory=str(build_dir),
         extra_include_paths=[str(_HERE / "include"), str(src)], extra_cflags=flags,
         extra_ldflags=sanitizers if sanitize else [], is_python_module=False, verbose=False)
+    _library[:] = [ctypes.CDLL(str(build_dir / f"{name}.so"))]
+
+
+def launches() -> str:
+    """The emulated launches since the last call ('kernel grid (x, y, z) block (x, y, z) shared N B' per
+    line); empty before build()."""
+    if not _library:
+        return ""
+    read = _library[0].ganops_emu_launches
+    read.restype = ctypes.c_char_p
+    return read().decode()
 
 
 def install() -> None:

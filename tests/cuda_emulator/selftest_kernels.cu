@@ -1,8 +1,11 @@
 // Kernels for tests/test_cuda_emulator.py: each main() mode exercises one feature or one failure the
 // emulator must report. Translated like csrc/cuda and built with g++ against include/ (no torch);
-// prints one line per check.
+// prints one line per check. `selftest races` runs the seeded races (each one bug, and its correct
+// version) under the schedule of GANOPS_EMU_SCHEDULE and prints each one's output bytes in hex: the
+// test runs it under several schedules and requires the bugs to differ and the correct ones not to.
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include <cuda_runtime.h>
@@ -42,12 +45,96 @@ __global__ void partial_warp_shuffle(float* out) {
 
 __global__ void fill(int* out) { out[blockIdx.x * blockDim.x + threadIdx.x] = 1; }
 
+// --- seeded races: `synced` false is the bug, true its correct version -------------------------------
+
+// Each thread reads its neighbour's staged value: needs a barrier between the write and the read.
+__global__ void neighbour_read(const float* x, float* out, bool synced) {
+  extern __shared__ float staged[];
+  staged[threadIdx.x] = x[threadIdx.x];
+  if (synced) __syncthreads();
+  out[threadIdx.x] = staged[(threadIdx.x + 1) % blockDim.x];
+}
+
+// Tree sum of 64 values by the first warp, assuming lockstep lanes: needs __syncwarp between the
+// reads of a step and its writes, and between steps.
+__global__ void warp_tree_sum(const float* x, float* out, bool synced) {
+  __shared__ float s[64];
+  s[threadIdx.x] = x[threadIdx.x];
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    for (int offset = 32; offset > 0; offset >>= 1) {
+      const float v = s[threadIdx.x] + s[threadIdx.x + offset];
+      if (synced) __syncwarp();
+      s[threadIdx.x] = v;
+      if (synced) __syncwarp();
+    }
+    if (threadIdx.x == 0) out[0] = s[0];
+  }
+}
+
+// Each block sums its 32 values; the bug stores every block's sum to out[0] (the last block wins),
+// the correct version adds them atomically.
+__global__ void blocks_to_one(const float* x, float* out, bool atomic) {
+  float v = x[blockIdx.x * blockDim.x + threadIdx.x];
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  if (threadIdx.x == 0) {
+    if (atomic)
+      atomicAdd(out, v);
+    else
+      out[0] = v;
+  }
+}
+
+// Half the threads stage values in a static shared array; the bug reads all 64 slots.
+__global__ void half_staged(const float* x, float* out, bool synced) {
+  __shared__ float s[64];
+  if (threadIdx.x < 32) s[threadIdx.x] = x[blockIdx.x * 32 + threadIdx.x];
+  __syncthreads();
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s[synced ? threadIdx.x % 32 : threadIdx.x];
+}
+
+static void print_bytes(const char* name, const std::vector<float>& out) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    std::printf("%s %s\n", name, cudaGetErrorString(err));
+    return;
+  }
+  std::printf("%s ", name);
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(out.data());
+  for (size_t i = 0; i < out.size() * sizeof(float); ++i) std::printf("%02x", bytes[i]);
+  std::printf("\n");
+}
+
+static void races() {
+  std::vector<float> x(128);
+  for (int i = 0; i < 128; ++i) x[i] = float(i + 1);
+  for (int correct = 0; correct < 2; ++correct) {
+    const std::string suffix = correct ? "_ok" : "_bug";
+    std::vector<float> out(128, 0.f);
+    neighbour_read<<<1, 64, 64 * sizeof(float)>>>(x.data(), out.data(), correct);
+    print_bytes(("missing_syncthreads" + suffix).c_str(), out);
+    std::fill(out.begin(), out.end(), 0.f);
+    warp_tree_sum<<<1, 64>>>(x.data(), out.data(), correct);
+    print_bytes(("warp_synchronous" + suffix).c_str(), out);
+    std::fill(out.begin(), out.end(), 0.f);
+    blocks_to_one<<<4, 32>>>(x.data(), out.data(), correct);
+    print_bytes(("cross_block_write" + suffix).c_str(), out);
+    std::fill(out.begin(), out.end(), 0.f);
+    half_staged<<<2, 64>>>(x.data(), out.data(), correct);
+    print_bytes(("unwritten_static_shared" + suffix).c_str(), out);
+  }
+}
+
 static void report(const char* what) {
   const cudaError_t err = cudaGetLastError();
   std::printf("%s %s\n", what, err == cudaSuccess ? "ok" : cudaGetErrorString(err));
 }
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "races") == 0) {
+    races();
+    return 0;
+  }
   const int n = 1000;
   std::vector<float> x(n);
   for (int i = 0; i < n; ++i) x[i] = float(i % 7) - 2.5f;
