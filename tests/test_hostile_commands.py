@@ -20,7 +20,7 @@ from PIL import Image
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.tools import cli, generate, train, video
 from ganops_models.training.reporting import drop_stats_after
-from tests.latent_helpers import save_checkpoint
+from latent_helpers import save_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICRO = ["--cfg", "tiny", "--resolution", "16", "--cbase", "64", "--cmax", "8", "--batch", "4", "--tick", "0.008",
