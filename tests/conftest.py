@@ -80,3 +80,11 @@ def pytest_terminal_summary(terminalreporter):
     parts = ", ".join(f"{_ran.get(place, 0)} {words[place]}" for place in _PLACES)
     terminalreporter.write_line(f"ran here: {parts}" + ("" if torch.cuda.is_available() else
                                                          " (no CUDA GPU on this machine)"))
+
+
+@pytest.fixture
+def backend_flags():
+    """Restore the process-wide torch.backends flags a training run sets."""
+    saved = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    yield
+    torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -75,13 +75,6 @@ def _save(path, nimg=8, options=None, model="stylegan2", state=None):
     return path
 
 
-def _keep_backend_flags(monkeypatch):
-    """A training run in this process sets process-wide torch.backends flags: restore them afterwards."""
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", torch.backends.cudnn.allow_tf32)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", torch.backends.cuda.matmul.allow_tf32)
-
-
 def _unicode(text: str) -> bytes:
     data = text.encode()
     return b"X" + struct.pack("<I", len(data)) + data
@@ -288,7 +281,7 @@ def test_flipped_tensor_bytes_and_nan_weights_are_never_a_good_checkpoint(tmp_pa
     assert good.read_bytes() == good_bytes
 
 
-def test_the_guard_never_rolls_back_to_a_corrupted_checkpoint(tmp_path, monkeypatch):
+def test_the_guard_never_rolls_back_to_a_corrupted_checkpoint(tmp_path, monkeypatch, backend_flags):
     """A run diverges at tick 3 just after its checkpoint of tick 2 was corrupted on disk: it rolls back to
     the checkpoint of tick 1, saying why it passed over the newer one, and finishes healthy."""
     from ganops_models.models.registry import get_recipe
@@ -306,7 +299,6 @@ def test_the_guard_never_rolls_back_to_a_corrupted_checkpoint(tmp_path, monkeypa
             _flip_tensor_bytes(path)
     monkeypatch.setattr(StyleGAN2Recipe, "train_step", poisoned)
     monkeypatch.setattr(ckpt_lib, "save_checkpoint", save_then_corrupt)
-    _keep_backend_flags(monkeypatch)
     opts = new_run_options({"cfg": "tiny", "resolution": "16", "cbase": 64, "cmax": 8, "batch": 4, "tick": 0.008,
                             "snap": 1, "workers": 0, "device": "cpu", "kimg": 0.024, "aug": "noaug",
                             "nan_policy": "rollback", "grid": (2, 2), "outdir": str(tmp_path)}, (16, 16), 1).options
@@ -336,7 +328,7 @@ def test_old_checkpoints_without_a_digest_load_with_a_note(tmp_path, capsys):
 
 # --- run folders and 'latest' ---------------------------------------------------------------------------
 
-def test_stray_files_truncated_newest_and_a_run_without_checkpoints(tmp_path, capsys, monkeypatch):
+def test_stray_files_truncated_newest_and_a_run_without_checkpoints(tmp_path, capsys, backend_flags):
     runs = tmp_path / "runs"
     old_run, new_run = runs / "00000-old", runs / "00001-new"
     good = _save(old_run / "checkpoint-000000.008.pt", 8)
@@ -348,7 +340,6 @@ def test_stray_files_truncated_newest_and_a_run_without_checkpoints(tmp_path, ca
     new_run.mkdir()
     (new_run / "checkpoint-000000.004.pt").write_bytes(b"\x00" * 10)
     assert ckpt_lib.list_checkpoints(str(old_run)) == [str(good), str(truncated)]
-    _keep_backend_flags(monkeypatch)
     assert train.main(["--resume", "latest", "--outdir", str(runs), "--device", "cpu", "-n"]) == 0
     out, err = capsys.readouterr()
     assert f"skipped {truncated}: " in err and "corrupt or truncated" in err
@@ -359,9 +350,8 @@ def test_stray_files_truncated_newest_and_a_run_without_checkpoints(tmp_path, ca
     assert good.read_bytes() == good_bytes
 
 
-def test_resume_from_a_checkpoint_with_huge_settings_exits_2(tmp_path, capsys, monkeypatch):
+def test_resume_from_a_checkpoint_with_huge_settings_exits_2(tmp_path, capsys, backend_flags):
     path = _save(tmp_path / "checkpoint-000000.008.pt", options={"cmax": 65536})
-    _keep_backend_flags(monkeypatch)
     assert train.main(["--resume", str(path), "--outdir", str(tmp_path / "runs"), "--device", "cpu", "-n"]) == 2
     assert "error: checkpoint" in capsys.readouterr().err.strip().splitlines()[-1]
     with pytest.raises(CheckpointError, match="cmax=65536 is out of bounds"):
@@ -414,9 +404,9 @@ MICRO = ["--cfg", "tiny", "--resolution", "16", "--cbase", "64", "--cmax", "8", 
          "--snap", "1", "--workers", "0", "--device", "cpu", "--aug", "noaug"]
 
 
-def test_training_on_a_full_disk_stops_naming_the_last_good_checkpoint_then_resumes(tmp_path, capsys, monkeypatch):
+def test_training_on_a_full_disk_stops_naming_the_last_good_checkpoint_then_resumes(tmp_path, capsys, monkeypatch,
+                                                                                  backend_flags):
     runs = tmp_path / "runs"
-    _keep_backend_flags(monkeypatch)
     real, writes = ckpt_lib.atomic_write, []
 
     @contextlib.contextmanager

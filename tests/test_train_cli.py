@@ -26,14 +26,6 @@ MICRO = ["--cfg", "tiny", "--resolution", "16", "--cbase", "64", "--cmax", "8", 
 pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 
-@pytest.fixture
-def backend_flags():
-    """Restore the process-wide torch.backends flags a training run sets."""
-    saved = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    yield
-    torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
 def _prepare(argv, tmp_path, world_size=1):
     args = train.build_parser().parse_args(argv + ["--outdir", str(tmp_path / "runs")])
     resolved, _, dataset, _, _ = train.prepare(args, DistInfo(world_size=world_size), CPU)
