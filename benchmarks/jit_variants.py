@@ -28,7 +28,7 @@ def fake_triton_ops() -> Iterator[None]:
     import ganops.ops
     from torch._library.custom_ops import OPDEFS
 
-    for info in pkgutil.iter_modules(ganops.ops.__path__):  # some register their ops on first use
+    for info in pkgutil.iter_modules(ganops.ops.__path__):  # every op module, so every family's ops are registered
         importlib.import_module(f"{ganops.ops.__name__}.{info.name}")
 
     ops = [op for name, op in OPDEFS.items() if name.startswith("ganops::") and name.endswith("_triton")]

@@ -75,12 +75,8 @@ def build_reason(backend: str, op_names: Sequence[str]) -> Optional[str]:
     built, built without them), or None when it can: the one "is this backend built" check."""
     if backend == "triton" and _TRITON_MISSING:
         return _TRITON_MISSING
-    if backend == "cuda":
-        ext = _extension.status()
-        if not ext.loaded:
-            return ext.reason
-        if not ext.with_cuda:
-            return _NO_CUDA_KERNELS
+    if backend == "cuda" and _cuda_build_reason():
+        return _cuda_build_reason()
     missing = [name for name in op_names if not hasattr(torch.ops.ganops, name)]
     if missing:
         return (f"ganops._C has no {', '.join(missing)} (built before it was added); rebuild it with: "
@@ -92,14 +88,20 @@ _NO_CUDA_KERNELS = ("ganops._C was built without CUDA kernels (no CUDA toolkit o
                     "time); install a CUDA toolkit and rebuild with GANOPS_BUILD_CUDA=1")
 
 
+def _cuda_build_reason() -> Optional[str]:
+    """Why ganops._C cannot run CUDA kernels (not loaded, or built without them), or None."""
+    ext = _extension.status()
+    if not ext.loaded:
+        return ext.reason
+    return None if ext.with_cuda else _NO_CUDA_KERNELS
+
+
 def _device_reason(backend: str, device: torch.device) -> Optional[str]:
     """Why ``backend`` cannot run on ``device`` in general, or None."""
     if backend == "cuda":
-        ext = _extension.status()
-        if not ext.loaded:
-            return ext.reason
-        if not ext.with_cuda:
-            return _NO_CUDA_KERNELS
+        reason = _cuda_build_reason()
+        if reason:
+            return reason
         if device.type != "cuda":
             return f"the CUDA kernels need CUDA tensors, got a tensor on {device}"
         return None

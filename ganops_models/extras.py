@@ -2,7 +2,8 @@
 
 ``pip install ganops`` installs what ``python -m ganops_models.train`` needs; curation (``cluster``,
 ``dataset_tool --dedupe``/``--report``) needs ``ganops[curation]`` (scikit-learn, imagehash) and MP4
-videos need ``ganops[video]`` (imageio-ffmpeg). The README's install command (``.[dev]``) has both.
+videos need ``ganops[video]`` (imageio-ffmpeg) and the live explore page ``ganops[explore]`` (starlette,
+uvicorn). The README's install command (``.[dev]``) has all three.
 """
 import importlib
 from types import ModuleType
