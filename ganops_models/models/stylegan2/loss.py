@@ -36,34 +36,27 @@ class StyleGAN2Loss:
     """Accumulates the gradients of one phase (see module docstring).
 
     ``G`` has ``mapping(z, c, update_w_avg=...) -> ws [N, num_ws, w_dim]`` and ``synthesis(ws) ->
-    images``; ``D(images, c) -> logits [N, 1]``. ``run_*`` callables may be torch.compile'd versions
-    used for the main passes; the regularisation passes always use the eager modules.
+    images``; ``D(images, c) -> logits [N, 1]``. ``--compile`` compiles :meth:`accumulate_gradients`
+    of each phase as a whole (``training.step_compile``), the penalties' input gradients included.
     """
 
     def __init__(self, G, D, augment_pipe=None, r1_gamma: float = 10.0, style_mixing_prob: float = 0.9,
                  pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01,
-                 compiled: Optional[Dict[str, Callable]] = None, real_sign_hook: Optional[Callable] = None):
+                 real_sign_hook: Optional[Callable] = None):
         self.G, self.D, self.augment_pipe = G, D, augment_pipe
         self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
         self.pl_weight, self.pl_batch_shrink, self.pl_decay = pl_weight, pl_batch_shrink, pl_decay
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
-        self.compiled = compiled or {}
         self.real_sign_hook = real_sign_hook
 
-    def run_G(self, z, c, eager: bool = False):
-        mapping, synthesis = self.g_modules(eager)
-        ws = self.mixed_styles(mapping, z, c, update_w_avg=True)
-        return synthesis(ws), ws
+    def run_G(self, z, c):
+        ws = self.mixed_styles(z, c, update_w_avg=True)
+        return self.G.synthesis(ws), ws
 
-    def g_modules(self, eager: bool):
-        """(mapping, synthesis): the eager modules, or their compiled versions when set and not ``eager``."""
-        if eager:
-            return self.G.mapping, self.G.synthesis
-        return self.compiled.get("mapping", self.G.mapping), self.compiled.get("synthesis", self.G.synthesis)
-
-    def mixed_styles(self, mapping, z, c, update_w_avg: bool) -> torch.Tensor:
+    def mixed_styles(self, z, c, update_w_avg: bool) -> torch.Tensor:
         """ws of z; with probability ``style_mixing_prob`` the layers from a random cutoff on take the
         ws of a second random z."""
+        mapping = self.G.mapping
         ws = mapping(z, c, update_w_avg=update_w_avg)
         if self.style_mixing_prob > 0:
             num_ws = ws.shape[1]
@@ -75,11 +68,10 @@ class StyleGAN2Loss:
             ws = torch.where(layer < cutoff, ws, mixed)
         return ws
 
-    def run_D(self, img, c, eager: bool = False):
+    def run_D(self, img, c):
         if self.augment_pipe is not None:
             img = self.augment_pipe(img)
-        D = self.D if eager else self.compiled.get("D", self.D)
-        return D(img, c)
+        return self.D(img, c)
 
     def accumulate_gradients(self, phase: str, real_img, real_c, gen_z, gen_c, gain: float) -> Dict[str, torch.Tensor]:
         """Backward of ``phase`` in {'Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth'}; returns stats."""
@@ -96,7 +88,7 @@ class StyleGAN2Loss:
             stats.update({"loss/G": loss.detach().mean(), "scores/fake": gen_logits.detach().mean()})
         if do_Gpl:
             n = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
-            gen_img, gen_ws = self.run_G(gen_z[:n], gen_c[:n], eager=True)
+            gen_img, gen_ws = self.run_G(gen_z[:n], gen_c[:n])
             penalty, self.pl_mean = ganops.path_length_penalty(gen_img, gen_ws, self.pl_mean, self.pl_decay)
             loss = penalty * self.pl_weight
             (gen_img[:, 0, 0, 0] * 0 + loss).mean().mul(gain).backward()
@@ -110,7 +102,7 @@ class StyleGAN2Loss:
             stats["scores/fake_D"] = gen_logits.detach().mean()
         if do_Dmain or do_Dr1:
             real = real_img.detach().requires_grad_(do_Dr1)
-            real_logits = self.run_D(real, real_c, eager=do_Dr1)
+            real_logits = self.run_D(real, real_c)
             total = real_logits * 0
             if do_Dmain:
                 loss_real = F.softplus(-real_logits)

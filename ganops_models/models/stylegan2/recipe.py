@@ -32,6 +32,7 @@ from ganops_models.models.stylegan2.network import Discriminator, Generator, fro
 from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.training import augmentation
 from ganops_models.training.recipe import DataInfo, Recipe, adam
+from ganops_models.training.step_compile import compile_phase
 
 
 def network_options(opts, device: torch.device) -> dict:
@@ -92,6 +93,7 @@ class StyleGAN2Recipe(Recipe):
         # reg phases are separate steps; interval 0 regularises in the main step ('Gboth'/'Dboth').
         self.phases = (self._phases("G", self.G, self.opt_G, self.G_reg_interval)
                        + self._phases("D", self.D, self.opt_D, self.D_reg_interval))
+        self.accumulate = {}     # phase -> its compiled round (--compile: see compile())
 
     build_networks = staticmethod(build_networks)     # (opts, data, device) -> (G, D)
 
@@ -117,9 +119,16 @@ class StyleGAN2Recipe(Recipe):
         return torch.randn([n, self.G.z_dim], generator=generator)
 
     def compile(self) -> None:
-        """Compile the main-pass forwards; R1 and path length keep using the eager modules."""
-        self.loss.compiled = {"mapping": torch.compile(self.G.mapping), "synthesis": torch.compile(self.G.synthesis),
-                              "D": torch.compile(self.D)}
+        """``--compile``: each phase's round (forward, augmentation, R1 / path length with their input
+        gradients, and the backward into the parameters) becomes one compiled function
+        (:func:`~ganops_models.training.step_compile.compile_phase`); the optimiser step, G EMA and
+        ADA's adjustment stay eager (fused Adam and foreach ops already)."""
+        self.accumulate = {name: compile_phase(self._phase_function(name)) for name, *_ in self.phases}
+
+    def _phase_function(self, phase: str):
+        def accumulate(real_img, real_c, gen_z, gen_c, gain):
+            return self.loss.accumulate_gradients(phase, real_img, real_c, gen_z, gen_c, gain=gain)
+        return accumulate
 
     def run_phase(self, phase: str, reals, labels) -> Dict[str, torch.Tensor]:
         """One optimiser step of ``phase`` (one of ``self.phases``: Gmain, Greg, Gboth, Dmain, Dreg,
@@ -134,7 +143,8 @@ class StyleGAN2Recipe(Recipe):
         if module is self.D:
             for p in self.frozen_D:
                 p.requires_grad_(False)
-        rounds = [self.loss.accumulate_gradients(phase, *batch, gain=interval)
+        accumulate = self.accumulate.get(phase) or self._phase_function(phase)
+        rounds = [accumulate(*batch, gain=interval)
                   for batch in zip(*(t.split(self.round_size) for t in (reals, labels, gen_z, gen_c)))]
         module.requires_grad_(False)
         self.step_optimizer(opt, module.parameters())

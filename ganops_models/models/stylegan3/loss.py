@@ -31,23 +31,24 @@ class StyleGAN3Loss(StyleGAN2Loss):
         super().__init__(G, D, **kwargs)
         self.blur_init_sigma, self.blur_fade_kimg = blur_init_sigma, blur_fade_kimg
         self.blur_sigma = 0.0
+        self.blur_taps = None    # the blur filter of blur_sigma (a tensor: compiled phases take it as an input)
         self.phase = None
 
     def set_progress(self, cur_nimg: int) -> None:
-        """Blur sigma for the step that starts at ``cur_nimg`` images."""
+        """Blur sigma (and filter) for the step that starts at ``cur_nimg`` images."""
         fade = max(1 - cur_nimg / (self.blur_fade_kimg * 1e3), 0) if self.blur_fade_kimg > 0 else 0
         self.blur_sigma = fade * self.blur_init_sigma
+        self.blur_taps = blur_filter(self.blur_sigma, self.pl_mean.device) if math.floor(self.blur_sigma * 3) > 0 else None
 
-    def run_G(self, z, c, eager: bool = False):
+    def run_G(self, z, c):
         update = self.phase in ("Dmain", "Dboth")
-        mapping, synthesis = self.g_modules(eager)
-        ws = self.mixed_styles(mapping, z, c, update_w_avg=update)
-        return synthesis(ws, update_emas=update), ws
+        ws = self.mixed_styles(z, c, update_w_avg=update)
+        return self.G.synthesis(ws, update_emas=update), ws
 
-    def run_D(self, img, c, eager: bool = False):
-        if math.floor(self.blur_sigma * 3) > 0:
-            img = ganops.filter2d(img, blur_filter(self.blur_sigma, img.device))
-        return super().run_D(img, c, eager)
+    def run_D(self, img, c):
+        if self.blur_taps is not None:
+            img = ganops.filter2d(img, self.blur_taps)
+        return super().run_D(img, c)
 
     def accumulate_gradients(self, phase: str, *args, **kwargs):
         self.phase = phase
