@@ -86,7 +86,8 @@ class TrainOptions:
                                       "CPU); fp32 also disables conv_clamp", choices=PRECISIONS)
     allow_tf32: bool = option(False, "allow TF32 in float32 matmuls and convolutions", kind="bool")
     nobench: bool = option(False, "disable cuDNN benchmarking", kind="bool")
-    compile: bool = option(False, "torch.compile the forward passes", kind="bool")
+    compile: bool = option(False, "torch.compile every phase of the training step (forwards, penalties, backwards)",
+                           kind="bool")
     workers: int = option(2, "data loader worker processes", type=int)
     seed: int = option(0, "random seed", type=int)
     resume: Optional[str] = option(None, "checkpoint file, run directory, 'latest' (newest valid checkpoint in "

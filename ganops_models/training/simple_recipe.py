@@ -13,7 +13,7 @@ import copy
 import math
 import warnings
 from contextlib import nullcontext
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -21,6 +21,7 @@ from ganops_models.nn.layers import batch_norm_statistics
 from ganops_models.training.distributed import sync_grads
 from ganops_models.errors import OptionsError
 from ganops_models.training.recipe import Recipe, adam
+from ganops_models.training.step_compile import compile_phase
 
 EMA_BETA = 0.999
 SAMPLE_NOISE_SEED = 0
@@ -49,7 +50,11 @@ class EvalGenerator(torch.nn.Module):
 
 class SimpleGANRecipe(Recipe):
     """Base for single-G/single-D recipes; subclasses build ``self.G``/``self.D``, call
-    :meth:`_finish_init` and implement ``train_step`` with :meth:`autocast` and :meth:`step`."""
+    :meth:`_finish_init` and implement ``train_step`` with :meth:`autocast` and :meth:`step`, its
+    phases in methods named in :attr:`compiled_phases`."""
+
+    # Methods of one phase each (tensors in, losses and stats out) that --compile compiles whole.
+    compiled_phases: Tuple[str, ...] = ()
 
     @property
     def sample_batch_statistics(self) -> bool:
@@ -62,7 +67,6 @@ class SimpleGANRecipe(Recipe):
         self.G.to(self.device).train()
         self.D.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.G_fwd, self.D_fwd = self.G, self.D      # training forwards; torch.compile'd by compile()
         self.opt_G = adam(self.G.parameters(), lr=lr_g, betas=betas)
         self.opt_D = adam(self.D.parameters(), lr=lr_d, betas=betas)
         precision = self.opts.precision
@@ -91,9 +95,12 @@ class SimpleGANRecipe(Recipe):
 
     # --- Recipe contract -------------------------------------------------------------------------
     def compile(self) -> None:
-        """``--compile``: torch.compile the training forwards of G and D (sampling and the gradient
-        penalty stay eager)."""
-        self.G_fwd, self.D_fwd = torch.compile(self.G), torch.compile(self.D)
+        """``--compile``: each method named in :attr:`compiled_phases` (a whole phase: forwards,
+        augmentation, losses and the gradient penalty with its input gradient) is replaced by its
+        compiled version (:func:`~ganops_models.training.step_compile.compile_phase`); the backward of
+        a compiled phase is compiled with it. Gradient scaling, the optimiser steps and G EMA stay eager."""
+        for name in self.compiled_phases:
+            setattr(self, name, compile_phase(getattr(self, name)))
 
     def modules(self) -> Dict[str, torch.nn.Module]:
         return {"G": self.G, "D": self.D, "G_ema": self.G_ema}

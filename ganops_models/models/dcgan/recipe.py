@@ -60,6 +60,27 @@ class DCGANRecipe(SimpleGANRecipe):
     def _aug(self, images):
         return images if self.augment.pipe is None else self.augment.pipe(images)
 
+    compiled_phases = ("generate", "d_loss", "g_loss")
+
+    def generate(self, z):
+        """G(z) (G's graph is kept for the G step after D's)."""
+        with self.autocast():
+            return self.G(z)
+
+    def d_loss(self, reals, fakes, t_real, t_fake):
+        """(D loss, D(T(reals)), D(T(fakes))) on detached fakes."""
+        with self.autocast():
+            logits_real = self.D(self._aug(reals)).float()
+            logits_fake = self.D(self._aug(fakes.detach())).float()
+            loss_d = (F.binary_cross_entropy_with_logits(logits_real, t_real)
+                      + F.binary_cross_entropy_with_logits(logits_fake, t_fake))
+        return loss_d, logits_real, logits_fake
+
+    def g_loss(self, fakes):
+        with self.autocast():
+            logits_gen = self.D(self._aug(fakes)).float()
+            return F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
+
     def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:
         reals = reals.to(self.device)
         n = reals.shape[0]
@@ -67,18 +88,12 @@ class DCGANRecipe(SimpleGANRecipe):
         t_real, t_fake = self.targets(n)
         self.G.requires_grad_(True)
         self.D.requires_grad_(True)
-        with self.autocast():
-            fakes = self.G_fwd(z)
-            logits_real = self.D_fwd(self._aug(reals)).float()
-            logits_fake = self.D_fwd(self._aug(fakes.detach())).float()
-            loss_d = (F.binary_cross_entropy_with_logits(logits_real, t_real)
-                      + F.binary_cross_entropy_with_logits(logits_fake, t_fake))
+        fakes = self.generate(z)
+        loss_d, logits_real, logits_fake = self.d_loss(reals, fakes, t_real, t_fake)
         self.augment.accumulate(logits_real.detach())
         self.step("D", loss_d)
         self.D.requires_grad_(False)
-        with self.autocast():
-            logits_gen = self.D_fwd(self._aug(fakes)).float()
-            loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
+        loss_g = self.g_loss(fakes)
         self.step("G", loss_g)
         self.G.requires_grad_(False)
         self.update_ema(cur_nimg)

@@ -106,37 +106,49 @@ class FastGANRecipe(SimpleGANRecipe):
         so the step never reads a device value and a resumed run draws the same ones."""
         return random.Random(f"{self.opts.seed}/{step}").randrange(4)
 
-    def _d_loss(self, reals_aug, fakes_aug, part: int):
-        s = self.D.aux_resolution
-        logits_real, (rec_big, rec_small, rec_part) = self.D_fwd(reals_aug, part=part)
-        target = resize_down(reals_aug, s)
-        loss_real = F.relu(0.8 + 0.2 * torch.rand_like(logits_real) - logits_real).mean()
-        loss_rec = (self.recon(rec_big.float(), target.float()) + self.recon(rec_small.float(), target.float())
-                    + self.recon(rec_part.float(), resize_down(crop_quadrant(reals_aug, part), s).float()))
-        logits_fake = self.D_fwd(*[f.detach() for f in fakes_aug])
-        loss_fake = F.relu(0.8 + 0.2 * torch.rand_like(logits_fake) + logits_fake).mean()
-        stats = {"loss/D_real": loss_real.detach(), "loss/D_fake": loss_fake.detach(), "loss/recon": loss_rec.detach(),
-                 "scores/real": logits_real.detach().float().mean(), "scores/fake": logits_fake.detach().float().mean()}
-        loss = loss_real + loss_fake + loss_rec
-        if self.opts.gp > 0:
-            gp = ganops.gradient_penalty(self.D, reals_aug.detach(), fakes_aug[0].detach()).mean()
-            stats["loss/gp"] = gp.detach()
-            loss = loss + self.opts.gp * gp
+    compiled_phases = ("generate", "d_loss", "g_loss")
+
+    def generate(self, z):
+        """T(G(z)): the augmented full-size and auxiliary fakes (G's graph kept for the G step)."""
+        with self.autocast():
+            return self.augment(list(self.G(z)))
+
+    def d_loss(self, reals, fakes_aug, part: int):
+        """(D loss, stats) on T(reals) and the detached fakes; ``part``: the quadrant to reconstruct."""
+        with self.autocast():
+            reals_aug = self.augment(reals)
+            s = self.D.aux_resolution
+            logits_real, (rec_big, rec_small, rec_part) = self.D(reals_aug, part=part)
+            target = resize_down(reals_aug, s)
+            loss_real = F.relu(0.8 + 0.2 * torch.rand_like(logits_real) - logits_real).mean()
+            loss_rec = (self.recon(rec_big.float(), target.float()) + self.recon(rec_small.float(), target.float())
+                        + self.recon(rec_part.float(), resize_down(crop_quadrant(reals_aug, part), s).float()))
+            logits_fake = self.D(*[f.detach() for f in fakes_aug])
+            loss_fake = F.relu(0.8 + 0.2 * torch.rand_like(logits_fake) + logits_fake).mean()
+            loss = loss_real + loss_fake + loss_rec
+            stats = {"loss/D_real": loss_real.detach(), "loss/D_fake": loss_fake.detach(),
+                     "loss/recon": loss_rec.detach(), "scores/real": logits_real.detach().float().mean(),
+                     "scores/fake": logits_fake.detach().float().mean()}
+            if self.opts.gp > 0:
+                gp = ganops.gradient_penalty(self.D, reals_aug.detach(), fakes_aug[0].detach()).mean()
+                stats["loss/gp"] = gp.detach()
+                loss = loss + self.opts.gp * gp
         return loss, stats
+
+    def g_loss(self, fakes_aug):
+        with self.autocast():
+            return -self.D(*fakes_aug).float().mean()
 
     def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:
         reals = reals.to(self.device)
         z = torch.randn([reals.shape[0], self.G.z_dim], device=self.device)
         self.G.requires_grad_(True)
-        with self.autocast():
-            fakes_aug = self.augment(list(self.G_fwd(z)))
-            reals_aug = self.augment(reals)
-            self.D.requires_grad_(True)
-            loss_d, stats = self._d_loss(reals_aug, fakes_aug, self.quadrant(step))
+        fakes_aug = self.generate(z)
+        self.D.requires_grad_(True)
+        loss_d, stats = self.d_loss(reals, fakes_aug, self.quadrant(step))
         self.step("D", loss_d)
         self.D.requires_grad_(False)
-        with self.autocast():
-            loss_g = -self.D_fwd(*fakes_aug).float().mean()
+        loss_g = self.g_loss(fakes_aug)
         self.step("G", loss_g)
         self.G.requires_grad_(False)
         self.update_ema(cur_nimg)

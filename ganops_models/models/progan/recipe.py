@@ -107,29 +107,42 @@ class ProGANRecipe(SimpleGANRecipe):
         return x
 
     # --- training -------------------------------------------------------------------------------
+    # G reads the phase's alpha from a Python attribute (set_phase): compiled, it would recompile at
+    # every step of a fade; so G runs eager and D's phases (scores, losses, penalty) are compiled.
+    compiled_phases = ("d_loss", "g_loss")
+
+    def d_loss(self, reals, fakes, resolution: int, alpha: float):
+        """(D loss, penalty, D(reals), D(fakes)) at the phase's resolution and alpha (see the module docstring)."""
+        with self.autocast():
+            s_real = self.D(reals, alpha).float()
+            s_fake = self.D(fakes, alpha).float()
+        penalty = self._penalty(reals, fakes, resolution, alpha)
+        if self.opts.progan_loss == "wgan-gp":
+            loss_d = (s_fake - s_real).mean() + penalty + DRIFT * s_real.square().mean()
+        else:
+            loss_d = (F.softplus(s_fake) + F.softplus(-s_real)).mean() + penalty
+        return loss_d, penalty, s_real, s_fake
+
+    def g_loss(self, fakes, alpha):
+        with self.autocast():
+            s_gen = self.D(fakes, alpha).float()
+        return -s_gen.mean() if self.opts.progan_loss == "wgan-gp" else F.softplus(-s_gen).mean()
+
     def train_step(self, reals, labels, step: int, cur_nimg: int) -> Dict[str, torch.Tensor]:
         phase = self._enter_phase(cur_nimg)
-        alpha = phase.alpha
         reals = self.reals_at_phase(reals.to(self.device), phase)
         n = reals.shape[0]
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         with self.autocast():
-            fakes = self.G_fwd(torch.randn([n, self.G.z_dim], device=self.device), final_size=False)
-            s_real = self.D_fwd(reals, alpha).float()
-            s_fake = self.D_fwd(fakes, alpha).float()
-        penalty = self.penalty(reals, fakes, phase)
-        if self.opts.progan_loss == "wgan-gp":
-            loss_d = (s_fake - s_real).mean() + penalty + DRIFT * s_real.square().mean()
-        else:
-            loss_d = (F.softplus(s_fake) + F.softplus(-s_real)).mean() + penalty
+            fakes = self.G(torch.randn([n, self.G.z_dim], device=self.device), final_size=False)
+        loss_d, penalty, s_real, s_fake = self.d_loss(reals, fakes, phase.resolution, phase.alpha)
         self.step("D", loss_d)
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
         with self.autocast():
-            s_gen = self.D_fwd(self.G_fwd(torch.randn([n, self.G.z_dim], device=self.device), final_size=False),
-                               alpha).float()
-            loss_g = -s_gen.mean() if self.opts.progan_loss == "wgan-gp" else F.softplus(-s_gen).mean()
+            fakes = self.G(torch.randn([n, self.G.z_dim], device=self.device), final_size=False)
+        loss_g = self.g_loss(fakes, phase.alpha)
         self.step("G", loss_g)
         self.G.requires_grad_(False)
         self.update_ema(cur_nimg)
@@ -144,10 +157,13 @@ class ProGANRecipe(SimpleGANRecipe):
         resolution, so D's scores are divided by k here. wgan-gp: gamma * (||grad||/k - 1)^2 on random
         mixes of reals and fakes (``alpha``: the mixing factors, random when None); logistic: (gamma / 2)
         * ||grad||^2 / k^2 on reals (NVIDIA's simple-gp R1)."""
-        scale = phase.resolution / self.G.resolution
-        d_of = lambda x: self.D(x, phase.alpha).float() * scale   # noqa: E731  (eager D for the double backward)
+        return self._penalty(reals, fakes, phase.resolution, phase.alpha, alpha)
+
+    def _penalty(self, reals, fakes, resolution: int, alpha: float, mix=None) -> torch.Tensor:
+        scale = resolution / self.G.resolution
+        d_of = lambda x: self.D(x, alpha).float() * scale   # noqa: E731
         if self.opts.progan_loss == "wgan-gp":
-            return ganops.gradient_penalty(d_of, reals, fakes.to(reals.dtype), weight=self.opts.gamma, alpha=alpha,
+            return ganops.gradient_penalty(d_of, reals, fakes.to(reals.dtype), weight=self.opts.gamma, alpha=mix,
                                            reduce="mean")
         x = reals.detach().requires_grad_(True)
         return ganops.r1_penalty(x, d_of(x), self.opts.gamma, reduce="mean")
