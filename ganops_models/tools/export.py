@@ -102,6 +102,8 @@ def export_onnx(net: LoadedNetwork, out: str, truncation_psi: float = 1.0, toler
     names = ["z"] if net.c_dim == 0 else ["z", "c"]
     batch = torch.export.Dim("batch", min=1, max=4096)
     with reference_ops(), model.modes(), torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+        inputs = _inputs(net, CHECK_BATCH, 1000)
+        expected = model(*inputs).float().numpy()      # before the export, which traces the modules
         traced = os.path.join(tmp, "G.onnx")
         try:
             torch.onnx.export(model, _inputs(net, 2, 0), traced, input_names=names, output_names=["img"],
@@ -112,8 +114,6 @@ def export_onnx(net: LoadedNetwork, out: str, truncation_psi: float = 1.0, toler
             raise CheckpointError(f"cannot export the generator of {net.describe()} to ONNX: {detail}") from None
         proto = onnx.load(traced)
         onnx.checker.check_model(proto, full_check=True)
-        inputs = _inputs(net, CHECK_BATCH, 1000)
-        expected = model(*inputs).float().numpy()
         got = ReferenceEvaluator(proto).run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
         diff = float(np.abs(got - expected).max())
         if not diff <= tolerance:
