@@ -2,6 +2,7 @@
 hostile files) and the ONNX export of generators checked against eager."""
 import json
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -221,3 +222,14 @@ def test_dcgan_exports_and_a_bad_request_is_one_line(tmp_path, capsys):
     assert export.main(["--network", pt, "--format", "onnx", "--out", str(tmp_path / "t.onnx"), "--trunc", "0.5"]) == 2
     assert "dcgan has no truncation" in capsys.readouterr().err
     assert not (tmp_path / "t.onnx").exists()
+
+
+@pytest.mark.parametrize("module,extra", [("safetensors", "safetensors"), ("onnx", "onnx"), ("onnxscript", "onnx")])
+def test_a_missing_package_names_its_extra(sg2, tmp_path, monkeypatch, capsys, module, extra):
+    pt, _ = sg2
+    monkeypatch.setitem(sys.modules, module, None)       # import fails as if it were not installed
+    monkeypatch.delitem(sys.modules, f"{module}.torch", raising=False)
+    cmd = (convert.main, [".safetensors"]) if module == "safetensors" else (export.main, [".onnx", "--format", "onnx"])
+    out = str(tmp_path / ("x" + cmd[1][0]))
+    assert cmd[0](["--network", pt, "--out", out, *cmd[1][1:]]) == 2
+    assert f"pip install 'ganops[{extra}]'" in capsys.readouterr().err

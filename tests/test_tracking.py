@@ -58,19 +58,29 @@ def _tensorboard(run_dir):
     return scalars, images
 
 
-def test_wandb_and_mlflow_log_what_tensorboard_logs(tmp_path, monkeypatch):
+def test_wandb_and_mlflow_log_what_tensorboard_logs_and_a_resumed_run_continues_them(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     uri = f"file:{tmp_path / 'mlruns'}"
     _train(["--kimg", "0.016", "--wandb", "toy", "--mlflow", uri], tmp_path)
-    run_dir = glob.glob(str(tmp_path / "runs" / "*"))[0]
-    ids = json.load(open(os.path.join(run_dir, "trackers.json")))
-    scalars, images = _tensorboard(run_dir)
-    assert {"loss/G", "loss/D", "sec_per_kimg"} <= set(scalars) and len(images) == 4   # reals, init, 2 snapshots
+    (first,) = glob.glob(str(tmp_path / "runs" / "*"))
+    ids = json.load(open(os.path.join(first, "trackers.json")))
+    _train(["--resume", first, "--kimg", "0.024"], tmp_path)     # a new run folder; the options keep the trackers
+    run_dirs = sorted(glob.glob(str(tmp_path / "runs" / "*")))
+    assert len(run_dirs) == 2 and json.load(open(os.path.join(run_dirs[1], "trackers.json"))) == ids
+    scalars, images = {}, []
+    for run_dir in run_dirs:
+        run_scalars, run_images = _tensorboard(run_dir)
+        for name, by_step in run_scalars.items():
+            scalars.setdefault(name, {}).update(by_step)
+        images += run_images
+    assert {"loss/G", "loss/D", "sec_per_kimg"} <= set(scalars) and set(scalars["loss/G"]) == {8, 16, 24}
+    assert len(images) == 6     # reals (in each folder), fakes_init and a grid per tick
 
-    # wandb: the offline run, its history rows hold every TensorBoard scalar and grid
-    files = glob.glob(os.path.join(run_dir, "wandb", "offline-run-*", f"run-{ids['wandb']['id']}.wandb"))
-    rows = [row for f in sorted(files) for row in _wandb_history(f)]
+    # wandb: one run id in both folders' offline runs; their history rows hold every scalar and grid
+    files = [f for d in run_dirs for f in glob.glob(os.path.join(d, "wandb", "offline-run-*", "run-*.wandb"))]
+    assert [os.path.basename(f) for f in files] == [f"run-{ids['wandb']['id']}.wandb"] * 2
+    rows = [row for f in files for row in _wandb_history(f)]
     logged = {}
     for row in rows:
         for name, value in row.items():
@@ -82,15 +92,16 @@ def test_wandb_and_mlflow_log_what_tensorboard_logs(tmp_path, monkeypatch):
     grids = [(key.split("/")[0], row["nimg"]) for row in rows for key in row if key.endswith("/_type")]
     assert sorted(grids) == sorted(images)
 
-    # MLflow: every scalar with its step, one artifact per grid
+    # MLflow: one run; every scalar at each step, one artifact per grid
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(ids["mlflow"]["run_id"])
     assert run.info.status == "FINISHED" and set(run.data.metrics) == set(scalars)
+    assert len(client.search_runs([run.info.experiment_id])) == 1
     for name, by_step in scalars.items():
         history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, name)}
         assert history == pytest.approx(by_step, rel=1e-6), name
-    artifacts = sorted(a.path for a in client.list_artifacts(run.info.run_id, "grids"))
-    assert artifacts == sorted(f"grids/{os.path.basename(p)}" for p in glob.glob(os.path.join(run_dir, "*.png")))
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "grids")]
+    assert sorted(artifacts) == sorted({f"grids/{os.path.basename(p)}" for d in run_dirs for p in glob.glob(f"{d}/*.png")})
 
 
 @pytest.mark.parametrize("flag,module,extra", [("wandb", "wandb", "wandb"), ("mlflow", "mlflow", "mlflow")])
@@ -117,3 +128,13 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path, monkeypatch):
     (other,) = open_trackers(str(tmp_path), None, f"file:{tmp_path / 'elsewhere'}")   # another URI: a new run
     other.close()
     assert other.run_id != first.run_id
+
+
+def test_only_rank_0_logs(tmp_path, monkeypatch):
+    from ganops_models.training.reporting import Reporter
+    from ganops_models.training.tracking import TRACKERS_FILE
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    reporter = Reporter(str(tmp_path / "run"), 1, 16, 0, mlflow=f"file:{tmp_path / 'mlruns'}")
+    reporter.stats({"kimg": 0.008, "tick": 1, "loss/G": 1.0})
+    reporter.close()
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "run" / TRACKERS_FILE).exists()

@@ -77,12 +77,14 @@ def _row_nimg(line: bytes) -> Optional[int]:
 
 
 class Reporter:
-    """Writes log.txt, stats.jsonl, TensorBoard scalars/images (and the same to ``trackers``: wandb
-    project, MLflow URI) and shows a tqdm bar (rank 0 only)."""
+    """Writes log.txt, stats.jsonl, TensorBoard scalars/images (and the same to the trackers: ``wandb``
+    project, ``mlflow`` URI; ``config``: the run's options for them; ``previous_run``: the folder of the
+    checkpoint a resumed run starts from, whose tracker runs it continues) and shows a tqdm bar (rank 0
+    only)."""
 
     def __init__(self, run_dir: Optional[str], rank: int, total_nimg: int, start_nimg: int,
                  tensorboard: bool = True, wandb: Optional[str] = None, mlflow: Optional[str] = None,
-                 config: Optional[dict] = None):
+                 config: Optional[dict] = None, previous_run: Optional[str] = None):
         self.active = rank == 0 and run_dir is not None
         self.run_dir = run_dir
         self._log = self._jsonl = self._tb = None
@@ -102,7 +104,7 @@ class Reporter:
                 self.log(f"TensorBoard disabled: {e}")
             else:
                 self._tb = SummaryWriter(run_dir)
-        self._trackers = open_trackers(run_dir, wandb, mlflow, config)
+        self._trackers = open_trackers(run_dir, wandb, mlflow, config, previous_run)
 
     def log(self, message: str) -> None:
         if not self.active:

@@ -13,9 +13,12 @@ of images trained (``nimg``), and every image grid (``reals``, ``fakes_init``, `
   ``http://host:5000``, ...; MLflow 3 refuses ``file:`` stores unless ``MLFLOW_ALLOW_FILE_STORE=true``) named after the run folder; scalars are metrics
   with ``step = nimg``, each grid the artifact ``grids/<name>.png``.
 
-Resume: the tracker's run id is kept in ``<run folder>/trackers.json`` (:data:`TRACKERS_FILE`); a run
-resumed with the same project (wandb, ``resume='allow'``) or URI (MLflow) continues that tracker run.
-Ticks trained again after a resume are logged again (MLflow keeps both values of such a step).
+Resume: the tracker's run id is kept in ``<run folder>/trackers.json`` (:data:`TRACKERS_FILE`). A
+resumed run (``--resume latest`` trains on in the same folder, ``--resume <folder or checkpoint>`` in
+a new one: the ids are then taken from the checkpoint's folder) that logs to the same project (wandb,
+``resume='allow'``) or URI (MLflow) continues that tracker run; another project or URI starts a new
+one. Ticks trained again after a resume (those past the checkpoint) are logged again: wandb draws
+them on the same ``nimg`` axis, MLflow keeps both values of such a step.
 """
 import json
 import os
@@ -48,20 +51,22 @@ def _save(run_dir: str, name: str, entry: dict) -> None:
         f.write(json.dumps(saved, indent=1).encode())
 
 
-def _resume_id(run_dir: str, name: str, where_key: str, where: str, id_key: str) -> Optional[str]:
-    """The run id saved for tracker ``name`` when it logged to the same ``where`` (project or URI)."""
-    entry = _saved(run_dir).get(name)
-    if isinstance(entry, dict) and entry.get(where_key) == where and isinstance(entry.get(id_key), str):
-        return entry[id_key]
+def _resume_id(run_dirs: List[str], name: str, where_key: str, where: str, id_key: str) -> Optional[str]:
+    """The run id saved for tracker ``name`` in the first of ``run_dirs`` where it logged to the same
+    ``where`` (project or URI)."""
+    for run_dir in run_dirs:
+        entry = _saved(run_dir).get(name)
+        if isinstance(entry, dict) and entry.get(where_key) == where and isinstance(entry.get(id_key), str):
+            return entry[id_key]
     return None
 
 
 class WandbTracker:
     """A wandb run in ``project`` (see the module docstring)."""
 
-    def __init__(self, project: str, run_dir: str, config: Optional[dict] = None):
+    def __init__(self, project: str, run_dir: str, config: Optional[dict] = None, previous: Optional[str] = None):
         self.wandb = require("wandb", "wandb", "--wandb")
-        run_id = _resume_id(run_dir, "wandb", "project", project, "id")
+        run_id = _resume_id([run_dir, previous] if previous else [run_dir], "wandb", "project", project, "id")
         self.run = self.wandb.init(project=project, dir=run_dir, id=run_id, resume="allow" if run_id else None,
                                    name=os.path.basename(os.path.normpath(run_dir)), config=config)
         self.run.define_metric("nimg")
@@ -81,11 +86,11 @@ class WandbTracker:
 class MlflowTracker:
     """An MLflow run at ``uri`` (see the module docstring)."""
 
-    def __init__(self, uri: str, run_dir: str, config: Optional[dict] = None):
+    def __init__(self, uri: str, run_dir: str, config: Optional[dict] = None, previous: Optional[str] = None):
         mlflow = require("mlflow", "mlflow", "--mlflow")
         self.Metric, Param = mlflow.entities.Metric, mlflow.entities.Param
         self.client = mlflow.tracking.MlflowClient(tracking_uri=uri)
-        self.run_id = _resume_id(run_dir, "mlflow", "uri", uri, "run_id")
+        self.run_id = _resume_id([run_dir, previous] if previous else [run_dir], "mlflow", "uri", uri, "run_id")
         if self.run_id is None:
             experiment = self.client.get_experiment_by_name(MLFLOW_EXPERIMENT)
             experiment_id = (experiment.experiment_id if experiment is not None
@@ -109,15 +114,17 @@ class MlflowTracker:
         self.client.set_terminated(self.run_id)
 
 
-def open_trackers(run_dir: str, wandb: Optional[str], mlflow: Optional[str], config: Optional[dict] = None) -> List:
-    """The trackers the options ask for (none when both are None); ``config``: the run's options. A
-    tracker that cannot start (a bad URI, no login) is an :class:`OptionsError` naming the flag."""
+def open_trackers(run_dir: str, wandb: Optional[str], mlflow: Optional[str], config: Optional[dict] = None,
+                  previous: Optional[str] = None) -> List:
+    """The trackers the options ask for (none when both are None); ``config``: the run's options;
+    ``previous``: the folder of the checkpoint a resumed run starts from. A tracker that cannot start
+    (a bad URI, no login) is an :class:`OptionsError` naming the flag."""
     trackers = []
     for flag, value, cls in (("--wandb", wandb, WandbTracker), ("--mlflow", mlflow, MlflowTracker)):
         if not value:
             continue
         try:
-            trackers.append(cls(value, run_dir, config))
+            trackers.append(cls(value, run_dir, config, previous))
         except MissingExtraError:
             raise
         except Exception as e:   # the library's own errors (e.g. MlflowException, wandb.Error): one line
