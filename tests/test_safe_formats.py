@@ -233,3 +233,15 @@ def test_a_missing_package_names_its_extra(sg2, tmp_path, monkeypatch, capsys, m
     out = str(tmp_path / ("x" + cmd[1][0]))
     assert cmd[0](["--network", pt, "--out", out, *cmd[1][1:]]) == 2
     assert f"pip install 'ganops[{extra}]'" in capsys.readouterr().err
+
+
+def test_fastgan_exports_with_batch_statistics(tmp_path):
+    pt = _checkpoint(tmp_path / "checkpoint-000000.008.pt", "fastgan")
+    out = tmp_path / "G.onnx"
+    assert export.main(["--network", pt, "--format", "onnx", "--out", str(out)]) == 0
+    net = load_network(pt)
+    got, z = _check_onnx(out, net)
+    assert net.recipe.sample_batch_statistics      # FastGAN samples with each batch's statistics ...
+    assert np.abs(got - net.sample(z, noise_mode="none", batch=len(z)).numpy()).max() < 1e-4
+    assert net.recipe.G_ema.training is False and all(    # ... and the export left the network as it was
+        type(m).__name__ != "BatchStatisticsNorm" for m in net.recipe.G_ema.modules())

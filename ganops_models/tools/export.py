@@ -8,10 +8,12 @@ pure-PyTorch reference (``GANOPS_IMPL=ref`` while exporting), so the graph holds
 operators only. torch's dynamo exporter (``torch.onnx.export(dynamo=True)``, needs ``onnxscript``)
 writes it at opset :data:`OPSET`. Style-based generators use ``noise_mode='const'`` (their stored
 noise) and ``--trunc`` (psi, default 1) is baked in; FastGAN's noise injection (random in every call)
-is left out, as its ``noise_mode='none'``.
+is left out, as its ``noise_mode='none'``, and its batch norm with batch statistics (how it samples) is
+written as plain mean/variance operators (:class:`BatchStatisticsNorm`).
 
 The file is then checked inside the command: ``onnx.checker.check_model`` (full check) and, on
-:data:`CHECK_BATCH` seeded latents, onnx's reference evaluator against the eager generator; the
+:data:`CHECK_BATCH` seeded latents, onnx's reference evaluator against the network's own eager
+sampling (``LoadedNetwork.sample``); the
 largest absolute difference is reported and one above ``--tolerance`` is an error (exit 2; the file
 is not kept). Needs the ``onnx`` extra (``pip install 'ganops[onnx]'``).
 """
@@ -52,17 +54,24 @@ class ExportedGenerator(torch.nn.Module):
 
     @contextlib.contextmanager
     def modes(self):
-        """Within the block the generator computes as exported: batch norm as the recipe samples, no
-        FastGAN noise injection."""
+        """Within the block the generator computes as exported: batch norm as the recipe samples (with
+        batch statistics: :class:`BatchStatisticsNorm` in place of each batch-norm layer), no FastGAN
+        noise injection."""
         layers = [m for m in self.G.modules() if hasattr(m, "noise_enabled")]
+        norms = [(parent, name, child) for parent in self.G.modules() for name, child in parent.named_children()
+                 if isinstance(child, torch.nn.modules.batchnorm._BatchNorm)] if self.batch_statistics else []
         for m in layers:
             m.noise_enabled = False
+        for parent, name, child in norms:
+            setattr(parent, name, BatchStatisticsNorm(child))
         try:
-            with batch_norm_statistics(self.G, self.batch_statistics):
+            with batch_norm_statistics(self.G, False):
                 yield
         finally:
             for m in layers:
                 m.noise_enabled = True
+            for parent, name, child in norms:
+                setattr(parent, name, child)
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.style_based:
@@ -70,6 +79,26 @@ class ExportedGenerator(torch.nn.Module):
             return self.G(z, c, truncation_psi=self.psi, noise_mode="const")
         out = self.G(z)
         return out[0] if isinstance(out, tuple) else out
+
+
+class BatchStatisticsNorm(torch.nn.Module):
+    """A batch-norm layer normalising with the statistics of each batch, written in plain tensor ops:
+    what the layer computes in training mode (biased variance), without updating its running
+    statistics, which the exporters do not translate faithfully."""
+
+    def __init__(self, norm: torch.nn.modules.batchnorm._BatchNorm):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = [0, *range(2, x.ndim)]
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        mean = x.mean(dims, keepdim=True)
+        var = (x - mean).square().mean(dims, keepdim=True)
+        y = (x - mean) * torch.rsqrt(var + self.norm.eps)
+        if self.norm.affine:
+            y = y * self.norm.weight.reshape(shape) + self.norm.bias.reshape(shape)
+        return y
 
 
 @contextlib.contextmanager
@@ -101,9 +130,11 @@ def export_onnx(net: LoadedNetwork, out: str, truncation_psi: float = 1.0, toler
     model = ExportedGenerator(net, truncation_psi).eval()
     names = ["z"] if net.c_dim == 0 else ["z", "c"]
     batch = torch.export.Dim("batch", min=1, max=4096)
+    inputs = _inputs(net, CHECK_BATCH, 1000)
+    with reference_ops():                 # the network's own sampling path, before the export traces it
+        expected = net.sample(inputs[0], inputs[1] if net.c_dim else None, truncation_psi=truncation_psi,
+                              noise_mode="const" if model.style_based else "none", batch=CHECK_BATCH).numpy()
     with reference_ops(), model.modes(), torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
-        inputs = _inputs(net, CHECK_BATCH, 1000)
-        expected = model(*inputs).float().numpy()      # before the export, which traces the modules
         traced = os.path.join(tmp, "G.onnx")
         try:
             torch.onnx.export(model, _inputs(net, 2, 0), traced, input_names=names, output_names=["img"],
