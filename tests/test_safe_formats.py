@@ -179,8 +179,8 @@ def test_truncated_and_mislabelled_files(sg2, tmp_path):
     plain = _rewrite(path, tmp_path / "plain.safetensors", drop=("format", "model", "options", "data", "augment_p"))
     with pytest.raises(CheckpointError, match="missing .*write it with python -m ganops_models.convert"):
         load_network(plain)
-    with pytest.raises(CheckpointError, match="not a ganops checkpoint"):   # train --resume takes checkpoints only
-        ckpt_lib.load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="is a safetensors network: weights only.*resumes from a checkpoint"):
+        ckpt_lib.load_checkpoint(path)                                      # what train --resume X.safetensors says
 
 
 # --- ONNX -----------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import torch
 from ganops_models.files import atomic_write, regular_file
 from ganops_models.errors import CheckpointError, CheckpointWriteError
 from ganops_models.formats.limits import check_settings
+from ganops_models.formats.safetensors import is_safetensors
 from ganops_models.formats.safe_pickle import check_structure, torch_load_weights
 
 FORMAT = "ganops-checkpoint-v1"
@@ -174,6 +175,9 @@ def describe_unloadable(path: str) -> str:
                 "taken: --network, train --resume X.pkl; other pickles are never loaded, as unpickling can run code)")
     if not head:
         return "empty"
+    if is_safetensors(path):
+        return ("a safetensors network: weights only, for generate, metrics and export; training resumes from a "
+                "checkpoint-*.pt")
     kind = next((name for magic, name in _IMAGE_MAGIC.items() if head.startswith(magic)), None)
     if kind is not None:
         return f"a {kind} image, not a network"
@@ -251,6 +255,8 @@ def load_checkpoint(path: str, map_location="cpu", note: Callable[[str], None] =
         regular_file(path, "checkpoint")
     except (FileNotFoundError, ValueError) as e:
         raise CheckpointError(str(e)) from None
+    if is_safetensors(path):      # torch.load would read its tensors too, but it is no checkpoint
+        raise CheckpointError(f"{path!r} is {describe_unloadable(path)}")
     try:
         ckpt = torch_load_weights(path, f"{path!r}", map_location=map_location)
     except CheckpointError:
