@@ -227,6 +227,14 @@ def network_tensors(recipe) -> Dict[str, torch.Tensor]:
     return {f"{net}.{name}": t for net in NETWORKS for name, t in getattr(recipe, net).state_dict().items()}
 
 
+def save_safetensors(path: str, recipe, model: str, options: dict, augment_p: Optional[float]) -> None:
+    """Write the G, D and G_ema of ``recipe`` (a ``model`` recipe) to ``path`` as a safetensors network,
+    with ``options`` (the options record to store) and ``augment_p`` (atomically)."""
+    metadata = {"format": SAFETENSORS_FORMAT, "model": model, "options": json.dumps(options, sort_keys=True),
+                "data": json.dumps(dataclasses.asdict(recipe.data)), "augment_p": json.dumps(augment_p)}
+    safetensors_file.save(path, network_tensors(recipe), metadata)
+
+
 def _metadata(metadata: Dict[str, str], path: str) -> dict:
     """The record of a safetensors network's metadata (see :data:`SAFETENSORS_METADATA`), strictly checked."""
     where = f"safetensors network {path!r}"
@@ -301,5 +309,5 @@ def load_network(spec: str, device="cpu", outdir: str = "runs", flag: str = "--n
     return _from_ganops_checkpoint(path, device)
 
 
-__all__ = ["NETWORKS", "SAFETENSORS_FORMAT", "LoadedNetwork", "check_record", "load_network", "load_pickle",
-           "network_tensors", "read_checkpoint", "resolve_network", "seed_latents"]
+__all__ = ["NETWORKS", "SAFETENSORS_FORMAT", "SAFETENSORS_METADATA", "LoadedNetwork", "check_record", "load_network",
+           "load_pickle", "network_tensors", "read_checkpoint", "resolve_network", "save_safetensors", "seed_latents"]

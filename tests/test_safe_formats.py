@@ -21,8 +21,10 @@ pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 
 # tiny networks of every model (a few thousand parameters each)
 TINY = {
-    "stylegan2": (16, dict(cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, mbstd_group=2, aug="ada", p=0.3)),
-    "stylegan3": (16, dict(cbase=256, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, mbstd_group=2, aug="noaug")),
+    "stylegan2": (16, dict(cbase=64, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, mbstd_group=2, aug="ada",
+                           p=0.3)),
+    "stylegan3": (16, dict(cbase=256, cmax=8, z_dim=8, w_dim=8, map=2, num_fp16_res=0, mbstd_group=2,
+                           aug="noaug")),
     "fastgan": (64, dict(z_dim=16, aug="diffaug", ngf=4, ndf=4, cfg="fastgan-lite")),
     "dcgan": (32, dict(z_dim=8, ngf=4, ndf=4, aug="noaug")),
     "progan": (16, dict(cbase=64, cmax=8, z_dim=8, aug="noaug")),
@@ -133,7 +135,8 @@ def _rewrite(path, out, tensors=None, metadata=None, drop=()):
     (dict(drop=("G.mapping.w_avg",)), "missing G.mapping.w_avg"),
     (dict(tensors={"G.extra": torch.zeros(2)}), "unexpected G.extra"),
     (dict(tensors={"D.b4.fc.weight": torch.zeros(3, 3)}), r"D.b4.fc.weight: float32 \[3, 3\] in the file"),
-    (dict(tensors={"G_ema.mapping.w_avg": torch.zeros(8, dtype=torch.float64)}), "float64 \\[8\\] in the file, float32"),
+    (dict(tensors={"G_ema.mapping.w_avg": torch.zeros(8, dtype=torch.float64)}),
+     "float64 \\[8\\] in the file, float32"),
     (dict(tensors={"G.mapping.w_avg": torch.full([8], float("nan"))}), "non-finite weights .* G.mapping.w_avg"),
 ])
 def test_bad_metadata_and_tensors_are_named(sg2, tmp_path, change, message):
@@ -157,7 +160,8 @@ def _header_file(tmp_path, header: bytes, size=None, body=b""):
     (b"[" * 100_000, None, b"", "header is not JSON"),
     (b'{"a": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}', None, b"\0" * 4, "dtype 'F99'"),
     (b'{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}', None, b"\0" * 4, "shape \\[-1\\]"),
-    (b'{"a": {"dtype": "F32", "shape": [1000000], "data_offsets": [0, 4]}}', None, b"\0" * 4, "needs 4,000,000 bytes"),
+    (b'{"a": {"dtype": "F32", "shape": [1000000], "data_offsets": [0, 4]}}', None, b"\0" * 4,
+     "needs 4,000,000 bytes"),
     (b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4000]}}', None, b"\0" * 4, "outside the 4 bytes"),
     (b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', None, b"\0" * 8, "gaps or overlaps"),
     (b'{"__metadata__": {"a": 1}}', None, b"", "not a map of strings to strings"),
@@ -229,7 +233,8 @@ def test_a_missing_package_names_its_extra(sg2, tmp_path, monkeypatch, capsys, m
     pt, _ = sg2
     monkeypatch.setitem(sys.modules, module, None)       # import fails as if it were not installed
     monkeypatch.delitem(sys.modules, f"{module}.torch", raising=False)
-    cmd = (convert.main, [".safetensors"]) if module == "safetensors" else (export.main, [".onnx", "--format", "onnx"])
+    cmd = ((convert.main, [".safetensors"]) if module == "safetensors"
+           else (export.main, [".onnx", "--format", "onnx"]))
     out = str(tmp_path / ("x" + cmd[1][0]))
     assert cmd[0](["--network", pt, "--out", out, *cmd[1][1:]]) == 2
     assert f"pip install 'ganops[{extra}]'" in capsys.readouterr().err

@@ -101,7 +101,8 @@ def test_wandb_and_mlflow_log_what_tensorboard_logs_and_a_resumed_run_continues_
         history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, name)}
         assert history == pytest.approx(by_step, rel=1e-6), name
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "grids")]
-    assert sorted(artifacts) == sorted({f"grids/{os.path.basename(p)}" for d in run_dirs for p in glob.glob(f"{d}/*.png")})
+    grid_files = {f"grids/{os.path.basename(p)}" for d in run_dirs for p in glob.glob(f"{d}/*.png")}
+    assert sorted(artifacts) == sorted(grid_files)
 
 
 @pytest.mark.parametrize("flag,module,extra", [("wandb", "wandb", "wandb"), ("mlflow", "mlflow", "mlflow")])
@@ -138,3 +139,21 @@ def test_only_rank_0_logs(tmp_path, monkeypatch):
     reporter.stats({"kimg": 0.008, "tick": 1, "loss/G": 1.0})
     reporter.close()
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "run" / TRACKERS_FILE).exists()
+
+
+def test_a_tracker_that_fails_mid_run_is_dropped_with_a_warning(tmp_path, capsys):
+    from ganops_models.training.reporting import Reporter
+
+    class Broken:
+        flag = "--mlflow"
+
+        def scalars(self, values, nimg):
+            raise ConnectionError("server gone\nmore")
+
+    reporter = Reporter(str(tmp_path / "run"), 0, 16, 0, tensorboard=False)
+    reporter._trackers = [Broken()]
+    reporter.stats({"kimg": 0.008, "tick": 1, "loss/G": 1.0})
+    reporter.stats({"kimg": 0.016, "tick": 2, "loss/G": 0.5})          # no second warning: it was dropped
+    reporter.close()
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert log.count("warning: --mlflow stopped logging (server gone); the run goes on without it") == 1

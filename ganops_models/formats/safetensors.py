@@ -186,4 +186,5 @@ def is_safetensors(path: str) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= os.path.getsize(path) - 8
 
 
-__all__ = ["ALIASES", "SUFFIX", "DTYPES", "MAX_HEADER_BYTES", "MAX_TENSORS", "is_safetensors", "load", "read_header", "save"]
+__all__ = ["ALIASES", "DTYPES", "MAX_HEADER_BYTES", "MAX_TENSORS", "SUFFIX", "is_safetensors", "load", "read_header",
+           "save"]

@@ -14,8 +14,6 @@ metadata: no pickle anywhere (the format: :mod:`ganops_models.network_loader`). 
 name local paths or services (:data:`LOCAL_OPTIONS`) are left out. Optimiser state and training
 progress are not written: the file is for sampling, metrics and export, not for resuming.
 """
-import dataclasses
-import json
 import os
 
 import torch
@@ -24,8 +22,7 @@ from ganops_models.files import regular_file
 from ganops_models.tools.cli import ArgumentParser, run_command
 from ganops_models.formats import nvidia
 from ganops_models.formats import safetensors as safetensors_file
-from ganops_models.network_loader import (SAFETENSORS_FORMAT, SAFETENSORS_METADATA, LoadedNetwork, load_network,
-                                          network_tensors)
+from ganops_models.network_loader import LoadedNetwork, load_network, save_safetensors
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.recipe import DataInfo
@@ -61,11 +58,8 @@ def convert_safetensors(network: str, out: str) -> LoadedNetwork:
     net = load_network(network, "cpu")
     recipe = net.recipe if net.recipe is not None else checkpoint_recipe(net)
     options = net.info.get("options") or recipe.opts.to_dict()
-    options = {k: v for k, v in options.items() if k not in LOCAL_OPTIONS}
-    metadata = {"format": SAFETENSORS_FORMAT, "model": net.kind, "options": json.dumps(options, sort_keys=True),
-                "data": json.dumps(dataclasses.asdict(recipe.data)), "augment_p": json.dumps(net.augment_p)}
-    assert set(metadata) == set(SAFETENSORS_METADATA)
-    safetensors_file.save(out, network_tensors(recipe), metadata)
+    save_safetensors(out, recipe, net.kind, {k: v for k, v in options.items() if k not in LOCAL_OPTIONS},
+                     net.augment_p)
     return net
 
 

@@ -104,8 +104,9 @@ class TrainOptions:
     wandb: Optional[str] = option(None, "also log the TensorBoard scalars and grids to this Weights & Biases project "
                                   "(rank 0; WANDB_MODE=offline: a local run only; needs ganops[wandb])",
                                   metavar="PROJECT")
-    mlflow: Optional[str] = option(None, "also log them to an MLflow run at this tracking URI (e.g. sqlite:///mlflow.db, "
-                                   "http://host:5000; needs ganops[mlflow])", metavar="URI")
+    mlflow: Optional[str] = option(None, "also log them to an MLflow run at this tracking URI (e.g. http://host:5000, "
+                                   "or file:./mlruns with MLFLOW_ALLOW_FILE_STORE=true; needs ganops[mlflow])",
+                                   metavar="URI")
     grid: Tuple[int, int] = option((8, 8), "snapshot grid: columns, rows", cli=False)
     # hyperparameters
     batch: int = option(32, "total batch size over all processes", type=int)

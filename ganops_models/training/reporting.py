@@ -134,8 +134,7 @@ class Reporter:
             for name, value in values.items():
                 self._tb.add_scalar(name, value, global_step=nimg)
             self._tb.flush()
-        for tracker in self._trackers:
-            tracker.scalars(values, nimg)
+        self._track("scalars", values, nimg)
 
     def image_grid(self, images: torch.Tensor, grid, name: str, nimg: Optional[int] = None) -> None:
         """Save images in [-1, 1] ([N, C, H, W], N = cols*rows) as ``<name>.png``, to TensorBoard and the
@@ -148,8 +147,18 @@ class Reporter:
         if self._tb is not None:
             self._tb.add_image(tag, grid_u8, global_step=nimg or 0, dataformats="HWC")
             self._tb.flush()
-        for tracker in self._trackers:
-            tracker.image(tag, name, grid_u8, nimg or 0)
+        self._track("image", tag, name, grid_u8, nimg or 0)
+
+    def _track(self, method: str, *args) -> None:
+        """Call ``method`` of every tracker; one that fails (a server gone, a full disk) is named in the log
+        and dropped, and the run goes on without it."""
+        for tracker in list(self._trackers):
+            try:
+                getattr(tracker, method)(*args)
+            except Exception as e:   # the tracker libraries' own errors: never stop training for them
+                self._trackers.remove(tracker)
+                detail = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+                self.log(f"warning: {tracker.flag} stopped logging ({detail}); the run goes on without it")
 
     def close(self) -> None:
         self._bar.close()
@@ -158,7 +167,6 @@ class Reporter:
                 f.close()
         if self._tb is not None:
             self._tb.close()
-        for tracker in self._trackers:
-            tracker.close()
+        self._track("close")
         self._trackers = []
 

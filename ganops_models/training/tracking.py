@@ -9,9 +9,14 @@ of images trained (``nimg``), and every image grid (``reals``, ``fakes_init``, `
   which is declared the x axis of every chart (``define_metric``), so a resumed run that trains again
   from its checkpoint's nimg draws on the same axis. ``WANDB_MODE=offline`` writes the run under
   ``<run folder>/wandb/`` only (``wandb sync`` uploads it later).
-* MLflow: a run of the experiment :data:`MLFLOW_EXPERIMENT` at the tracking URI (``sqlite:///mlflow.db``,
-  ``http://host:5000``, ...; MLflow 3 refuses ``file:`` stores unless ``MLFLOW_ALLOW_FILE_STORE=true``) named after the run folder; scalars are metrics
-  with ``step = nimg``, each grid the artifact ``grids/<name>.png``.
+* MLflow: a run of the experiment :data:`MLFLOW_EXPERIMENT` at the tracking URI (``http://host:5000``,
+  ``file:./mlruns``, ...; MLflow 3 refuses ``file:`` stores unless ``MLFLOW_ALLOW_FILE_STORE=true``, and
+  mlflow-skinny has no ``sqlite:`` store), named after the run folder; scalars are metrics with
+  ``step = nimg``, each grid the artifact ``grids/<name>.png``.
+
+A tracker that cannot start stops the run before training (:class:`OptionsError`); one that fails
+later is dropped with a warning in the log
+(:meth:`ganops_models.training.reporting.Reporter._track`), and training goes on.
 
 Resume: the tracker's run id is kept in ``<run folder>/trackers.json`` (:data:`TRACKERS_FILE`). A
 resumed run (``--resume latest`` trains on in the same folder, ``--resume <folder or checkpoint>`` in
@@ -63,6 +68,7 @@ def _resume_id(run_dirs: List[str], name: str, where_key: str, where: str, id_ke
 
 class WandbTracker:
     """A wandb run in ``project`` (see the module docstring)."""
+    flag = "--wandb"
 
     def __init__(self, project: str, run_dir: str, config: Optional[dict] = None, previous: Optional[str] = None):
         self.wandb = require("wandb", "wandb", "--wandb")
@@ -85,6 +91,7 @@ class WandbTracker:
 
 class MlflowTracker:
     """An MLflow run at ``uri`` (see the module docstring)."""
+    flag = "--mlflow"
 
     def __init__(self, uri: str, run_dir: str, config: Optional[dict] = None, previous: Optional[str] = None):
         mlflow = require("mlflow", "mlflow", "--mlflow")
@@ -120,7 +127,7 @@ def open_trackers(run_dir: str, wandb: Optional[str], mlflow: Optional[str], con
     ``previous``: the folder of the checkpoint a resumed run starts from. A tracker that cannot start
     (a bad URI, no login) is an :class:`OptionsError` naming the flag."""
     trackers = []
-    for flag, value, cls in (("--wandb", wandb, WandbTracker), ("--mlflow", mlflow, MlflowTracker)):
+    for value, cls in ((wandb, WandbTracker), (mlflow, MlflowTracker)):
         if not value:
             continue
         try:
@@ -131,7 +138,7 @@ def open_trackers(run_dir: str, wandb: Optional[str], mlflow: Optional[str], con
             for tracker in trackers:
                 tracker.close()
             detail = str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__
-            raise OptionsError(f"{flag} {value}: the tracker did not start ({detail})") from None
+            raise OptionsError(f"{cls.flag} {value}: the tracker did not start ({detail})") from None
     return trackers
 
 
