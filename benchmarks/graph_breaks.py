@@ -33,10 +33,11 @@ UNBACKED_BATCHES = (1, 3, 4, 7, 17)  # with the batch dimension marked unbacked
 @dataclasses.dataclass
 class Case:
     """``make(n)`` -> (fn, args): a call of the case with batch size n; the gradients compared are those
-    of the args that require grad, of a module's parameters and of ``params``."""
+    of the args that require grad and of ``params`` (what fn closes over: weights)."""
     name: str
     make: Callable[[int], Tuple[Callable, tuple]]
     params: Sequence[torch.Tensor] = ()   # tensors the function closes over whose gradients are compared
+    build: Optional[Callable[[], torch.nn.Module]] = None   # networks: a fresh instance
 
 
 def _g(*shape, grad=True):
@@ -59,6 +60,7 @@ def op_cases(impl: Optional[str] = "ref") -> List[Case]:
     torch.manual_seed(0)
     D.w, D.b = _g(4, 3, 3, 3), _g(4)
     pl_G_w = _g(3, 4, 3, 3)
+    bias_act_module = ganops.nn.BiasAct(3, act="lrelu", impl=impl)
 
     def path_length(ws, pl_mean):
         img = ganops.modulated_conv2d(_pl_x(ws), pl_G_w, ws.mean(1).narrow(1, 0, 4), impl=impl)
@@ -90,7 +92,7 @@ def op_cases(impl: Optional[str] = "ref") -> List[Case]:
         Case("filtered_lrelu", lambda n: (
             lambda x, b: ganops.filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=1, clamp=1.0, impl=impl),
             (_g(n, 3, 6, 6), _g(3)))),
-        Case("nn.BiasAct", lambda n: (ganops.nn.BiasAct(3, act="lrelu", impl=impl), (_g(n, 3, 4, 4),))),
+        Case("nn.BiasAct", lambda n: (bias_act_module, (_g(n, 3, 4, 4),)), tuple(bias_act_module.parameters())),
         Case("r1_penalty", lambda n: (r1, (_g(n, 3, 6, 6),)), (D.w, D.b)),
         Case("path_length_penalty", lambda n: (path_length, (_g(n, 2, 8), torch.tensor(0.5))), (pl_G_w,)),
         Case("gradient_penalty", lambda n: (
@@ -129,7 +131,7 @@ def network_cases() -> List[Case]:
         net = build()
         cond = name.endswith(".cond")
 
-        def make(n, net=net, shape=shape, cond=cond):
+        def make(n, net=net, shape=shape, cond=cond, name=name):
             x = torch.randn(n, *shape)
             if cond:
                 c = torch.nn.functional.one_hot(torch.arange(n) % 3, 3).float()
@@ -138,7 +140,7 @@ def network_cases() -> List[Case]:
                 return (lambda z: net(z, noise_mode="const")), (x,)
             return net, (x.requires_grad_(),)
 
-        cases.append(Case(name, make))
+        cases.append(Case(name, make, params=tuple(net.parameters()), build=build))
     return cases
 
 
@@ -152,16 +154,15 @@ def _loss(out) -> torch.Tensor:
     return sum(t.float().sin().sum() for t in _flat(out) if t.requires_grad or t.grad_fn is not None)
 
 
-def _leaves(fn, args, params) -> List[torch.Tensor]:
-    params = list(params) + (list(fn.parameters()) if isinstance(fn, torch.nn.Module) else [])
-    return [t for t in list(args) + params if isinstance(t, torch.Tensor) and t.requires_grad]
+def _leaves(args, params) -> List[torch.Tensor]:
+    return [t for t in list(args) + list(params) if isinstance(t, torch.Tensor) and t.requires_grad]
 
 
 def _run(fn, args, params=()) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """Outputs and the gradients of sum(sin(outputs)) with respect to the leaves (zeros where unused)."""
     torch.manual_seed(1)
     out = fn(*args)
-    leaves = _leaves(fn, args, params)
+    leaves = _leaves(args, params)
     loss = _loss(out)
     grads = torch.autograd.grad(loss, leaves, allow_unused=True) if leaves and loss.requires_grad else []
     return [t.detach() for t in _flat(out)], [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
