@@ -220,13 +220,14 @@ def count_recompiles(case: Case, batches: Sequence[int] = BATCHES, unbacked: boo
     batch size 1 share the graph."""
     torch._dynamo.reset()
     backend = CountingBackend()
-    compiled, first = None, 0
+    compiled, first, batched = None, 0, None
     for n in batches:
         fn, args = case.make(n)
+        if batched is None:   # the arguments with a batch dimension: those of size n in the first call
+            batched = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == n]
         if unbacked:
-            for a in args:
-                if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == n:   # the batched ones
-                    torch._dynamo.decorators.mark_unbacked(a, 0)
+            for i in batched:
+                torch._dynamo.decorators.mark_unbacked(args[i], 0)
         if compiled is None:
             compiled = torch.compile(fn, backend=backend, dynamic=True, fullgraph=True)
         compiled(*args)
