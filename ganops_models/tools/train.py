@@ -147,6 +147,16 @@ def resumed_options(given: dict, checkpoint: dict, path: str, world_size: int, d
 
 
 
+def resume_source(resume: str, outdir: str):
+    """What ``--resume`` names: ``("pickle", path)``, an NVIDIA pickle to fine-tune, or
+    ``("checkpoint", path)``, a trainer checkpoint (the file; the newest valid one of a run folder; for
+    'latest', the newest valid one under ``outdir``). :func:`prepare` has rank 0 alone decide it, for
+    every process of the job."""
+    if os.path.isfile(resume) and nvidia.is_pickle(resume):
+        return "pickle", resume
+    return "checkpoint", ckpt_lib.resolve_resume(resume, outdir)
+
+
 def prepare(args, dist: distributed.DistInfo, device: torch.device):
     """Options (with where each came from), resume checkpoint, dataset and run directory; every check
     happens here."""
@@ -154,14 +164,16 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
     given.pop("resume", None)
     resume = run_dir = init = None
     world_size = dist.world_size
-    if args.resume is not None and os.path.isfile(args.resume) and nvidia.is_pickle(args.resume):
-        init = load_network(args.resume, "cpu")   # copied into the run's networks on their device
+    source = None if args.resume is None else distributed.on_rank0(
+        lambda: resume_source(args.resume, args.outdir or TrainOptions.outdir))
+    if source is not None and source[0] == "pickle":
+        init = load_network(source[1], "cpu")   # copied into the run's networks on their device
         resolved = fine_tune_options(given, init, world_size, device.type)
         dataset = open_training_data(resolved.options, open_dataset(given.get("data"), resolution=init.resolution,
                                                                     exif_transpose=given.get("exif_transpose", True)))
         fine_tune.check_data(init, dataset[1].label_dim, dataset[1].num_channels)
-    elif args.resume is not None:
-        path = ckpt_lib.resolve_resume(args.resume, args.outdir or TrainOptions.outdir)
+    elif source is not None:
+        path = source[1]
         resume, _ = read_checkpoint(path)
         resolved = resumed_options(given, resume, path, world_size, device.type)
         if args.resume == "latest":

@@ -8,8 +8,9 @@ reducer does not support) and the same modules take part in several passes per s
 """
 import datetime
 import os
+import pickle
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -65,6 +66,32 @@ def broadcast_object(obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+T = TypeVar("T")
+
+
+def on_rank0(fn: Callable[[], T]) -> T:
+    """``fn()`` run by global rank 0 alone, its result given to every rank; the exception it raises is
+    raised on every rank instead. For what the whole job must decide once: which checkpoint
+    ``--resume latest`` means (nodes may list a shared folder differently, or see a checkpoint that
+    rank 0 is still writing). Single process: just ``fn()``."""
+    if not active():
+        return fn()
+    result = error = None
+    if dist.get_rank() == 0:
+        try:
+            result = fn()
+        except Exception as e:   # given to every rank, raised there and here
+            error = e
+        try:
+            pickle.dumps((result, error))
+        except Exception as e:   # never leave the other ranks waiting for an object rank 0 cannot send
+            result, error = None, RuntimeError(f"rank 0 cannot send its result to the other ranks: {e}")
+    result, error = broadcast_object((result, error))
+    if error is not None:
+        raise error
+    return result
 
 
 def sync_grads(params: Iterable[torch.nn.Parameter]) -> None:
