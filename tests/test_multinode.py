@@ -103,13 +103,13 @@ def _checkpoint(path, nimg):
                              progress={"cur_nimg": nimg, "step": nimg // 4, "tick": 1}, state=recipe.state_dict())
 
 
-def _resolve_as_rank(rank, store, outdirs, results):
-    """One of two gloo processes: resolve ``--resume latest`` in this rank's view of the run folder."""
+def _as_rank(rank, store, work, results):
+    """One of two gloo processes (forked from this one): ``work(rank)``'s result, or ("error", message)."""
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     try:
         try:
-            answer = distributed.on_rank0(lambda: train.resume_source("latest", outdirs[rank]))
-        except CheckpointError as e:
+            answer = work(rank)
+        except (CheckpointError, OSError) as e:
             answer = ("error", str(e))
         with open(os.path.join(results, f"rank{rank}.json"), "w") as f:
             json.dump(answer, f)
@@ -117,10 +117,11 @@ def _resolve_as_rank(rank, store, outdirs, results):
         dist.destroy_process_group()
 
 
-def _resolve_on_two_ranks(tmp_path, outdirs, name):
+def _on_two_ranks(tmp_path, name, work):
+    """[rank 0's answer, rank 1's answer] of ``work(rank)`` run by two gloo ranks."""
     results = tmp_path / name
     results.mkdir()
-    torch.multiprocessing.start_processes(_resolve_as_rank, args=(str(tmp_path / f"{name}.store"), outdirs, str(results)),
+    torch.multiprocessing.start_processes(_as_rank, args=(str(tmp_path / f"{name}.store"), work, str(results)),
                                           nprocs=2, start_method="fork")
     return [json.load(open(results / f"rank{rank}.json")) for rank in range(2)]
 
@@ -135,12 +136,27 @@ def test_resume_latest_is_resolved_by_rank_0_for_every_rank(tmp_path):
     _checkpoint(seen_by_1 / "00001-b" / "checkpoint-000000.016.pt", 16)
     assert train.resume_source("latest", str(seen_by_1))[1].endswith("00001-b/checkpoint-000000.016.pt")
 
-    answers = _resolve_on_two_ranks(tmp_path, [str(seen_by_0), str(seen_by_1)], "agree")
+    views = [str(seen_by_0), str(seen_by_1)]
+    answers = _on_two_ranks(tmp_path, "agree", lambda rank: distributed.on_rank0(
+        lambda: train.resume_source("latest", views[rank])))
     assert answers[0] == answers[1] == ["checkpoint", str(seen_by_0 / "00000-a" / "checkpoint-000000.008.pt")]
 
-    empty = tmp_path / "empty"
-    answers = _resolve_on_two_ranks(tmp_path, [str(empty), str(seen_by_1)], "none")
+    views = [str(tmp_path / "empty"), str(seen_by_1)]
+    answers = _on_two_ranks(tmp_path, "none", lambda rank: distributed.on_rank0(
+        lambda: train.resume_source("latest", views[rank])))
     assert answers[0] == answers[1] and answers[0][0] == "error" and "no valid checkpoint" in answers[0][1]
+
+
+def test_a_rank_that_does_not_see_the_run_folder_is_named_on_every_rank(tmp_path):
+    """On several machines the run folder must be shared: a rank that does not see the file rank 0
+    wrote is found at the start (every rank gets the same list of machines, so all of them stop)."""
+    (tmp_path / "options.json").write_text("{}")
+    paths = [str(tmp_path / "options.json"), str(tmp_path / "elsewhere" / "options.json")]
+    answers = _on_two_ranks(tmp_path, "shared", lambda rank: distributed.hosts_missing(paths[rank], wait_s=0.2))
+    assert answers == [[socket.gethostname()]] * 2
+    answers = _on_two_ranks(tmp_path, "shared_ok", lambda rank: distributed.hosts_missing(paths[0], wait_s=0.2))
+    assert answers == [[], []]
+    assert distributed.hosts_missing(paths[1], wait_s=0) == []      # a single process: nothing to compare
 
 
 def test_on_rank0_single_process_runs_the_function_here():

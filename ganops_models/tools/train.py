@@ -225,6 +225,16 @@ def _main(args, argv) -> int:
     return _train(opts, dist, device, run_dir, resume, dataset, init)
 
 
+def _check_run_dir_shared(run_dir: str) -> None:
+    """Every process sees the run folder rank 0 writes: the other ranks read the checkpoint a run resumes
+    from there, so on several machines ``--outdir`` must be on storage they share."""
+    missing = distributed.hosts_missing(os.path.join(run_dir, "options.json"))
+    if missing:
+        raise OptionsError(f"the run folder {run_dir}, written by rank 0, is not visible on {', '.join(missing)}: "
+                           f"on several machines --outdir must be storage that all of them share (e.g. NFS), "
+                           f"see docs/multinode.md")
+
+
 def _train(opts, dist, device, run_dir, resume, dataset, init) -> int:
     """Write options.json and train; divergence prints ``error: ...`` and returns 3. An interrupt stops
     here (see :func:`~ganops_models.tools.cli.run_command`) and says how to resume."""
@@ -236,6 +246,7 @@ def _train(opts, dist, device, run_dir, resume, dataset, init) -> int:
         finished(f"training in {run_dir} stopped; resume from its last checkpoint with "
                  f"python -m ganops_models.train --resume {shlex.quote(run_dir)}")
         distributed.barrier()
+        _check_run_dir_shared(run_dir)
         training_loop(opts, get_recipe(opts.model), run_dir, dist, device, resume=resume, dataset=dataset, init=init)
     except DivergenceError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -9,8 +9,10 @@ reducer does not support) and the same modules take part in several passes per s
 import datetime
 import os
 import pickle
+import socket
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, List, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -66,6 +68,29 @@ def broadcast_object(obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def gather_object(obj) -> list:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank; ``[obj]`` in a single process."""
+    if not active():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def hosts_missing(path: str, wait_s: float = 30.0) -> List[str]:
+    """The machines (host names) of the ranks that do not see ``path``, a file rank 0 wrote before a
+    barrier, within ``wait_s`` seconds (a network filesystem may show a new file to other machines a
+    little later); [] when every rank sees it, and always in a single process. Several machines must
+    share the run folder (docs/multinode.md): this finds one that does not at the start of a run."""
+    if not active():
+        return []
+    deadline = time.monotonic() + wait_s
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    seen = gather_object((socket.gethostname(), os.path.exists(path)))
+    return sorted({host for host, visible in seen if not visible})
 
 
 T = TypeVar("T")
