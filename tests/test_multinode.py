@@ -199,14 +199,20 @@ def test_two_nodes_on_localhost_train_as_one_machine(tmp_path):
          f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=test", "-m", "ganops_models.train", *MICRO,
          "--outdir", str(tmp_path / "shared")], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    one_machine = subprocess.run([sys.executable, "-m", "ganops_models.train", *MICRO, "--gpus", "2", "--outdir",
-                                  str(tmp_path / "one")], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                                 timeout=600)
-    outputs = []
-    for node in nodes:
-        out, err = node.communicate(timeout=600)
-        assert node.returncode == 0, f"exit {node.returncode}\nstdout:\n{out[-3000:]}\nstderr:\n{err[-5000:]}"
-        outputs.append(out)
+    try:
+        one_machine = subprocess.run([sys.executable, "-m", "ganops_models.train", *MICRO, "--gpus", "2", "--outdir",
+                                      str(tmp_path / "one")], cwd=tmp_path, env=_env(), capture_output=True,
+                                     text=True, timeout=600)
+        outputs = []
+        for node in nodes:
+            out, err = node.communicate(timeout=600)
+            assert node.returncode == 0, f"exit {node.returncode}\nstdout:\n{out[-3000:]}\nstderr:\n{err[-5000:]}"
+            outputs.append(out)
+    finally:
+        for node in nodes:   # one node that failed leaves the other waiting for it at the rendezvous
+            if node.poll() is None:
+                node.kill()
+                node.communicate()
     assert one_machine.returncode == 0, one_machine.stderr[-5000:]
 
     run, losses = _losses(tmp_path / "shared")

@@ -56,13 +56,14 @@ def check_gpus(gpus: Optional[int], device: Optional[str], argv: List[str], dist
     cores = usable_cores()
     if not on_cuda and gpus > cores and "WORLD_SIZE" not in os.environ:
         raise OptionsError(f"--gpus {gpus} --device cpu: this machine has {cores} usable CPU core(s); start at "
-                           f"most {cores} process(es), or train on several machines with torchrun")
+                           f"most {cores} process(es), or train on several machines with torchrun (docs/multinode.md)")
     if on_cuda and gpus > visible:
         rest = " ".join(_without_gpus(argv))
         raise OptionsError(f"--gpus {gpus}: this machine has {visible} visible CUDA GPU(s). To train on several "
                            f"machines, run on each of them: torchrun --nnodes=<machines> "
                            f"--nproc_per_node=<GPUs per machine> --rdzv-backend=c10d "
-                           f"--rdzv-endpoint=<first machine>:29500 -m ganops_models.train {rest}")
+                           f"--rdzv-endpoint=<first machine>:29500 -m ganops_models.train {rest} (with --outdir "
+                           f"on storage every machine shares; see docs/multinode.md)")
 
 
 def launch(entry: Callable[[List[str]], int], argv: List[str], processes: int) -> int:
