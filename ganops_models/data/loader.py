@@ -64,7 +64,8 @@ def make_loader(dataset, batch_size: int, rank: int = 0, world_size: int = 1, wo
 
     images: uint8 [batch_size, 3, H, W] (convert with :func:`images_to_float`); labels: float32
     [batch_size, label_dim]. ``batch_size`` is the per-rank batch. ``workers`` decode in separate
-    processes (0: in this process; started as :func:`worker_start_method` says); host memory is pinned and copies are non-blocking on CUDA.
+    processes (0: in this process; started as :func:`worker_start_method` says); host memory is
+    pinned and copies are non-blocking on CUDA.
     """
     _check_int(batch_size, "batch_size", 1)
     _check_int(workers, "workers", 0)

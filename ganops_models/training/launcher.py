@@ -31,7 +31,7 @@ def threads_per_process(processes: int, environ=None) -> int:
     """Intra-op threads for each of ``processes`` trainer processes on this machine: the user's
     ``OMP_NUM_THREADS`` when it is set (a positive integer), else the usable cores shared out evenly
     (``cores // processes``, at least 1). Left alone, each process would use every core, and N
-    processes would contend for them (on a CPU ~25x slower per step with 2 processes on 2 cores).
+    processes would contend for them (many times slower per step on a CPU; docs/multinode.md).
     torchrun gives each process 1 thread when it starts several; sharing the cores out is the same
     when processes == cores and uses the rest when there are more cores."""
     environ = os.environ if environ is None else environ
