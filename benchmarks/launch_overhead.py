@@ -10,6 +10,19 @@ Prints one row per launch (median over rounds), the ratio ``--gpus``/torchrun an
 before and after (the machine may be shared). ``--code`` times another checkout's trainer (e.g. the
 commit before a change); the default is this one. Needs no GPU; a CPU run takes about a minute per
 round on 2 cores.
+
+Measured 2026-12-07 on a 2-core CPU machine shared with other jobs (load average 4.8 to 9), with
+``python -m benchmarks.launch_overhead --rounds 2`` (options as printed: ``--cfg tiny --device cpu
+--kimg 0.32 --tick 0.064 --snap 100000 --seed 0``), median ms per step after the first tick:
+
+    code                                              --gpus 2   torchrun   --gpus/torchrun
+    before (47dd868: spawned workers, no thread cap)  10745      250        43x
+    after (forked workers, cores // N threads)        274        281        0.97x
+
+"before": ``--code`` given a copy of commit 47dd868. Before, the first tick took 63 s with
+``--gpus 2`` (workers spawned, each re-importing torch) and 1.4 s with torchrun; after, 1.8 and 1.3 s.
+The whole process still takes longer with ``--gpus`` (41 s against 30 s): the launching process
+checks the options and the data before it starts the others, which then import torch and open the data again.
 """
 import argparse
 import json
@@ -30,7 +43,7 @@ def _run(launch: List[str], options: List[str], outdir: str, code: str) -> Dict[
     env.pop("OMP_NUM_THREADS", None)    # each launcher picks the threads per process itself
     start = time.monotonic()
     proc = subprocess.run([*launch, "-m", "ganops_models.train", *options, "--outdir", outdir], env=env,
-                          capture_output=True, text=True)
+                          cwd=os.path.dirname(outdir), capture_output=True, text=True)   # not from this folder
     wall = time.monotonic() - start
     if proc.returncode != 0:
         sys.exit(f"error: {' '.join(launch)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
