@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from ganops_models.data import make_loader
 from ganops_models.data.loader import worker_start_method
-from ganops_models.errors import CheckpointError
+from ganops_models.errors import CheckpointError, DatasetError
 from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
@@ -104,13 +104,14 @@ def _checkpoint(path, nimg):
 
 
 def _as_rank(rank, store, work, results):
-    """One of two gloo processes (forked from this one): ``work(rank)``'s result, or ("error", message)."""
+    """One of two gloo processes (forked from this one): ``work(rank)``'s result, or ("error", the
+    exception's class, its message)."""
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     try:
         try:
             answer = work(rank)
-        except (CheckpointError, OSError) as e:
-            answer = ("error", str(e))
+        except Exception as e:
+            answer = ("error", type(e).__name__, str(e))
         with open(os.path.join(results, f"rank{rank}.json"), "w") as f:
             json.dump(answer, f)
     finally:
@@ -144,7 +145,26 @@ def test_resume_latest_is_resolved_by_rank_0_for_every_rank(tmp_path):
     views = [str(tmp_path / "empty"), str(seen_by_1)]
     answers = _on_two_ranks(tmp_path, "none", lambda rank: distributed.on_rank0(
         lambda: train.resume_source("latest", views[rank])))
-    assert answers[0] == answers[1] and answers[0][0] == "error" and "no valid checkpoint" in answers[0][1]
+    assert answers[0] == answers[1] and answers[0][:2] == ["error", "CheckpointError"]
+    assert "no valid checkpoint" in answers[0][2]
+
+
+def test_a_check_that_fails_on_one_rank_stops_every_rank_with_its_message(tmp_path):
+    """E.g. one machine without its copy of the data: that rank raises its error, the others a copy
+    naming where it happened (none goes on to wait for it)."""
+    def open_data(rank):
+        if rank == 1:
+            raise DatasetError("data path '/data/x' does not exist")
+        return "opened"
+    answers = _on_two_ranks(tmp_path, "fail", lambda rank: distributed.fail_together(lambda: open_data(rank)))
+    assert answers[1] == ["error", "DatasetError", "data path '/data/x' does not exist"]
+    assert answers[0] == ["error", "DatasetError", f"{socket.gethostname()} (rank 1): data path '/data/x' does not exist"]
+    answers = _on_two_ranks(tmp_path, "ok", lambda rank: distributed.fail_together(lambda: rank * 10))
+    assert answers == [0, 10]
+    # an exception whose class does not take one message arrives as a RuntimeError
+    answers = _on_two_ranks(tmp_path, "odd", lambda rank: distributed.fail_together(
+        lambda: rank or (_ for _ in ()).throw(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"))))
+    assert answers[1][:2] == ["error", "RuntimeError"] and "(rank 0): UnicodeDecodeError" in answers[1][2]
 
 
 def test_a_rank_that_does_not_see_the_run_folder_is_named_on_every_rank(tmp_path):

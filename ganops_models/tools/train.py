@@ -159,13 +159,26 @@ def resume_source(resume: str, outdir: str):
 
 def prepare(args, dist: distributed.DistInfo, device: torch.device):
     """Options (with where each came from), resume checkpoint, dataset and run directory; every check
-    happens here."""
+    happens here. Under several processes, rank 0 decides what ``--resume`` names and the run
+    directory, and a check that fails on one rank (e.g. a machine without the data) stops every rank
+    with its message."""
+    source = None if args.resume is None else distributed.on_rank0(
+        lambda: resume_source(args.resume, args.outdir or TrainOptions.outdir))
+    resolved, resume, dataset, run_dir, init = distributed.fail_together(
+        lambda: _open_run(args, source, dist.world_size, device))
+    opts = resolved.options
+    if run_dir is None:
+        run_dir = distributed.broadcast_object(
+            _new_run_dir(opts.outdir, _describe(opts, dataset[1].name, dist.world_size)) if dist.rank == 0 else None)
+    return resolved, resume, dataset, run_dir, init
+
+
+def _open_run(args, source, world_size: int, device: torch.device):
+    """(options, resume checkpoint, dataset, run directory or None for a new one, network to start from)
+    of this process, given what ``--resume`` names (:func:`resume_source`, or None)."""
     given = train_cli.given_values(args)
     given.pop("resume", None)
     resume = run_dir = init = None
-    world_size = dist.world_size
-    source = None if args.resume is None else distributed.on_rank0(
-        lambda: resume_source(args.resume, args.outdir or TrainOptions.outdir))
     if source is not None and source[0] == "pickle":
         init = load_network(source[1], "cpu")   # copied into the run's networks on their device
         resolved = fine_tune_options(given, init, world_size, device.type)
@@ -184,10 +197,6 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
                               exif_transpose=given.get("exif_transpose", True))
         resolved = new_run_options(given, opened.resolution, world_size, device.type)
         dataset = open_training_data(resolved.options, opened)
-    opts = resolved.options
-    if run_dir is None:
-        run_dir = distributed.broadcast_object(
-            _new_run_dir(opts.outdir, _describe(opts, dataset[1].name, world_size)) if dist.rank == 0 else None)
     return resolved, resume, dataset, run_dir, init
 
 

@@ -119,6 +119,39 @@ def on_rank0(fn: Callable[[], T]) -> T:
     return result
 
 
+def fail_together(fn: Callable[[], T]) -> T:
+    """``fn()`` on every rank; when it raises on any rank, every rank raises: that rank its own
+    exception, the others a copy of the first failing rank's, its message prefixed with the host and
+    rank. So a check that fails on one machine only (its copy of the data is missing) stops every
+    process with the message, instead of leaving the others waiting for it at their next collective
+    operation. The copy has the exception's class when the class takes one message (the errors of
+    :mod:`ganops_models.errors` do), else it is a RuntimeError. Single process: just ``fn()``."""
+    if not active():
+        return fn()
+    result = error = None
+    try:
+        result = fn()
+    except Exception as e:   # shared with every rank below, then raised
+        error = e
+    failures = [f for f in gather_object(None if error is None else _portable(error)) if f is not None]
+    if error is not None:
+        raise error
+    if failures:
+        raise failures[0]
+    return result
+
+
+def _portable(error: Exception) -> Exception:
+    """``error`` for the other ranks: its class and message, the message prefixed with where it happened."""
+    where = f"{socket.gethostname()} (rank {dist.get_rank()})"
+    try:
+        copy = type(error)(f"{where}: {error}")
+        pickle.loads(pickle.dumps(copy))
+        return copy
+    except Exception:   # a class that takes other arguments, or does not pickle
+        return RuntimeError(f"{where}: {type(error).__name__}: {error}")
+
+
 def sync_grads(params: Iterable[torch.nn.Parameter]) -> None:
     """Average gradients over ranks (one flattened all-reduce), then nan_to_num them in place:
     NaN -> 0, +-inf -> +-1e5, as StyleGAN2-ADA does."""
