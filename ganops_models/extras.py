@@ -2,8 +2,10 @@
 
 ``pip install ganops`` installs what ``python -m ganops_models.train`` needs; curation (``cluster``,
 ``dataset_tool --dedupe``/``--report``) needs ``ganops[curation]`` (scikit-learn, imagehash) and MP4
-videos need ``ganops[video]`` (imageio-ffmpeg) and the live explore page ``ganops[explore]`` (starlette,
-uvicorn). The README's install command (``.[dev]``) has all three.
+videos need ``ganops[video]`` (imageio-ffmpeg), the live explore page ``ganops[explore]`` (starlette,
+uvicorn), safetensors networks ``ganops[safetensors]``, ``export --format onnx`` ``ganops[onnx]`` (onnx,
+onnxscript) and the experiment trackers ``ganops[wandb]`` and ``ganops[mlflow]`` (mlflow-skinny). The
+README's install command (``.[dev]``) has them all.
 """
 import importlib
 from types import ModuleType

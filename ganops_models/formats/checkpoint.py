@@ -36,6 +36,7 @@ import torch
 from ganops_models.files import atomic_write, regular_file
 from ganops_models.errors import CheckpointError, CheckpointWriteError
 from ganops_models.formats.limits import check_settings
+from ganops_models.formats.safetensors import is_safetensors
 from ganops_models.formats.safe_pickle import check_structure, torch_load_weights
 
 FORMAT = "ganops-checkpoint-v1"
@@ -174,6 +175,9 @@ def describe_unloadable(path: str) -> str:
                 "taken: --network, train --resume X.pkl; other pickles are never loaded, as unpickling can run code)")
     if not head:
         return "empty"
+    if is_safetensors(path):
+        return ("a safetensors network: weights only, for generate, metrics and export; training resumes from a "
+                "checkpoint-*.pt")
     kind = next((name for magic, name in _IMAGE_MAGIC.items() if head.startswith(magic)), None)
     if kind is not None:
         return f"a {kind} image, not a network"
@@ -201,24 +205,29 @@ def _check_entries(ckpt: dict, path: str) -> None:
         value = ckpt["progress"].get(key, 0 if key == "tick" else None)   # tick: absent in some converted files
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise CheckpointError(f"checkpoint {path!r}: progress[{key!r}] is {value!r}, expected a whole number >= 0")
-    data = ckpt["data"]
+    check_network_record(ckpt["options"], ckpt["data"], f"checkpoint {path!r}")
+
+
+def check_network_record(opts: dict, data: dict, where: str) -> None:
+    """The entries of ``data`` (DataInfo fields) and the network sizes of ``opts`` (options) that a
+    network is built from, read from a file (a checkpoint, a safetensors network): right types and
+    within :mod:`~ganops_models.formats.limits`; ``where`` names the file in the
+    :class:`CheckpointError`."""
     for key, kind in (("num_channels", int), ("label_dim", int), ("name", str)):
         if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
-            raise CheckpointError(f"checkpoint {path!r}: data[{key!r}] is {data.get(key)!r}, expected a "
-                                  f"{kind.__name__}")
-    check_settings(f"checkpoint {path!r} data", {"resolution": data.get("resolution"),
-                                                 "img_channels": data["num_channels"], "c_dim": data["label_dim"]},
+            raise CheckpointError(f"{where}: data[{key!r}] is {data.get(key)!r}, expected a {kind.__name__}")
+    check_settings(f"{where} data", {"resolution": data.get("resolution"),
+                                     "img_channels": data["num_channels"], "c_dim": data["label_dim"]},
                    {"resolution": "data.resolution", "img_channels": "data.num_channels", "c_dim": "data.label_dim"})
     if data.get("resolution") is None:
-        raise CheckpointError(f"checkpoint {path!r}: data has no 'resolution'")
-    opts = ckpt["options"]
+        raise CheckpointError(f"{where}: data has no 'resolution'")
     for key, setting in _OPTION_SETTINGS.items():
         if opts.get(key) is not None:
-            check_settings(f"checkpoint {path!r} options", {setting: opts[key]}, {setting: key})
+            check_settings(f"{where} options", {setting: opts[key]}, {setting: key})
     if opts.get("cbase") is not None:   # the implied size of a style-based network
         sizes = {"resolution": opts.get("resolution") or data["resolution"], "channel_base": opts["cbase"],
                  "channel_max": opts.get("cmax"), "w_dim": opts.get("w_dim"), "mapping_layers": opts.get("map")}
-        check_settings(f"checkpoint {path!r} options", sizes,
+        check_settings(f"{where} options", sizes,
                        {"channel_base": "cbase", "channel_max": "cmax", "mapping_layers": "map"})
 
 
@@ -246,6 +255,8 @@ def load_checkpoint(path: str, map_location="cpu", note: Callable[[str], None] =
         regular_file(path, "checkpoint")
     except (FileNotFoundError, ValueError) as e:
         raise CheckpointError(str(e)) from None
+    if is_safetensors(path):      # torch.load would read its tensors too, but it is no checkpoint
+        raise CheckpointError(f"{path!r} is {describe_unloadable(path)}")
     try:
         ckpt = torch_load_weights(path, f"{path!r}", map_location=map_location)
     except CheckpointError:

@@ -39,7 +39,8 @@ def load_network_for_metrics(spec: str, device, log) -> LoadedNetwork:
 def _training_data(net: LoadedNetwork) -> ImageDataset:
     """The data the network was trained on, opened as its run opened it (mirroring included)."""
     if net.checkpoint is None:
-        raise ValueError(f"{net.path} is an NVIDIA pickle, which does not say where its training images are; "
+        kind = "a safetensors network" if net.source == "safetensors" else "an NVIDIA pickle"
+        raise ValueError(f"{net.path} is {kind}, which does not say where its training images are; "
                          f"pass --real with them")
     options = net.checkpoint["options"]
     path = options.get("data")

@@ -90,7 +90,9 @@ def training_loop(opts, recipe_cls: Type[Recipe], run_dir: str, dist: distribute
     batch = recipe.batch_size(progress["cur_nimg"])
     loader = loader_for(batch, progress["step"])
     total_nimg = int(opts.kimg * 1000)
-    reporter = Reporter(run_dir, dist.rank, total_nimg, progress["cur_nimg"])
+    reporter = Reporter(run_dir, dist.rank, total_nimg, progress["cur_nimg"], wandb=opts.wandb, mlflow=opts.mlflow,
+                        config=opts.to_dict(),
+                        previous_run=os.path.dirname(os.path.abspath(opts.resume)) if resume is not None else None)
     grid_reals, grid_z, grid_c = _grid_data(dataset, recipe, opts.grid, opts.seed)
     if dist.rank == 0:
         reporter.log(f"{info.name}: {len(dataset)} images at {info.resolution[1]}x{info.resolution[0]}, "

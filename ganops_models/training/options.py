@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple, Type
 
 from ganops_models.data.image import parse_resolution as data_resolution
 from ganops_models.errors import DatasetError, OptionsError
+from ganops_models.extras import require
 
 NAN_POLICIES = ("stop", "rollback")
 AUG_MODES = ("ada", "fixed", "noaug", "diffaug")
@@ -99,6 +100,13 @@ class TrainOptions:
                           "train.py defaults to fid50k_full, downloading Inception: ganops never downloads weights, "
                           "so pass --metrics fid50k_full --inception FILE for NVIDIA's behaviour)")
     inception: Optional[str] = option(None, "Inception weights file for FID/KID")
+    # experiment tracking (training/tracking.py): where the TensorBoard scalars and grids go too; no effect on training
+    wandb: Optional[str] = option(None, "also log the TensorBoard scalars and grids to this Weights & Biases project "
+                                  "(rank 0; WANDB_MODE=offline: a local run only; needs ganops[wandb])",
+                                  metavar="PROJECT")
+    mlflow: Optional[str] = option(None, "also log them to an MLflow run at this tracking URI (e.g. http://host:5000, "
+                                   "or file:./mlruns with MLFLOW_ALLOW_FILE_STORE=true; needs ganops[mlflow])",
+                                   metavar="URI")
     grid: Tuple[int, int] = option((8, 8), "snapshot grid: columns, rows", cli=False)
     # hyperparameters
     batch: int = option(32, "total batch size over all processes", type=int)
@@ -186,6 +194,10 @@ class TrainOptions:
                 parse_metrics(self.metrics)
             except ValueError as e:
                 raise OptionsError(f"--metrics: {e}") from None
+        if self.wandb:
+            require("wandb", "wandb", "--wandb")
+        if self.mlflow:
+            require("mlflow", "mlflow", "--mlflow")
         if self.workers < 0:
             raise OptionsError(f"--workers must be >= 0, got {self.workers}")
         for f in dataclasses.fields(self):

@@ -1,4 +1,6 @@
-"""Run outputs on rank 0: log.txt, stats.jsonl, TensorBoard, image grids, progress bar.
+"""Run outputs on rank 0: log.txt, stats.jsonl, TensorBoard, image grids, progress bar, and the
+experiment trackers asked for (:mod:`ganops_models.training.tracking`: wandb, MLflow), which get the
+same scalars and grids as TensorBoard.
 
 Every method is a no-op on other ranks, so the training loop calls them unconditionally.
 Stats accumulate as detached tensors during a tick (no host sync per step) and are averaged over
@@ -16,6 +18,7 @@ from tqdm import tqdm
 from ganops_models.files import atomic_write
 from ganops_models.images import make_grid, save_png
 from ganops_models.training import distributed
+from ganops_models.training.tracking import open_trackers
 
 
 class StatsAccumulator:
@@ -74,13 +77,18 @@ def _row_nimg(line: bytes) -> Optional[int]:
 
 
 class Reporter:
-    """Writes log.txt, stats.jsonl, TensorBoard scalars/images and shows a tqdm bar (rank 0 only)."""
+    """Writes log.txt, stats.jsonl, TensorBoard scalars/images (and the same to the trackers: ``wandb``
+    project, ``mlflow`` URI; ``config``: the run's options for them; ``previous_run``: the folder of the
+    checkpoint a resumed run starts from, whose tracker runs it continues) and shows a tqdm bar (rank 0
+    only)."""
 
     def __init__(self, run_dir: Optional[str], rank: int, total_nimg: int, start_nimg: int,
-                 tensorboard: bool = True):
+                 tensorboard: bool = True, wandb: Optional[str] = None, mlflow: Optional[str] = None,
+                 config: Optional[dict] = None, previous_run: Optional[str] = None):
         self.active = rank == 0 and run_dir is not None
         self.run_dir = run_dir
         self._log = self._jsonl = self._tb = None
+        self._trackers = []
         self._bar = tqdm(total=total_nimg, initial=start_nimg, unit="img", unit_scale=True, dynamic_ncols=True,
                          disable=not self.active, file=sys.stderr, mininterval=1.0)
         if not self.active:
@@ -96,6 +104,7 @@ class Reporter:
                 self.log(f"TensorBoard disabled: {e}")
             else:
                 self._tb = SummaryWriter(run_dir)
+        self._trackers = open_trackers(run_dir, wandb, mlflow, config, previous_run)
 
     def log(self, message: str) -> None:
         if not self.active:
@@ -114,30 +123,42 @@ class Reporter:
             return
         record = {"timestamp": time.time(), **record}
         self._jsonl.write(json.dumps(record) + "\n")
-        if self._tb is not None:
-            step = int(record["kimg"] * 1000)
-            for name, value in record.items():
-                if name not in ("timestamp", "tick", "kimg") and isinstance(value, (int, float)):
-                    self._tb.add_scalar(name, value, global_step=step)
-            self._tb.flush()
+        self.scalars({name: value for name, value in record.items()
+                      if name not in ("timestamp", "tick", "kimg") and isinstance(value, (int, float))},
+                     int(record["kimg"] * 1000))
 
     def scalars(self, values: Dict[str, float], nimg: int) -> None:
-        """TensorBoard scalars only (e.g. metrics, which have their own metrics.jsonl)."""
+        """Scalars to TensorBoard and the trackers only (the tick records, and metrics, which have their own
+        metrics.jsonl)."""
         if self._tb is not None:
             for name, value in values.items():
                 self._tb.add_scalar(name, value, global_step=nimg)
             self._tb.flush()
+        self._track("scalars", values, nimg)
 
     def image_grid(self, images: torch.Tensor, grid, name: str, nimg: Optional[int] = None) -> None:
-        """Save images in [-1, 1] ([N, C, H, W], N = cols*rows) as ``<name>.png`` and to TensorBoard."""
+        """Save images in [-1, 1] ([N, C, H, W], N = cols*rows) as ``<name>.png``, to TensorBoard and the
+        trackers."""
         if not self.active:
             return
         grid_u8 = make_grid(images, grid)
         save_png(grid_u8, os.path.join(self.run_dir, name + ".png"))
+        tag = "fakes" if name.startswith("fakes") else name
         if self._tb is not None:
-            tag = "fakes" if name.startswith("fakes") else name
             self._tb.add_image(tag, grid_u8, global_step=nimg or 0, dataformats="HWC")
             self._tb.flush()
+        self._track("image", tag, name, grid_u8, nimg or 0)
+
+    def _track(self, method: str, *args) -> None:
+        """Call ``method`` of every tracker; one that fails (a server gone, a full disk) is named in the log
+        and dropped, and the run goes on without it."""
+        for tracker in list(self._trackers):
+            try:
+                getattr(tracker, method)(*args)
+            except Exception as e:   # the tracker libraries' own errors: never stop training for them
+                self._trackers.remove(tracker)
+                detail = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+                self.log(f"warning: {tracker.flag} stopped logging ({detail}); the run goes on without it")
 
     def close(self) -> None:
         self._bar.close()
@@ -146,4 +167,6 @@ class Reporter:
                 f.close()
         if self._tb is not None:
             self._tb.close()
+        self._track("close")
+        self._trackers = []
 
