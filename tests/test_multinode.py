@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ from ganops_models.formats import checkpoint as ckpt_lib
 from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.models.stylegan2.recipe import StyleGAN2Recipe
 from ganops_models.tools import train
-from ganops_models.training import distributed, launcher
+from ganops_models.training import distributed, launcher, loop
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.recipe import DataInfo
 
@@ -177,6 +178,25 @@ def test_a_rank_that_does_not_see_the_run_folder_is_named_on_every_rank(tmp_path
     answers = _on_two_ranks(tmp_path, "shared_ok", lambda rank: distributed.hosts_missing(paths[0], wait_s=0.2))
     assert answers == [[], []]
     assert distributed.hosts_missing(paths[1], wait_s=0) == []      # a single process: nothing to compare
+
+
+def test_replicas_that_drift_apart_stop_every_rank_with_the_last_good_checkpoint(tmp_path):
+    """The snapshot's replica check: identical replicas pass; a parameter changed on rank 1 alone stops
+    both ranks with a DivergenceError naming the module and the last good checkpoint (no traceback, no
+    rank left waiting)."""
+    def check(rank, drift):
+        torch.manual_seed(0)
+        recipe = types.SimpleNamespace(modules=lambda: {"D": module})
+        module = torch.nn.Linear(3, 2)
+        if drift and rank == 1:
+            with torch.no_grad():
+                module.weight[0, 0] += 1.0
+        loop.check_replicas_in_sync(recipe, "run/checkpoint-000000.008.pt")
+        return "in sync"
+    assert _on_two_ranks(tmp_path, "same", lambda rank: check(rank, False)) == ["in sync", "in sync"]
+    answers = _on_two_ranks(tmp_path, "drift", lambda rank: check(rank, True))
+    assert answers[0] == answers[1] and answers[0][:2] == ["error", "DivergenceError"]
+    assert "replicas of D drifted apart" in answers[0][2] and "run/checkpoint-000000.008.pt" in answers[0][2]
 
 
 def test_on_rank0_single_process_runs_the_function_here():
