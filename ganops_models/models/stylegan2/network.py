@@ -277,7 +277,8 @@ class MinibatchStdLayer(nn.Module):
 
     The group statistics are computed with an [N, N] same-group mask (a matmul over the batch) instead
     of a reshape by the group, so no shape depends on gcd(group_size, N): one compiled graph serves
-    every batch size (``torch.compile(D, dynamic=True)``)."""
+    every batch size (``torch.compile(D, dynamic=True)``). The two matmuls run in float64, so TF32
+    matmuls (``torch.set_float32_matmul_precision('high')``) cannot coarsen the statistic."""
 
     def __init__(self, group_size: int, num_channels: int = 1):
         super().__init__()
@@ -290,11 +291,11 @@ class MinibatchStdLayer(nn.Module):
         size = index.new_full((), n)                                # N as a tensor: no guard on its value
         group = torch.gcd(size, torch.full_like(size, self.group_size)) if self.group_size > 0 else size
         member = index % (size // group)                            # which group sample i is in
-        mask = (member[:, None] == member[None, :]).float() / group.float()   # [N, N] averaging matrix
-        y = x.float().reshape(n, -1)
+        mask = (member[:, None] == member[None, :]).double() / group.double()   # [N, N] averaging matrix
+        y = x.double().reshape(n, -1)
         y = y - mask @ y                                            # deviation from the group mean
         y = mask @ y.square()                                       # group variance
-        y = (y + 1e-8).sqrt().reshape(n, f, -1).mean(dim=2)         # [N, F]
+        y = (y.float() + 1e-8).sqrt().reshape(n, f, -1).mean(dim=2)  # [N, F], float32 as NVIDIA's
         y = y.reshape(n, f, 1, 1).expand(n, f, h, w)
         return torch.cat([x, y.to(x.dtype)], dim=1)
 
