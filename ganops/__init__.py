@@ -18,7 +18,7 @@ from .ops.conv2d_resample import conv2d_resample  # noqa: E402
 from .ops.modulated_conv2d import modulated_conv2d  # noqa: E402
 from .ops.grid_sample import grid_sample  # noqa: E402
 from .ops.sum_squares import sum_squares  # noqa: E402
-from .ops.penalties import gradient_penalty, path_length_penalty, r1_penalty  # noqa: E402
+from .ops.penalties import gradient_penalty, path_length_penalty, r1_penalty, trace_autograd  # noqa: E402
 from .ops.filtered_lrelu import filtered_lrelu  # noqa: E402
 # --- end of op families ---
 

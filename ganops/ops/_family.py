@@ -5,7 +5,9 @@ A family's fast module defines its Triton custom ops (``ganops::<name>_triton``;
 the ops' fake kernels, a function that registers their autograd, and the backend's input check.
 :func:`register` declares 'ref' and every fast backend that is usable here (``_registry.build_reason``:
 triton importable, ganops._C loaded with CUDA kernels that define the ops); a backend that is not is
-declared with the reason, so an explicit ``impl`` for it says why instead of failing inside.
+declared with the reason, so an explicit ``impl`` for it says why instead of failing inside. The fake
+kernels of every op that is defined are registered here, at import, usable backend or not, so
+tracing (torch.compile, torch.export) never meets a custom op without one.
 """
 import dataclasses
 from typing import Callable, Dict, Optional
@@ -37,13 +39,14 @@ def register(family: str, backends: Dict[str, FastBackend]) -> Dict[str, Dict[st
         if backend not in FAST_BACKENDS:
             raise ValueError(f"{family}: fast backends are {FAST_BACKENDS}, got {backend!r}")
         names = {name: f"{name}_{backend}" for name in spec.fakes}
+        for name, fake in spec.fakes.items():   # every defined op gets its fake kernel now, usable or not
+            if hasattr(torch.ops.ganops, names[name]):
+                torch.library.register_fake(f"ganops::{names[name]}", fake)
         reason = _registry.build_reason(backend, list(names.values()))
         if reason is not None:
             _registry.register(family, backend, unusable=reason)
             continue
         ops = {name: getattr(torch.ops.ganops, op_name).default for name, op_name in names.items()}
-        for name, fake in spec.fakes.items():
-            torch.library.register_fake(f"ganops::{names[name]}", fake)
         if spec.autograd is not None:
             spec.autograd(ops)
         _registry.register(family, backend, check=spec.check)

@@ -3,11 +3,12 @@
 Scaling factors become (x, y) ints >= 1, padding becomes (x0, x1, y0, y1) ints (negative = crop),
 filters must be float32/float64 1-D or 2-D tensors that do not require grad.
 """
-import math
 import numbers
 from typing import Optional, Tuple
 
 import torch
+
+from ._numbers import is_finite
 
 X_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 F_DTYPES = (torch.float32, torch.float64)
@@ -76,7 +77,7 @@ def check_filter(f, x: torch.Tensor) -> torch.Tensor:
 
 
 def check_gain(gain) -> float:
-    if not isinstance(gain, numbers.Real) or isinstance(gain, bool) or not math.isfinite(gain):
+    if not isinstance(gain, numbers.Real) or isinstance(gain, bool) or not is_finite(gain):
         raise TypeError(f"gain must be a finite real number, got {gain!r}")
     return float(gain)
 

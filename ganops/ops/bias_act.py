@@ -7,7 +7,6 @@ defaults are the table ``ganops.ref.activations.ACTIVATIONS``. Backends: 'ref' (
 'triton' and 'cuda' (one fused pass; first and second order gradients through custom ops, see
 ``ganops.ops._bias_act_fast``).
 """
-import math
 from typing import Optional
 
 import torch
@@ -16,6 +15,7 @@ from .. import _registry
 from ..ref import bias_act as _ref
 from ..ref.activations import ACTIVATIONS
 from ._bias_act_fast import KERNELS, NO_CLAMP
+from ._numbers import is_finite
 
 OP = "bias_act"
 
@@ -24,7 +24,7 @@ def _real(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be None or a real number, got {type(value).__name__}")
     value = float(value)
-    if not math.isfinite(value):
+    if not is_finite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
 

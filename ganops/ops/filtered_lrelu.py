@@ -24,6 +24,7 @@ from .. import _registry
 from ..ref.filtered_lrelu import filtered_lrelu_ref
 from . import _filtered_lrelu_fast
 from . import _upfirdn2d_args as A
+from ._numbers import is_finite
 
 OP = "filtered_lrelu"
 
@@ -37,7 +38,7 @@ def _check_factor(value, name: str) -> int:
 
 
 def _check_real(value, name: str, low: float, strict: bool) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not is_finite(value):
         raise TypeError(f"{name} must be a finite real number, got {value!r}")
     if value < low or (strict and value == low):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")

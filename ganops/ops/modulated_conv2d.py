@@ -69,8 +69,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
     if backend == "ref":
         # The grouped path convolves with per-sample weights: styles get their gradient through the
-        # weight gradient, which no_weight_gradients removes; so batch-1 inference only.
-        grouped = x.shape[0] == 1 and not _needs_grad(x, weight, styles, noise, bias)
+        # weight gradient, which no_weight_gradients removes; so batch-1 eager inference only (under
+        # torch.compile no branch on the batch size: one graph serves every batch, 1 included).
+        grouped = (not torch.compiler.is_compiling() and x.shape[0] == 1
+                   and not _needs_grad(x, weight, styles, noise, bias))
         z = modulated_conv2d_ref(x, weight, styles, noise, args.up, args.down, args.padding, resample_filter,
                                  demodulate, flip_weight, fused_modconv=grouped)
         return bias_act(z, bias, act=act, alpha=args.alpha, gain=args.gain, clamp=clamp, impl="ref")

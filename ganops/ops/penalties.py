@@ -7,6 +7,16 @@ ganops convolutions), feeding the output gradient directly as ``grad_outputs`` (
 ``ganops.sum_squares`` (CUDA / Triton / reference, chosen by ``impl``). The returned penalties
 are differentiable: ``penalty.mean().backward()`` reaches the network's weights through the
 double-backward graph.
+
+torch.compile: with ``fullgraph=True`` each penalty compiles into one graph, forward and double
+backward: Dynamo traces the input gradient within :func:`trace_autograd`, a scope that turns on
+``torch._dynamo.config.trace_autograd_ops`` only while that call is traced (the global config is left
+as it is). ``r1_penalty`` and ``path_length_penalty`` may be compiled on their own (the input that
+requires grad comes from outside) or inside a whole compiled step. ``gradient_penalty`` makes its
+own input require grad (``requires_grad_()`` on the interpolated images), and Dynamo refuses to
+*return* a tensor derived from such an intermediate; compile the step that consumes the penalty
+(``penalty.backward()`` inside the compiled function, within ``ganops.trace_autograd()``), which has
+no graph break. Each penalty compiles once for every batch size (``dynamic=True``).
 """
 import math
 from typing import Callable, Optional, Tuple
@@ -15,6 +25,7 @@ import torch
 
 from .sum_squares import sum_squares
 from ..ref.conv2d_gradfix import no_weight_gradients
+from ._numbers import is_finite
 
 _REDUCTIONS = ("none", "mean", "sum")
 _GP_KINDS = ("wgan-gp", "real", "fake")
@@ -36,7 +47,7 @@ def _reduce(per_sample: torch.Tensor, reduce: str) -> torch.Tensor:
 def _check_number(value, name: str, op: str, minimum: Optional[float] = None, maximum: Optional[float] = None):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{op}: {name} must be a Python number, got {type(value).__name__}")
-    if not math.isfinite(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    if not is_finite(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         bounds = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
         raise ValueError(f"{op}: {name} must be finite and {bounds}, got {value}")
 
@@ -52,11 +63,39 @@ def _check_tensor(t, name: str, op: str, requires_grad: bool = False) -> None:
         raise ValueError(f"{op}: {name} must require grad (it is the input the gradient is taken w.r.t.)")
 
 
+def trace_autograd():
+    """A context manager under which torch.compile traces ``torch.autograd.grad`` and
+    ``Tensor.backward`` into the graph instead of breaking it (Dynamo's ``trace_autograd_ops``, set
+    only while Dynamo traces the block; outside torch.compile it changes nothing). The penalties use
+    it for their input gradient; use it around the ``backward()`` of a compiled training step:
+
+        @torch.compile(fullgraph=True)
+        def d_reg_step(reals):
+            reals = reals.detach().requires_grad_(True)
+            penalty = ganops.r1_penalty(reals, D(reals), gamma, reduce="mean")
+            with ganops.trace_autograd():
+                penalty.backward()
+            return penalty.detach()
+
+    Importing torch._dynamo happens on the first call (see ganops/ops/_autograd_tracing.py)."""
+    from ._autograd_tracing import TRACE_AUTOGRAD
+
+    return TRACE_AUTOGRAD
+
+
 def _input_gradient(outputs: torch.Tensor, inputs: torch.Tensor, grad_outputs: torch.Tensor) -> torch.Tensor:
-    """d<outputs, grad_outputs>/d inputs with create_graph=True, weight gradients skipped."""
+    """d<outputs, grad_outputs>/d inputs with create_graph=True, weight gradients skipped; traced
+    into the graph (with its double backward) under torch.compile (:func:`trace_autograd`)."""
     with no_weight_gradients():
-        (grad,) = torch.autograd.grad(outputs=[outputs], inputs=[inputs], grad_outputs=[grad_outputs],
-                                      create_graph=True, only_inputs=True)
+        if torch.compiler.is_compiling():
+            with trace_autograd():
+                return _grad(outputs, inputs, grad_outputs)
+        return _grad(outputs, inputs, grad_outputs)
+
+
+def _grad(outputs: torch.Tensor, inputs: torch.Tensor, grad_outputs: torch.Tensor) -> torch.Tensor:
+    (grad,) = torch.autograd.grad(outputs=[outputs], inputs=[inputs], grad_outputs=[grad_outputs],
+                                  create_graph=True, only_inputs=True)
     return grad
 
 

@@ -54,11 +54,17 @@ def setup_filter(f, device=None, normalize: bool = True, flip_filter: bool = Fal
     A 1-D filter with >= 8 taps stays separable unless ``separable=False``; shorter ones become their
     outer product f f^T. ``normalize`` divides by the sum, ``flip_filter`` flips all axes and the
     result is multiplied by gain**(ndim/2) (so a separable filter applied once per axis gives gain).
-    ``device=None`` keeps a tensor's device (CPU for other inputs).
+    ``device=None`` keeps a tensor's device (CPU for other inputs). Specs that are not tensors are
+    built on the CPU whatever the default device (so under ``with torch.device('meta')`` a network's
+    filter buffers still hold their values). The zero-sum check needs the values: it is skipped for a
+    tensor on the meta device and inside torch.compile'd code (no data-dependent branch in the graph).
     """
     if device is None:
         device = f.device if isinstance(f, torch.Tensor) else torch.device("cpu")
-    f = torch.as_tensor(1.0 if f is None else f, dtype=torch.float32)
+    if isinstance(f, torch.Tensor):
+        f = f.to(torch.float32)
+    else:
+        f = torch.as_tensor(1.0 if f is None else f, dtype=torch.float32, device="cpu")
     if f.ndim not in (0, 1, 2):
         raise ValueError(f"f must be a scalar, 1-D or 2-D, got shape {tuple(f.shape)}")
     if f.numel() == 0:
@@ -74,13 +80,18 @@ def setup_filter(f, device=None, normalize: bool = True, flip_filter: bool = Fal
         raise ValueError(f"separable=True needs a 1-D filter, got shape {tuple(f.shape)}")
     if normalize:
         total = f.sum()
-        if total == 0:
+        if _values_known(total) and total == 0:
             raise ValueError("f sums to zero and cannot be normalized (pass normalize=False)")
         f = f / total
     if flip_filter:
         f = f.flip(list(range(f.ndim)))
     f = f * (gain ** (f.ndim / 2))
     return f.to(device=device)
+
+
+def _values_known(t: torch.Tensor) -> bool:
+    """Whether t's values can be read here: not a meta tensor, not traced by torch.compile."""
+    return t.device.type != "meta" and not torch.compiler.is_compiling()
 
 
 def filter2d(x: torch.Tensor, f: Optional[torch.Tensor], padding=0, flip_filter: bool = False, gain: float = 1,

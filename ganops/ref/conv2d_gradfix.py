@@ -10,6 +10,11 @@ reaches the weights through the double-backward graph.
 
 ``enabled`` (module flag, default True): when False the functions call ``torch.nn.functional``
 directly and :func:`no_weight_gradients` has no effect.
+
+Inside torch.compile'd code they call ``torch.nn.functional`` too: Dynamo traces an
+autograd.Function's backward without its own derivative, which would drop the double-backward
+terms a penalty's gradient needs, and the compiled graph computes only the gradients asked for
+(``autograd.grad(..., inputs=[images])`` has no weight gradient to skip).
 """
 import contextlib
 import dataclasses
@@ -103,7 +108,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     _validate(input, weight, bias, "conv2d")
     spec = _Spec(False, _pair(stride, "stride", 1), _pair(padding, "padding", 0), (0, 0),
                  _pair(dilation, "dilation", 1), int(groups))
-    if not enabled:
+    if not enabled or torch.compiler.is_compiling():
         return torch.nn.functional.conv2d(input, weight, bias, spec.stride, spec.padding, spec.dilation, spec.groups)
     return _Conv.apply(input, weight, bias, spec)
 
@@ -114,7 +119,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     _validate(input, weight, bias, "conv_transpose2d")
     spec = _Spec(True, _pair(stride, "stride", 1), _pair(padding, "padding", 0),
                  _pair(output_padding, "output_padding", 0), _pair(dilation, "dilation", 1), int(groups))
-    if not enabled:
+    if not enabled or torch.compiler.is_compiling():
         return torch.nn.functional.conv_transpose2d(input, weight, bias, spec.stride, spec.padding,
                                                     spec.output_padding, spec.groups, spec.dilation)
     return _Conv.apply(input, weight, bias, spec)

@@ -43,7 +43,9 @@ def axis_matrix(g: torch.Tensor, length: int, up: int, down: int, pad0: int, pad
                 gain: float) -> torch.Tensor:
     """[length, out] matrix of one axis: M[j, i] = gain * g[j*up + pad0 - i*down] where that tap
     exists (else 0), g the taps in correlation order; out = (length*up + pad0 + pad1 - taps + down) // down."""
-    index = _tap_index(length, up, down, pad0, pad1, g.shape[0])
+    # torch.compile traces the function itself (it would warn that it ignores the cache)
+    tap_index = _tap_index.__wrapped__ if torch.compiler.is_compiling() else _tap_index
+    index = tap_index(length, up, down, pad0, pad1, g.shape[0])
     return F.pad(g * gain, [0, 1]).index_select(0, index.flatten().to(g.device)).view(index.shape)
 
 

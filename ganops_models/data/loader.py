@@ -4,7 +4,9 @@ Each epoch is a fresh permutation of the dataset (seeded by ``seed`` and the epo
 to a multiple of ``world_size`` and rank r takes positions r, r + world_size, ..., so ranks see
 disjoint samples within an epoch and the same number of them. Batches are always full.
 """
-from typing import Iterator, Tuple
+import multiprocessing
+import sys
+from typing import Iterator, Optional, Tuple
 
 import torch
 
@@ -43,13 +45,27 @@ def _check_int(value, what: str, minimum: int) -> None:
         raise ValueError(f"{what} must be >= {minimum}, got {value}")
 
 
+def worker_start_method() -> Optional[str]:
+    """How the loader's worker processes start: ``'fork'`` on Linux (a copy of this process: nothing is
+    re-imported or pickled, so a worker is ready at once; the workers touch no CUDA and set one thread
+    each), else ``'forkserver'`` where the platform has it (macOS: fork is unsafe there), else None
+    (the platform's default: Windows spawns). Named explicitly because the default follows the
+    process: a process started by ``torch.multiprocessing.spawn`` (``--gpus N``) would spawn its
+    workers, re-importing torch in each, and Python 3.14 changes Linux's default to forkserver."""
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "fork" in methods:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else None
+
+
 def make_loader(dataset, batch_size: int, rank: int = 0, world_size: int = 1, workers: int = 2, seed: int = 0,
                 device="cpu", prefetch: int = 2) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
     """Endless iterator of (images, labels) batches for this rank, already on ``device``.
 
     images: uint8 [batch_size, 3, H, W] (convert with :func:`images_to_float`); labels: float32
     [batch_size, label_dim]. ``batch_size`` is the per-rank batch. ``workers`` decode in separate
-    processes (0: in this process); host memory is pinned and copies are non-blocking on CUDA.
+    processes (0: in this process; started as :func:`worker_start_method` says); host memory is
+    pinned and copies are non-blocking on CUDA.
     """
     _check_int(batch_size, "batch_size", 1)
     _check_int(workers, "workers", 0)
@@ -59,7 +75,8 @@ def make_loader(dataset, batch_size: int, rank: int = 0, world_size: int = 1, wo
     cuda = device.type == "cuda"
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=cuda, drop_last=True,
-        persistent_workers=workers > 0, prefetch_factor=prefetch if workers > 0 else None)
+        persistent_workers=workers > 0, prefetch_factor=prefetch if workers > 0 else None,
+        multiprocessing_context=worker_start_method() if workers > 0 else None)
 
     def batches():
         for images, labels in loader:

@@ -147,21 +147,46 @@ def resumed_options(given: dict, checkpoint: dict, path: str, world_size: int, d
 
 
 
+def resume_source(resume: str, outdir: str):
+    """What ``--resume`` names: ``("pickle", path)``, an NVIDIA pickle to fine-tune, or
+    ``("checkpoint", path)``, a trainer checkpoint (the file; the newest valid one of a run folder; for
+    'latest', the newest valid one under ``outdir``). :func:`prepare` has rank 0 alone decide it, for
+    every process of the job."""
+    if os.path.isfile(resume) and nvidia.is_pickle(resume):
+        return "pickle", resume
+    return "checkpoint", ckpt_lib.resolve_resume(resume, outdir)
+
+
 def prepare(args, dist: distributed.DistInfo, device: torch.device):
     """Options (with where each came from), resume checkpoint, dataset and run directory; every check
-    happens here."""
+    happens here. Under several processes, rank 0 decides what ``--resume`` names and the run
+    directory, and a check that fails on one rank (e.g. a machine without the data) stops every rank
+    with its message."""
+    source = None if args.resume is None else distributed.on_rank0(
+        lambda: resume_source(args.resume, args.outdir or TrainOptions.outdir))
+    resolved, resume, dataset, run_dir, init = distributed.fail_together(
+        lambda: _open_run(args, source, dist.world_size, device))
+    opts = resolved.options
+    if run_dir is None:
+        run_dir = distributed.broadcast_object(
+            _new_run_dir(opts.outdir, _describe(opts, dataset[1].name, dist.world_size)) if dist.rank == 0 else None)
+    return resolved, resume, dataset, run_dir, init
+
+
+def _open_run(args, source, world_size: int, device: torch.device):
+    """(options, resume checkpoint, dataset, run directory or None for a new one, network to start from)
+    of this process, given what ``--resume`` names (:func:`resume_source`, or None)."""
     given = train_cli.given_values(args)
     given.pop("resume", None)
     resume = run_dir = init = None
-    world_size = dist.world_size
-    if args.resume is not None and os.path.isfile(args.resume) and nvidia.is_pickle(args.resume):
-        init = load_network(args.resume, "cpu")   # copied into the run's networks on their device
+    if source is not None and source[0] == "pickle":
+        init = load_network(source[1], "cpu")   # copied into the run's networks on their device
         resolved = fine_tune_options(given, init, world_size, device.type)
         dataset = open_training_data(resolved.options, open_dataset(given.get("data"), resolution=init.resolution,
                                                                     exif_transpose=given.get("exif_transpose", True)))
         fine_tune.check_data(init, dataset[1].label_dim, dataset[1].num_channels)
-    elif args.resume is not None:
-        path = ckpt_lib.resolve_resume(args.resume, args.outdir or TrainOptions.outdir)
+    elif source is not None:
+        path = source[1]
         resume, _ = read_checkpoint(path)
         resolved = resumed_options(given, resume, path, world_size, device.type)
         if args.resume == "latest":
@@ -172,10 +197,6 @@ def prepare(args, dist: distributed.DistInfo, device: torch.device):
                               exif_transpose=given.get("exif_transpose", True))
         resolved = new_run_options(given, opened.resolution, world_size, device.type)
         dataset = open_training_data(resolved.options, opened)
-    opts = resolved.options
-    if run_dir is None:
-        run_dir = distributed.broadcast_object(
-            _new_run_dir(opts.outdir, _describe(opts, dataset[1].name, world_size)) if dist.rank == 0 else None)
     return resolved, resume, dataset, run_dir, init
 
 
@@ -213,6 +234,16 @@ def _main(args, argv) -> int:
     return _train(opts, dist, device, run_dir, resume, dataset, init)
 
 
+def _check_run_dir_shared(run_dir: str) -> None:
+    """Every process sees the run folder rank 0 writes: the other ranks read the checkpoint a run resumes
+    from there, so on several machines ``--outdir`` must be on storage they share."""
+    missing = distributed.hosts_missing(os.path.join(run_dir, "options.json"))
+    if missing:
+        raise OptionsError(f"the run folder {run_dir}, written by rank 0, is not visible on {', '.join(missing)}: "
+                           f"on several machines --outdir must be storage that all of them share (e.g. NFS), "
+                           f"see docs/multinode.md")
+
+
 def _train(opts, dist, device, run_dir, resume, dataset, init) -> int:
     """Write options.json and train; divergence prints ``error: ...`` and returns 3. An interrupt stops
     here (see :func:`~ganops_models.tools.cli.run_command`) and says how to resume."""
@@ -224,6 +255,7 @@ def _train(opts, dist, device, run_dir, resume, dataset, init) -> int:
         finished(f"training in {run_dir} stopped; resume from its last checkpoint with "
                  f"python -m ganops_models.train --resume {shlex.quote(run_dir)}")
         distributed.barrier()
+        _check_run_dir_shared(run_dir)
         training_loop(opts, get_recipe(opts.model), run_dir, dist, device, resume=resume, dataset=dataset, init=init)
     except DivergenceError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -261,24 +261,33 @@ def _save_grid(reporter, recipe, z, c, opts, name, cur_nimg):
         reporter.image_grid(images, opts.grid, name, cur_nimg)
 
 
-def check_replicas_in_sync(recipe) -> None:
-    """Every rank must hold the same parameters (a float64 checksum per module, compared over ranks)."""
+def check_replicas_in_sync(recipe, last_checkpoint: Optional[str] = None) -> None:
+    """Every rank must hold the same parameters (a float64 checksum per module, compared over ranks);
+    replicas that drifted apart stop the run on every rank with a :class:`DivergenceError` naming
+    ``last_checkpoint`` (the verdict is all-reduced, so no rank waits for another that stopped)."""
     if not distributed.active():
         return
+    drifted = []
     for name, module in recipe.modules().items():
         params = list(module.parameters())
         if not params:
             continue
         local = torch.stack([p.detach().double().sum() for p in params])
         mean = distributed.all_reduce_sum(local.clone()) / torch.distributed.get_world_size()
-        if not torch.allclose(local, mean, rtol=1e-6, atol=1e-6):
-            raise RuntimeError(f"data-parallel replicas of {name} diverged (parameter checksums differ)")
+        differs = (~torch.isclose(local, mean, rtol=1e-6, atol=1e-6)).any().double()
+        if distributed.all_reduce_sum(differs).item() > 0:
+            drifted.append(name)
+    if drifted:
+        raise DivergenceError(
+            f"the data-parallel replicas of {', '.join(drifted)} drifted apart (their parameter checksums differ "
+            f"between ranks), so this snapshot was not saved. Last good checkpoint: {last_checkpoint or 'none'}. "
+            f"Resume from it with --resume latest; if it happens again, train with --gpus 1 and report it")
 
 
 def _snapshot(opts, run_dir, recipe, dataset, reporter, grid_z, grid_c, device, dist, progress, last_checkpoint) -> str:
     """Grid, checkpoint (rank 0) and metrics; returns the checkpoint's path. A checkpoint that cannot
     be written (a full disk) stops the run with :class:`CheckpointWriteError` naming ``last_checkpoint``."""
-    check_replicas_in_sync(recipe)
+    check_replicas_in_sync(recipe, last_checkpoint)
     tag = ckpt_lib.kimg_tag(progress["cur_nimg"])
     _save_grid(reporter, recipe, grid_z, grid_c, opts, f"fakes{tag}", progress["cur_nimg"])
     path = os.path.join(run_dir, ckpt_lib.checkpoint_name(progress["cur_nimg"]))

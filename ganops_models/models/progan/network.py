@@ -207,8 +207,10 @@ class ProGANDiscriminator(nn.Module):
         self.register_buffer("down_filter", _box_filter(), persistent=False)
 
     def forward(self, img: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-        res = img.shape[-1]
-        if img.ndim != 4 or img.shape[1] != self.img_channels or img.shape[-2] != res or res not in self.resolutions:
+        size = img.shape[-1]
+        # res: a Python int (it names the blocks) also when torch.compile(dynamic=True) makes size symbolic
+        res = next((r for r in self.resolutions if r == size), None)
+        if img.ndim != 4 or img.shape[1] != self.img_channels or img.shape[-2] != size or res is None:
             raise ValueError(f"img must be [N, {self.img_channels}, r, r] with r in {self.resolutions}, "
                              f"got {tuple(img.shape)}")
         x = self.from_rgb[str(res)](img)

@@ -271,7 +271,14 @@ class DiscriminatorBlock(nn.Module):
 
 class MinibatchStdLayer(nn.Module):
     """Appends ``num_channels`` feature maps holding the std over groups of ``group_size`` samples
-    (averaged over channels and pixels). The group is gcd(group_size, N) so any batch works."""
+    (averaged over channels and pixels). The group is gcd(group_size, N) so any batch works; sample i
+    belongs to group i mod (N / group), as NVIDIA's reshape to [group, N / group, ...] puts it
+    (``group_size`` 0: one group of N).
+
+    The group statistics are computed with an [N, N] same-group mask (a matmul over the batch) instead
+    of a reshape by the group, so no shape depends on gcd(group_size, N): one compiled graph serves
+    every batch size (``torch.compile(D, dynamic=True)``). The two matmuls run in float64, so TF32
+    matmuls (``torch.set_float32_matmul_precision('high')``) cannot coarsen the statistic."""
 
     def __init__(self, group_size: int, num_channels: int = 1):
         super().__init__()
@@ -279,12 +286,17 @@ class MinibatchStdLayer(nn.Module):
 
     def forward(self, x):
         n, c, h, w = x.shape
-        g = math.gcd(self.group_size, n) if self.group_size > 0 else n
         f = self.num_channels
-        y = x.reshape(g, -1, f, c // f, h, w).float()
-        y = (y - y.mean(dim=0)).square().mean(dim=0)
-        y = (y + 1e-8).sqrt().mean(dim=[2, 3, 4])
-        y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w)
+        index = torch.arange(n, device=x.device)
+        size = index.new_full((), n)                                # N as a tensor: no guard on its value
+        group = torch.gcd(size, torch.full_like(size, self.group_size)) if self.group_size > 0 else size
+        member = index % (size // group)                            # which group sample i is in
+        mask = (member[:, None] == member[None, :]).double() / group.double()   # [N, N] averaging matrix
+        y = x.double().reshape(n, -1)
+        y = y - mask @ y                                            # deviation from the group mean
+        y = mask @ y.square()                                       # group variance
+        y = (y.float() + 1e-8).sqrt().reshape(n, f, -1).mean(dim=2)  # [N, F], float32 as NVIDIA's
+        y = y.reshape(n, f, 1, 1).expand(n, f, h, w)
         return torch.cat([x, y.to(x.dtype)], dim=1)
 
 
