@@ -6,7 +6,8 @@ backward into the parameters) or a simple recipe's G / D loss with its gradient 
 compiled as a whole with :func:`compile_phase`: ``torch.autograd.grad`` (R1, path length, WGAN-GP)
 and ``Tensor.backward()`` are traced into the graph (Dynamo's ``trace_autograd_ops``), so the
 penalties' double backward is compiled like the main passes, where plain ``torch.compile`` of the
-networks would leave them eager.
+networks would leave them eager. (ganops' ``conv2d_gradfix`` turns into plain, twice-differentiable
+convolutions while Dynamo traces, so the penalties keep their weight terms.)
 
 Random numbers drawn inside a compiled phase (style mixing, path-length noise, augmentation) come
 from inductor's generator: same distributions, other values than an eager run with the same seed.
@@ -21,8 +22,6 @@ import os
 from typing import Callable
 
 import torch
-
-from ganops.ref import conv2d_gradfix
 
 BACKEND_ENV = "GANOPS_COMPILE_BACKEND"
 # Compiled variants per function (phases share a code object; a last round of another size, StyleGAN3's
@@ -42,24 +41,9 @@ def compile_phase(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def run(*args, **kwargs):
         limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-        with torch._dynamo.config.patch(trace_autograd_ops=True, recompile_limit=limit), _plain_convolutions():
+        with torch._dynamo.config.patch(trace_autograd_ops=True, recompile_limit=limit):
             return compiled(*args, **kwargs)
     return run
-
-
-@contextlib.contextmanager
-def _plain_convolutions():
-    """ganops' convolutions as plain ``aten.convolution`` (``conv2d_gradfix.enabled = False``) while a
-    phase is traced and run. Dynamo traces conv2d_gradfix's autograd.Function with a backward that is
-    not differentiated again, so the penalties' double backward would silently lose the weight terms
-    (R1 and path length then push no gradient into the convolution weights); ATen's convolution is
-    twice differentiable, and the weight gradients that ``no_weight_gradients`` skips in eager mode
-    are dead code in the compiled graph."""
-    previous, conv2d_gradfix.enabled = conv2d_gradfix.enabled, False
-    try:
-        yield
-    finally:
-        conv2d_gradfix.enabled = previous
 
 
 @contextlib.contextmanager
