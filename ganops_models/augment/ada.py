@@ -27,6 +27,7 @@ compose into one 4x4 matrix per sample. Everything is differentiable w.r.t. the 
 ``sample_params`` draws the per-sample parameters (identity values where an op does not fire) and
 ``apply`` is a deterministic function of the images and those parameters; ``forward`` does both.
 """
+import functools
 import math
 from typing import Dict, Optional
 
@@ -64,9 +65,27 @@ _FILTER_PAD = len(SYM6) // 4   # border (output pixels) the 12-tap filter at 2x 
 
 # --- per-sample matrices --------------------------------------------------------------------------
 
+def _constant(values, device) -> torch.Tensor:
+    """float32 tensor of ``values`` (a tuple) on ``device``, made once per device: no host-to-device copy
+    on later calls, so a step that uses it can be captured in a CUDA graph (``--cuda-graphs``)."""
+    return _cached_constant(tuple(values), torch.device(device))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_constant(values, device):
+    return torch.tensor(values, dtype=torch.float32, device=device)
+
+
+def _scalar(v, device) -> torch.Tensor:
+    """A python number or tensor as a float32 tensor on ``device``; numbers by a fill kernel (no host copy)."""
+    if isinstance(v, torch.Tensor):
+        return v.to(device=device, dtype=torch.float32)
+    return torch.full((), v, dtype=torch.float32, device=device)
+
+
 def _stack(rows, n, device):
     """[[a, b, ...], ...] of scalars or [N] tensors -> [N, R, C] float32."""
-    cols = [torch.as_tensor(v, dtype=torch.float32, device=device).expand(n) for row in rows for v in row]
+    cols = [_scalar(v, device).expand(n) for row in rows for v in row]
     return torch.stack(cols, dim=1).reshape(n, len(rows), len(rows[0]))
 
 
@@ -92,8 +111,8 @@ def geometric_inverse(params: Dict[str, torch.Tensor], height: int, width: int) 
         g = g @ _scale2d(1 - 2 * params["xflip"], 1, n, dev)
     if "rotate90" in params:
         k = params["rotate90"].long() % 4
-        cos = torch.tensor([1.0, 0.0, -1.0, 0.0], device=dev)[k]   # exact quarter turns
-        sin = torch.tensor([0.0, 1.0, 0.0, -1.0], device=dev)[k]
+        cos = _constant((1.0, 0.0, -1.0, 0.0), dev)[k]   # exact quarter turns
+        sin = _constant((0.0, 1.0, 0.0, -1.0), dev)[k]
         g = g @ _rotate2d(cos, -sin, n, dev)
     if "xint" in params:
         t = params["xint"]
@@ -117,7 +136,7 @@ def color_matrix(params: Dict[str, torch.Tensor]) -> torch.Tensor:
     first = next(iter(params.values()))
     n, dev = first.shape[0], first.device
     eye = torch.eye(4, device=dev)
-    v = torch.tensor([1.0, 1.0, 1.0, 0.0], device=dev) / math.sqrt(3)
+    v = _constant((1.0, 1.0, 1.0, 0.0), dev) / math.sqrt(3)
     vv = torch.outer(v, v)
     c = eye.expand(n, 4, 4)
     if "brightness" in params:
@@ -366,7 +385,7 @@ class AugmentPipe(nn.Module):
         if m["saturation"] > 0:
             out["saturation"] = fire(m["saturation"] * p, torch.exp2(randn() * s["saturation_std"]), 1)
         if m["imgfilter"] > 0:
-            power = torch.tensor(BAND_POWER, device=device)
+            power = _constant(BAND_POWER, device)
             gains = torch.ones(n, NUM_BANDS, device=device)
             for band, strength in enumerate(self.band_strengths):
                 t = torch.ones(n, NUM_BANDS, device=device)

@@ -34,6 +34,7 @@ class AdaController:
         self.steps = 0
         self._rt = None                        # the last measured r_t (0-d tensor on the device, or a float)
         self._acc = None                       # tensor [sum of signs, count] on the logits' device
+        self._pending = False                  # signs were accumulated since the last adjustment
 
     @property
     def rt(self) -> Optional[float]:
@@ -47,7 +48,16 @@ class AdaController:
         logits = real_logits.detach()
         stats = torch.stack([logits.sign().sum(dtype=torch.float64),
                              logits.new_full((), logits.numel(), dtype=torch.float64)])
-        self._acc = stats if self._acc is None else self._acc + stats.to(self._acc.device)
+        if self._acc is None or self._acc.device != stats.device:
+            self._acc = stats if self._acc is None else self._acc.to(stats.device) + stats
+        else:
+            self._acc.add_(stats)   # in place: one buffer, so a CUDA graph of the step keeps adding to it
+        self._pending = True
+
+    def note_accumulated(self) -> None:
+        """Record that signs were added to the buffer without :meth:`accumulate` running on the host (a
+        replayed CUDA graph that captured an :meth:`accumulate`), so the next :meth:`update` adjusts p."""
+        self._pending = True
 
     @property
     def adjust_step(self) -> float:
@@ -65,13 +75,13 @@ class AdaController:
         """Adjust ``pipe.p`` now from the signs accumulated since the last adjustment (for callers that
         count the interval themselves). Returns False, changing nothing, when none were accumulated.
         No host sync: r_t and the sign of r_t - target stay on the device (NaN r_t: p unchanged)."""
-        if self._acc is None:
+        if not self._pending:
             return False
-        stats = self._acc
+        stats = self._acc.clone()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            stats = stats.clone()
             torch.distributed.all_reduce(stats)
-        self._acc = None
+        self._acc.zero_()
+        self._pending = False
         self._rt = rt = stats[0] / stats[1]
         sign = (rt > self.target).to(pipe.p.dtype) - (rt < self.target).to(pipe.p.dtype)
         with torch.no_grad():
@@ -79,14 +89,19 @@ class AdaController:
         return True
 
     def state_dict(self) -> dict:
-        total, count = (0.0, 0.0) if self._acc is None else self._acc.tolist()
+        total, count = self._acc.tolist() if self._pending else (0.0, 0.0)
         return {"target": self.target, "ada_kimg": self.ada_kimg, "batch_size": self.batch_size,
                 "interval": self.interval, "steps": self.steps, "rt": self.rt, "sum": total, "count": count}
 
     def load_state_dict(self, state: dict) -> None:
+        buffer = self._acc
         self.__init__(state["target"], state["ada_kimg"], state["batch_size"], state["interval"])
         self.steps, self._rt = int(state["steps"]), state["rt"]
-        if state["count"] > 0:
+        self._pending = state["count"] > 0
+        if buffer is not None:        # keep the buffer (in place): a captured step may read it
+            buffer.copy_(torch.tensor([state["sum"], state["count"]], dtype=torch.float64))
+            self._acc = buffer
+        elif self._pending:
             self._acc = torch.tensor([state["sum"], state["count"]], dtype=torch.float64)
 
 

@@ -10,6 +10,8 @@ from typing import Optional
 
 import torch
 
+from ganops_models.training import cuda_graphs
+
 
 class Augmentation:
     """The pipe (a module applied to D's inputs, or None) and the optional ADA controller."""
@@ -21,6 +23,7 @@ class Augmentation:
         """Record D(reals) of the Dmain and Dreg passes (the ADA overfitting heuristic r_t = E[sign(D(x))])."""
         if self.controller is not None:
             self.controller.accumulate(real_logits)
+            cuda_graphs.on_replay(self.controller.note_accumulated)   # a replay adds signs without the host
 
     def update(self, step: int, batch_size: int) -> None:
         """Every ``interval`` steps let the controller move p (all ranks reach the same value)."""

@@ -61,6 +61,8 @@ def check_aug(opts, allowed) -> None:
 @dataclasses.dataclass
 class TrainOptions:
     """The options every model has."""
+    # whether the model's recipe can run --cuda-graphs (StyleGAN2Options sets it; not a field)
+    supports_cuda_graphs = False
     # what and where
     model: str = option("stylegan2", "model (default: the --cfg preset's, else stylegan2)")
     cfg: str = option("auto", "preset (default: the model's, e.g. tiny on a CPU and auto on a GPU for stylegan2)")
@@ -89,6 +91,8 @@ class TrainOptions:
     nobench: bool = option(False, "disable cuDNN benchmarking", kind="bool")
     compile: bool = option(False, "torch.compile every phase of the training step (forwards, penalties, backwards)",
                            kind="bool")
+    cuda_graphs: bool = option(False, "capture each phase of the training step in a CUDA graph and replay it "
+                               "(StyleGAN2/3 on one CUDA GPU; see docs/training.md)", kind="bool")
     workers: int = option(2, "data loader worker processes", type=int)
     seed: int = option(0, "random seed", type=int)
     resume: Optional[str] = option(None, "checkpoint file, run directory, 'latest' (newest valid checkpoint in "
@@ -201,10 +205,32 @@ class TrainOptions:
             require("mlflow", "mlflow", "--mlflow")
         if self.workers < 0:
             raise OptionsError(f"--workers must be >= 0, got {self.workers}")
+        if self.cuda_graphs:
+            self._check_cuda_graphs(world_size)
         for f in dataclasses.fields(self):
             value, choices = getattr(self, f.name), f.metadata.get("choices")
             if choices and value is not None and value not in choices:
                 raise OptionsError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got {value!r}")
+
+
+    def _check_cuda_graphs(self, world_size: int) -> None:
+        """``--cuda-graphs`` needs a model whose recipe captures its step, one process on a CUDA GPU, and
+        no ``--compile``."""
+        leave_out = "leave out --cuda-graphs (or pass --cuda-graphs=0 when resuming a run that used it)"
+        if not self.supports_cuda_graphs:
+            raise OptionsError(f"--cuda-graphs is supported by --model stylegan2 and stylegan3 only, not --model "
+                               f"{self.model}; {leave_out}")
+        if world_size > 1:
+            raise OptionsError(f"--cuda-graphs captures the step of a single process; this run has {world_size} "
+                               f"processes (--gpus / torchrun), whose gradient all-reduce is not captured; {leave_out}")
+        if self.compile:
+            raise OptionsError("--cuda-graphs and --compile cannot be combined: --cuda-graphs captures the eager step "
+                               "and --compile's graphs are not captured (use one of them)")
+        import torch
+        if self.device != "cuda" or not torch.cuda.is_available():
+            raise OptionsError("--cuda-graphs captures the training step in CUDA graphs and needs a CUDA GPU "
+                               f"(--device cuda); this run is on {self.device}"
+                               f"{'' if torch.cuda.is_available() else ' and no CUDA GPU is visible'}; {leave_out}")
 
 
 # Fields of the single options record of earlier versions (every model's): a record may hold them.

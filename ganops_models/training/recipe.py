@@ -50,14 +50,15 @@ class DataInfo:
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
-def adam(params, **kwargs) -> torch.optim.Adam:
+def adam(params, capturable: bool = False, **kwargs) -> torch.optim.Adam:
     """torch.optim.Adam, fused where the parameters' device supports it: its step counter then stays on
     the device, so ``step()`` never synchronises with the host (the unfused Adam reads it with
     ``.item()``), and a GradScaler hands it the scale and inf flags as tensors. Same update up to
-    float rounding (a few ulp)."""
+    float rounding (a few ulp). ``capturable``: its ``step()`` may be captured in a CUDA graph
+    (``--cuda-graphs``; CUDA parameters only)."""
     params = list(params)
     fused = bool(params) and all(p.device.type in FUSED_ADAM_DEVICES for p in params)
-    return torch.optim.Adam(params, fused=fused or None, **kwargs)
+    return torch.optim.Adam(params, fused=fused or None, capturable=capturable, **kwargs)
 
 
 class Recipe:
@@ -150,5 +151,6 @@ class Recipe:
 
     def take_nonfinite_grad_steps(self) -> torch.Tensor:
         """Steps with non-finite gradients since the last call (a 0-d tensor; no host sync)."""
-        count, self.nonfinite_grad_steps = self.nonfinite_grad_steps, torch.zeros_like(self.nonfinite_grad_steps)
+        count = self.nonfinite_grad_steps.clone()
+        self.nonfinite_grad_steps.zero_()   # in place: a captured step (--cuda-graphs) keeps counting into it
         return count

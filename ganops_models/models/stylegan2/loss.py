@@ -46,6 +46,8 @@ class StyleGAN2Loss:
         self.G, self.D, self.augment_pipe = G, D, augment_pipe
         self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
         self.pl_weight, self.pl_batch_shrink, self.pl_decay = pl_weight, pl_batch_shrink, pl_decay
+        # running mean of the path lengths: one buffer, only ever updated in place (copy_), so a CUDA graph
+        # (``training.cuda_graphs``) that captured a step reads and writes the current value
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         self.real_sign_hook = real_sign_hook
 
@@ -89,7 +91,8 @@ class StyleGAN2Loss:
         if do_Gpl:
             n = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
             gen_img, gen_ws = self.run_G(gen_z[:n], gen_c[:n])
-            penalty, self.pl_mean = ganops.path_length_penalty(gen_img, gen_ws, self.pl_mean, self.pl_decay)
+            penalty, pl_mean = ganops.path_length_penalty(gen_img, gen_ws, self.pl_mean, self.pl_decay)
+            self.pl_mean.copy_(pl_mean)   # in place: a captured step (--cuda-graphs) keeps reading this buffer
             loss = penalty * self.pl_weight
             (gen_img[:, 0, 0, 0] * 0 + loss).mean().mul(gain).backward()
             stats["loss/pl_penalty"] = penalty.detach().mean()

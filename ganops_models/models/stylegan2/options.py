@@ -12,6 +12,7 @@ ARCHITECTURES = ("orig", "skip", "resnet")
 @dataclasses.dataclass
 class StyleGAN2Options(TrainOptions):
     model: str = redefault("model", "stylegan2")
+    supports_cuda_graphs = True     # the recipe captures its phases (training/cuda_graphs.py)
     batch_gpu: Optional[int] = option(
         None, "samples per round: each process accumulates its share of the batch in rounds of this size "
         "(NVIDIA's --batch-gpu; default: the preset's, or the batch of one process with an explicit --batch)", type=int)

@@ -23,6 +23,7 @@ stylegan2-ada-pytorch keeps ``G_reg_interval = 4`` whatever ``pl_weight`` is, so
 no Greg phase, as the stylegan3 repo does for every config without path length.
 """
 import copy
+import functools
 from typing import Dict, Optional
 
 import torch
@@ -31,6 +32,7 @@ from ganops_models.models.stylegan2.loss import StyleGAN2Loss
 from ganops_models.models.stylegan2.network import Discriminator, Generator, frozen_d_parameters
 from ganops_models.models.stylegan2.options import StyleGAN2Options
 from ganops_models.training import augmentation
+from ganops_models.training.cuda_graphs import PhaseGraphs
 from ganops_models.training.recipe import DataInfo, Recipe, adam
 from ganops_models.training.step_compile import compile_phase
 
@@ -61,11 +63,11 @@ def build_networks(opts, data: DataInfo, device: torch.device):
     return G.to(device).train().requires_grad_(False), build_discriminator(opts, data, device)
 
 
-def lazy_adam(params, lr: float, reg_interval: Optional[int]) -> torch.optim.Adam:
+def lazy_adam(params, lr: float, reg_interval: Optional[int], capturable: bool = False) -> torch.optim.Adam:
     """Adam (fused where the device allows: :func:`~ganops_models.training.recipe.adam`; betas 0, 0.99, eps 1e-8) with the lazy-regularisation correction c = I / (I + 1) for a
     regulariser that runs every I > 0 steps (c = 1 for None or 0: no regulariser, or one in every step)."""
     c = reg_interval / (reg_interval + 1) if reg_interval else 1.0
-    return adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c), eps=1e-8)
+    return adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c), eps=1e-8, capturable=capturable)
 
 
 class StyleGAN2Recipe(Recipe):
@@ -85,15 +87,17 @@ class StyleGAN2Recipe(Recipe):
                                     real_sign_hook=self.augment.accumulate)
         self.G_reg_interval = opts.pl_interval if opts.pl_weight != 0 else None
         self.D_reg_interval = opts.r1_interval if opts.gamma != 0 else None
-        self.opt_G = lazy_adam(self.G.parameters(), opts.glr, self.G_reg_interval)
+        self.opt_G = lazy_adam(self.G.parameters(), opts.glr, self.G_reg_interval, capturable=opts.cuda_graphs)
         self.frozen_D = frozen_d_parameters(self.D, opts.freezed)   # Freeze-D: never updated
         frozen = {id(p) for p in self.frozen_D}
-        self.opt_D = lazy_adam([p for p in self.D.parameters() if id(p) not in frozen], opts.dlr, self.D_reg_interval)
+        self.opt_D = lazy_adam([p for p in self.D.parameters() if id(p) not in frozen], opts.dlr, self.D_reg_interval,
+                               capturable=opts.cuda_graphs)
         # (phase, module, optimiser, interval): with lazy regularisation (interval > 0) the main and
         # reg phases are separate steps; interval 0 regularises in the main step ('Gboth'/'Dboth').
         self.phases = (self._phases("G", self.G, self.opt_G, self.G_reg_interval)
                        + self._phases("D", self.D, self.opt_D, self.D_reg_interval))
         self.accumulate = {}     # phase -> its compiled round (--compile: see compile())
+        self.graphs = PhaseGraphs() if opts.cuda_graphs else None    # --cuda-graphs: see run_phase()
 
     build_networks = staticmethod(build_networks)     # (opts, data, device) -> (G, D)
 
@@ -133,7 +137,20 @@ class StyleGAN2Recipe(Recipe):
     def run_phase(self, phase: str, reals, labels) -> Dict[str, torch.Tensor]:
         """One optimiser step of ``phase`` (one of ``self.phases``: Gmain, Greg, Gboth, Dmain, Dreg,
         Dboth) on this batch, its gradients accumulated over rounds of ``round_size`` samples; returns
-        the stats averaged over the rounds (``pl_mean``: its value after the last round)."""
+        the stats averaged over the rounds (``pl_mean``: its value after the last round). With
+        ``--cuda-graphs`` the whole phase, optimiser step included, is a replayed CUDA graph
+        (:mod:`~ganops_models.training.cuda_graphs`), one per phase and :meth:`graph_key`."""
+        if self.graphs is None:
+            return self._run_phase(phase, reals, labels)
+        return self.graphs.run((phase, self.graph_key(phase)), functools.partial(self._run_phase, phase), reals, labels)
+
+    def graph_key(self, phase: str) -> tuple:
+        """What a captured phase has baked in besides its input shapes: its optimiser's learning rates and
+        betas (a rollback halves the learning rates: a new capture)."""
+        _, _, opt, _ = next(p for p in self.phases if p[0] == phase)
+        return tuple((g["lr"], tuple(g["betas"])) for g in opt.param_groups)
+
+    def _run_phase(self, phase: str, reals, labels) -> Dict[str, torch.Tensor]:
         _, module, opt, interval = next(p for p in self.phases if p[0] == phase)
         n = reals.shape[0]
         gen_z = torch.randn([n, self.G.z_dim], device=self.device)
@@ -197,5 +214,10 @@ class StyleGAN2Recipe(Recipe):
 
     def load_state_dict(self, state: dict) -> None:
         self.load_gan_state_dict(state)
-        self.loss.pl_mean = state["pl_mean"].to(self.device)
+        self.loss.pl_mean.copy_(state["pl_mean"])     # in place (see StyleGAN2Loss.pl_mean)
         self.augment.load_state_dict(state["augment"])
+        for opt in (self.opt_G, self.opt_D):     # the checkpoint's param_groups carry their run's flag
+            for group in opt.param_groups:
+                group["capturable"] = self.graphs is not None
+        if self.graphs is not None:    # the optimisers' state tensors were replaced: capture again
+            self.graphs.clear()

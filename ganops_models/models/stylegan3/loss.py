@@ -38,7 +38,11 @@ class StyleGAN3Loss(StyleGAN2Loss):
         """Blur sigma (and filter) for the step that starts at ``cur_nimg`` images."""
         fade = max(1 - cur_nimg / (self.blur_fade_kimg * 1e3), 0) if self.blur_fade_kimg > 0 else 0
         self.blur_sigma = fade * self.blur_init_sigma
-        self.blur_taps = blur_filter(self.blur_sigma, self.pl_mean.device) if math.floor(self.blur_sigma * 3) > 0 else None
+        taps = blur_filter(self.blur_sigma, self.pl_mean.device) if math.floor(self.blur_sigma * 3) > 0 else None
+        if taps is not None and self.blur_taps is not None and taps.shape == self.blur_taps.shape:
+            self.blur_taps.copy_(taps)    # in place: a captured step (--cuda-graphs) reads this buffer
+        else:
+            self.blur_taps = taps         # another filter size: another compiled variant / captured graph
 
     def run_G(self, z, c):
         update = self.phase in ("Dmain", "Dboth")

@@ -62,6 +62,11 @@ class StyleGAN3Recipe(StyleGAN2Recipe):
         self.loss.set_progress(cur_nimg)
         return super().train_step(reals, labels, step, cur_nimg)
 
+    def graph_key(self, phase: str) -> tuple:
+        """Also the blur filter's size (none, or its taps): it shrinks as the blur fades, a new capture each time."""
+        taps = self.loss.blur_taps
+        return super().graph_key(phase) + (None if taps is None else taps.numel(),)
+
     def arch_spec(self) -> dict:
         spec = super().arch_spec()
         for name in ("g_arch", "g_noise"):
