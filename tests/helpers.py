@@ -1,9 +1,12 @@
-"""Shared test helpers: backend cases, input layouts and tolerance-aware comparison to float64."""
+"""Shared test helpers: backend cases, input layouts, tolerance-aware comparison to float64 and a counter of
+host synchronisations."""
+import collections
 import importlib.util
 import os
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 HAS_GPU = torch.cuda.is_available()
 HAS_TRITON = importlib.util.find_spec("triton") is not None
@@ -129,3 +132,31 @@ def write_image_folder(path, n: int = 4, res: int = 16, seed: int = 0):
     for i in range(n):
         Image.fromarray(rng.integers(0, 255, (res, res, 3), dtype=np.uint8)).save(path / f"{i}.png")
     return path
+
+
+class HostSyncs(TorchDispatchMode):
+    """Counts ops that make the host wait for the device, with the op's name."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = str(func.overloadpacket)
+        if name == "aten._local_scalar_dense":
+            self.found[name] += 1
+        elif name in ("aten._to_copy", "aten.copy_"):
+            src = args[1] if name == "aten.copy_" else args[0]
+            dst = args[0] if name == "aten.copy_" else out
+            if src.device.type != "cpu" and dst.device.type == "cpu":
+                self.found[f"{name} to the CPU"] += 1
+        return out
+
+
+def count_host_syncs(fn) -> dict:
+    mode = HostSyncs()
+    with mode:
+        fn()
+    return dict(mode.found)

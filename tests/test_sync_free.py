@@ -4,11 +4,8 @@ steps after a warm-up, for every model, ADA on (p fixed and adapting) or off.
 
 On the CPU every tensor is a host tensor, so only the scalar reads can be seen there; on a GPU the
 same test also catches device-to-CPU copies."""
-import collections
-
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ganops_models.augment import AugmentPipe
 from ganops_models.augment.ada_controller import AdaController
@@ -16,36 +13,9 @@ from ganops_models.models.registry import get_recipe
 from ganops_models.tools.train import new_run_options
 from ganops_models.training.distributed import DistInfo
 from ganops_models.training.recipe import DataInfo
+from helpers import count_host_syncs
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-class HostSyncs(TorchDispatchMode):
-    """Counts ops that make the host wait for the device, with the op's name."""
-
-    def __init__(self):
-        super().__init__()
-        self.found = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        name = str(func.overloadpacket)
-        if name == "aten._local_scalar_dense":
-            self.found[name] += 1
-        elif name in ("aten._to_copy", "aten.copy_"):
-            src = args[1] if name == "aten.copy_" else args[0]
-            dst = args[0] if name == "aten.copy_" else out
-            if src.device.type != "cpu" and dst.device.type == "cpu":
-                self.found[f"{name} to the CPU"] += 1
-        return out
-
-
-def count_host_syncs(fn) -> dict:
-    mode = HostSyncs()
-    with mode:
-        fn()
-    return dict(mode.found)
 
 
 # (preset, extra options, resolution). The counted step (16) runs the lazy regularisers (intervals
