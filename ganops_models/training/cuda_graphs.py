@@ -104,7 +104,8 @@ class PhaseGraphs:
         torch.cuda.synchronize()
         _hooks = hooks
         try:
-            with torch.cuda.graph(graph):
+            # thread_local: the data loader's pin-memory thread may call CUDA while this thread captures
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 outputs = fn(*static)
         finally:
             _hooks = None
