@@ -12,11 +12,11 @@ torch.compile: with ``fullgraph=True`` each penalty compiles into one graph, for
 backward: Dynamo traces the input gradient within :func:`trace_autograd`, a scope that turns on
 ``torch._dynamo.config.trace_autograd_ops`` only while that call is traced (the global config is left
 as it is). ``r1_penalty`` and ``path_length_penalty`` may be compiled on their own (the input that
-requires grad comes from outside) or inside a whole compiled step. ``gradient_penalty`` makes its
-own input require grad (``requires_grad_()`` on the interpolated images), and Dynamo refuses to
-*return* a tensor derived from such an intermediate; compile the step that consumes the penalty
-(``penalty.backward()`` inside the compiled function, within ``ganops.trace_autograd()``), which has
-no graph break. Each penalty compiles once for every batch size (``dynamic=True``).
+requires grad comes from outside) or inside a whole compiled step. ``gradient_penalty`` builds its
+own input (the interpolated images); Dynamo refuses to return a tensor derived from an intermediate
+made to require grad, so under torch.compile it takes the input gradient with ``torch.func.vjp(D, x)``
+instead (same values and parameter gradients; eager calls keep ``autograd.grad``): it compiles alone
+or inside a step. Each penalty compiles once for every batch size (``dynamic=True``).
 """
 import math
 from typing import Callable, Optional, Tuple
@@ -165,6 +165,11 @@ def path_length_penalty(images: torch.Tensor, ws: torch.Tensor, pl_mean, decay: 
     return _reduce(penalty, reduce), new_pl_mean.detach()
 
 
+def _check_logits(logits, x: torch.Tensor, op: str) -> None:
+    if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[0] != x.shape[0]:
+        raise ValueError(f"{op}: D must return a tensor of logits [N, ...] with N = {x.shape[0]}")
+
+
 def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
                      fake: Optional[torch.Tensor] = None, kind: str = "wgan-gp", target: float = 1.0,
                      weight: float = 1.0, alpha: Optional[torch.Tensor] = None, reduce: str = "none",
@@ -201,11 +206,15 @@ def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tens
         x = torch.lerp(fake.detach(), real.detach(), alpha)
     else:
         x = (real if kind == "real" else fake).detach()
-    x = x.requires_grad_(True)
-    logits = D(x)
-    if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[0] != x.shape[0]:
-        raise ValueError(f"{op}: D must return a tensor of logits [N, ...] with N = {x.shape[0]}")
-    grad = _input_gradient(logits, x, torch.ones_like(logits))
+    if torch.compiler.is_compiling():
+        logits, vjp = torch.func.vjp(D, x)   # the input gradient without an intermediate that requires grad
+        _check_logits(logits, x, op)
+        (grad,) = vjp(torch.ones_like(logits))
+    else:
+        x = x.requires_grad_(True)
+        logits = D(x)
+        _check_logits(logits, x, op)
+        grad = _input_gradient(logits, x, torch.ones_like(logits))
     sq = sum_squares(grad, 1.0, impl=impl)
     norm = sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
     return _reduce((norm - target).square() * weight, reduce)
