@@ -24,8 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_intraop_thread")
 # --- refusals -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, message", [
-    (["--cfg", "tiny", "--cbase", "64", "--cmax", "8", "--device", "cpu"], "--cuda-graphs captures the training step in CUDA graphs and needs a CUDA GPU "
-                          "(--device cuda); this run is on cpu"),
+    (["--cfg", "tiny", "--cbase", "64", "--cmax", "8", "--device", "cpu"],
+     "--cuda-graphs captures the training step in CUDA graphs and needs a CUDA GPU (--device cuda); this run is on cpu"),
     (["--device", "cpu", "--cfg", "fastgan-lite"], "--cuda-graphs is supported by --model stylegan2 and stylegan3 "
                                                    "only, not --model fastgan"),
 ])
@@ -38,7 +38,8 @@ def test_cli_refuses_cuda_graphs(argv, message, tmp_path, capsys):
 
 @pytest.mark.skipif(HAS_GPU, reason="checks the message of a machine without a CUDA GPU")
 def test_cli_refuses_cuda_device_without_a_gpu(tmp_path, capsys):
-    assert train.main(MICRO + ["--cfg", "tiny", "--device", "cuda", "--cuda-graphs", "--outdir", str(tmp_path / "runs")]) == 2
+    argv = MICRO + ["--cfg", "tiny", "--device", "cuda", "--cuda-graphs", "--outdir", str(tmp_path / "runs")]
+    assert train.main(argv) == 2
     err = capsys.readouterr().err
     assert "no CUDA GPU is available" in err and "Traceback" not in err
 
@@ -208,7 +209,8 @@ def test_stylegan2_with_cuda_graphs_trains_like_eager_and_resumes():
     assert graphed.graphs.captures == 4, "Gmain, Greg, Dmain and Dreg each captured once"
     for name, init in start.items():
         def moved(recipe):
-            return sum((p.detach() - p0).square().sum() for p, p0 in zip(getattr(recipe, name).parameters(), init)).sqrt()
+            params = getattr(recipe, name).parameters()
+            return sum((p.detach() - p0).square().sum() for p, p0 in zip(params, init)).sqrt()
         ratio = float(moved(graphed) / moved(eager))
         assert 0.5 < ratio < 2, f"{name} moved {ratio:.2f}x the eager distance"
     assert graphed.augment_p != 0.2, "ADA adjusted p from the replayed signs"
