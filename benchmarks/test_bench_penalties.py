@@ -10,7 +10,6 @@ median time, peak memory (GPU) and ``speedup_vs_ref`` (against the 'torch' case)
 """
 import contextlib
 import math
-import os
 
 import pytest
 import torch
@@ -27,22 +26,20 @@ PL_BATCH = 16 if ON_GPU else 2
 W_DIM = 512 if ON_GPU else 16
 GAMMA = 1.0
 
-# torch.compile does not trace autograd.grad(create_graph=True); the plain-torch case is the baseline.
+# The plain-torch case (loss.py's code) is the baseline; compiled penalties are timed within the whole
+# compiled step (benchmarks/compile_step.py), not here.
 PARAMS = [pytest.param("torch", id="torch")] + [p for p in backend_params("sum_squares") if p.id != "ref-compile"]
 
 
-@contextlib.contextmanager
-def _forced_reference(active: bool):
-    old = os.environ.get("GANOPS_IMPL")
-    if active:
-        os.environ["GANOPS_IMPL"] = "ref"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GANOPS_IMPL", None)
-        else:
-            os.environ["GANOPS_IMPL"] = old
+def _plain_torch(active: bool):
+    """The baseline's setting: every ganops op on its reference and conv2d_gradfix's weight gradients
+    skipped (as loss.py runs them); nothing when ``active`` is false."""
+    if not active:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(ganops.forced_impl("ref"))
+    stack.enter_context(ganops.no_weight_gradients(True))
+    return stack
 
 
 def _r1_torch(images, logits):
@@ -69,7 +66,7 @@ def _clear_grads(module):
 def _d_r1_step(D, reals, backend):
     def step():
         _clear_grads(D)
-        with _forced_reference(backend == "torch"), ganops.no_weight_gradients(backend == "torch"):
+        with _plain_torch(backend == "torch"):
             images = reals.detach().requires_grad_(True)
             logits = D(images)
             if backend == "torch":
@@ -85,7 +82,7 @@ def _g_pl_step(G, z, backend):
 
     def step():
         _clear_grads(G)
-        with _forced_reference(backend == "torch"), ganops.no_weight_gradients(backend == "torch"):
+        with _plain_torch(backend == "torch"):
             ws = G.mapping(z, None)
             images = G.synthesis(ws)
             if backend == "torch":

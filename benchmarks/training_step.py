@@ -1,31 +1,16 @@
 """One training step (D step + G step + EMA) of a recipe, timed against the same step with every
 ganops op forced to its reference backend (``GANOPS_IMPL=ref``); shared by the FastGAN and DCGAN
 benchmarks. ``extra_info`` gets ``img_per_sec`` and ``speedup_vs_ref``."""
-import contextlib
-import os
-
 import pytest
 import torch
 
+import ganops
 from benchmarks.common import DEVICE, ON_GPU, bench
 from ganops_models.training.distributed import DistInfo
 from ganops_models.models.registry import get_recipe
 from ganops_models.training.recipe import DataInfo
 
 PRECISIONS = ["fp32", "bf16"] if ON_GPU else ["fp32"]
-
-
-@contextlib.contextmanager
-def forced_reference():
-    old = os.environ.get("GANOPS_IMPL")
-    os.environ["GANOPS_IMPL"] = "ref"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GANOPS_IMPL")
-        else:
-            os.environ["GANOPS_IMPL"] = old
 
 
 def build(model, cfg, res, batch, z_dim, width, precision):
@@ -52,7 +37,7 @@ def bench_training_step(benchmark, case, precision):
         state["step"] += 1
 
     def reference_step():
-        with forced_reference():
+        with ganops.forced_impl("ref"):
             step()
 
     bench(benchmark, [step], reference=[reference_step], rounds=20 if ON_GPU else 3)

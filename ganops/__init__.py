@@ -1,13 +1,13 @@
 """ganops: fused GAN kernels for PyTorch (CUDA, Triton and reference backends).
 
 Every public op takes ``impl=None|'cuda'|'triton'|'ref'``; ``None`` picks the best backend for the
-input's device and ``GANOPS_IMPL`` forces one. ``python -m ganops`` shows what is built and used.
+input's device and ``GANOPS_IMPL`` (or ``with ganops.forced_impl(name):``) forces one. ``python -m ganops`` shows what is built and used.
 """
 from . import _extension
 
 _extension.warn_if_unusable()
 
-from ._registry import BACKENDS, BackendUnavailableError  # noqa: E402
+from ._registry import BACKENDS, BackendUnavailableError, forced_impl  # noqa: E402
 
 # --- op families (each engineer adds the import lines of their family below this marker) ---
 from .ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d  # noqa: E402

@@ -13,6 +13,7 @@ Rules
   * otherwise the best available for the input's device: CUDA tensors try cuda, triton, ref;
     CPU tensors use ref (Triton on CPU only runs through its interpreter, on request).
 """
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -136,6 +137,23 @@ def unavailable_reason(op: str, backend: str, x: torch.Tensor) -> Optional[str]:
 def _validate_name(impl: str, source: str) -> None:
     if impl not in BACKENDS:
         raise ValueError(f"{source} must be None or one of {BACKENDS}, got {impl!r}")
+
+
+@contextlib.contextmanager
+def forced_impl(impl: str):
+    """``GANOPS_IMPL=impl`` within the block: every op called without an explicit ``impl`` uses that
+    backend (e.g. ``forced_impl("ref")`` to trace or time the pure-PyTorch reference); the previous
+    value is restored on exit."""
+    _validate_name(impl, "forced_impl")
+    old = os.environ.get(ENV_FORCE)
+    os.environ[ENV_FORCE] = impl
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_FORCE, None)
+        else:
+            os.environ[ENV_FORCE] = old
 
 
 def choose(op: str, impl: Optional[str], x: torch.Tensor) -> str:

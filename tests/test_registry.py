@@ -1,4 +1,6 @@
 """Dispatch rules of ganops._registry: default order, forced backends and clear errors."""
+import os
+
 import pytest
 import torch
 
@@ -65,6 +67,22 @@ def test_env_forces_backend(family, monkeypatch):
         _registry.choose(family, None, torch.randn(3))
     monkeypatch.setenv("GANOPS_IMPL", "ref")
     assert _registry.choose(family, None, torch.randn(3)) == "ref"
+
+
+@not_emulated
+def test_forced_impl_sets_the_environment_within_the_block_only(family, monkeypatch):
+    monkeypatch.setenv("GANOPS_IMPL", "ref")
+    with _registry.forced_impl("cuda"):
+        with pytest.raises(BackendUnavailableError, match="impl='cuda' cannot serve this call"):
+            _registry.choose(family, None, torch.randn(3))
+    assert _registry.choose(family, None, torch.randn(3)) == "ref"
+    monkeypatch.delenv("GANOPS_IMPL")
+    with pytest.raises(RuntimeError), _registry.forced_impl("ref"):
+        raise RuntimeError("restored on an exception too")
+    assert "GANOPS_IMPL" not in os.environ
+    with pytest.raises(ValueError, match="forced_impl"):
+        with _registry.forced_impl("fast"):
+            pass
 
 
 def test_env_bad_value(family, monkeypatch):

@@ -25,6 +25,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+import ganops
 from ganops_models.errors import CheckpointError
 from ganops_models.extras import require
 from ganops_models.files import atomic_write
@@ -101,20 +102,6 @@ class BatchStatisticsNorm(torch.nn.Module):
         return y
 
 
-@contextlib.contextmanager
-def reference_ops():
-    """Every ganops op on its pure-PyTorch reference (``GANOPS_IMPL=ref``) within the block."""
-    old = os.environ.get("GANOPS_IMPL")
-    os.environ["GANOPS_IMPL"] = "ref"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GANOPS_IMPL", None)
-        else:
-            os.environ["GANOPS_IMPL"] = old
-
-
 def _inputs(net: LoadedNetwork, n: int, seed: int):
     z = seed_latents(list(range(seed, seed + n)), net.z_dim)
     c = torch.eye(net.c_dim)[torch.arange(n) % net.c_dim] if net.c_dim else None
@@ -131,10 +118,10 @@ def export_onnx(net: LoadedNetwork, out: str, truncation_psi: float = 1.0, toler
     names = ["z"] if net.c_dim == 0 else ["z", "c"]
     batch = torch.export.Dim("batch", min=1, max=4096)
     inputs = _inputs(net, CHECK_BATCH, 1000)
-    with reference_ops():                 # the network's own sampling path, before the export traces it
+    with ganops.forced_impl("ref"):                 # the network's own sampling path, before the export traces it
         expected = net.sample(inputs[0], inputs[1] if net.c_dim else None, truncation_psi=truncation_psi,
                               noise_mode="const" if model.style_based else "none", batch=CHECK_BATCH).numpy()
-    with reference_ops(), model.modes(), torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+    with ganops.forced_impl("ref"), model.modes(), torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
         traced = os.path.join(tmp, "G.onnx")
         try:
             torch.onnx.export(model, _inputs(net, 2, 0), traced, input_names=names, output_names=["img"],
