@@ -140,13 +140,13 @@ def _validate_name(impl: str, source: str) -> None:
 
 
 @contextlib.contextmanager
-def forced_impl(impl: str):
-    """``GANOPS_IMPL=impl`` within the block: every op called without an explicit ``impl`` uses that
+def forced_impl(backend: str):
+    """``GANOPS_IMPL=backend`` within the block: every op called without an explicit ``impl`` uses that
     backend (e.g. ``forced_impl("ref")`` to trace or time the pure-PyTorch reference); the previous
     value is restored on exit."""
-    _validate_name(impl, "forced_impl")
+    _validate_name(backend, "forced_impl")
     old = os.environ.get(ENV_FORCE)
-    os.environ[ENV_FORCE] = impl
+    os.environ[ENV_FORCE] = backend
     try:
         yield
     finally:
